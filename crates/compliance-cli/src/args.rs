@@ -1,0 +1,185 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use compliance_core::Severity;
+
+/// Continuous compliance evidence for Kubernetes and AWS.
+#[derive(Debug, Parser)]
+#[command(name = "compliance", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug). COMPLIANCE_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Collect evidence, judge it, write the report.
+    Scan(ScanArgs),
+    /// Work with the built-in checks.
+    Checks {
+        /// What to do.
+        #[command(subcommand)]
+        command: ChecksCommand,
+    },
+    /// Work with compliance frameworks.
+    Frameworks {
+        /// What to do.
+        #[command(subcommand)]
+        command: FrameworksCommand,
+    },
+    /// Plan (dry run, the default) or apply fixes for the failures in a report.
+    Remediate(RemediateArgs),
+}
+
+/// `checks` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ChecksCommand {
+    /// List every check: id, severity, title.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
+}
+
+/// `checks list` output.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ListFormat {
+    /// A table.
+    Text,
+    /// JSON.
+    Json,
+}
+
+/// `frameworks` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum FrameworksCommand {
+    /// List the built-in frameworks.
+    List,
+    /// Show one framework's controls and the checks behind them.
+    Show {
+        /// The framework id (soc2, iso27001, pci-dss).
+        id: String,
+    },
+}
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// The versioned JSON report (compliance_report_<UTC timestamp>.json).
+    Json,
+}
+
+/// Severity threshold for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Never exit 1 for failures.
+    None,
+    /// Any failure.
+    Info,
+    /// Low and above.
+    Low,
+    /// Medium and above.
+    Medium,
+    /// High and above.
+    High,
+    /// Critical only.
+    Critical,
+}
+
+impl FailOn {
+    /// The severity, or `None` for `none`.
+    pub fn severity(self) -> Option<Severity> {
+        match self {
+            FailOn::None => None,
+            FailOn::Info => Some(Severity::Info),
+            FailOn::Low => Some(Severity::Low),
+            FailOn::Medium => Some(Severity::Medium),
+            FailOn::High => Some(Severity::High),
+            FailOn::Critical => Some(Severity::Critical),
+        }
+    }
+}
+
+/// `scan` arguments.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Kubernetes manifest file or folder (recursive); repeatable.
+    #[arg(long = "k8s-manifests", value_name = "PATH")]
+    pub k8s_manifests: Vec<PathBuf>,
+    /// Scan the live cluster of the current kubeconfig context.
+    #[arg(long)]
+    pub k8s_cluster: bool,
+    /// Kubeconfig context to use instead of the current one.
+    #[arg(long, value_name = "NAME", requires = "k8s_cluster")]
+    pub k8s_context: Option<String>,
+    /// Only these namespaces of the cluster; repeatable (default: all).
+    #[arg(long = "k8s-namespace", value_name = "NS", requires = "k8s_cluster")]
+    pub k8s_namespaces: Vec<String>,
+    /// Labels `k8s.workload.required_labels` demands, comma-separated.
+    #[arg(long, value_name = "LABELS", value_delimiter = ',')]
+    pub k8s_required_labels: Vec<String>,
+    /// Only checks matching these patterns (`*` wildcard); repeatable.
+    #[arg(long = "check", value_name = "PATTERN")]
+    pub checks: Vec<String>,
+    /// Score against this framework; repeatable (default: every built-in one).
+    #[arg(long = "framework", value_name = "ID")]
+    pub frameworks: Vec<String>,
+    /// Waivers file (YAML or JSON).
+    #[arg(long, value_name = "FILE")]
+    pub waivers: Option<PathBuf>,
+    /// Report formats to write; repeatable.
+    #[arg(long = "format", value_enum, default_values_t = [Format::Json])]
+    pub formats: Vec<Format>,
+    /// Folder for the report files.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out: PathBuf,
+    /// Exit 1 when an unwaived failure at or above this severity is found.
+    #[arg(long, value_enum, default_value_t = FailOn::None)]
+    pub fail_on: FailOn,
+    /// Also exit 1 when anything could not be judged (gaps, error evidence).
+    #[arg(long)]
+    pub fail_on_gaps: bool,
+    /// Seconds one collector may run.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub timeout: u64,
+    /// No progress lines on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `remediate` arguments.
+#[derive(Debug, Args)]
+pub struct RemediateArgs {
+    /// The JSON report whose failures to fix.
+    #[arg(long, value_name = "FILE")]
+    pub report: PathBuf,
+    /// Make the changes (default: dry run, which changes nothing).
+    #[arg(long)]
+    pub apply: bool,
+    /// Approve high-risk plans (they are refused otherwise).
+    #[arg(long, requires = "apply")]
+    pub yes: bool,
+    /// Only checks matching these patterns; repeatable.
+    #[arg(long = "check", value_name = "PATTERN")]
+    pub checks: Vec<String>,
+    /// Write fixed manifests into this folder (default: beside the input, as NAME.fixed.yaml).
+    #[arg(long, value_name = "DIR")]
+    pub manifest_out: Option<PathBuf>,
+    /// Overwrite input manifests instead of writing new files.
+    #[arg(long, requires = "apply", conflicts_with = "manifest_out")]
+    pub in_place: bool,
+    /// Kubeconfig context for live objects.
+    #[arg(long, value_name = "NAME")]
+    pub k8s_context: Option<String>,
+    /// Folder for the remediation record (compliance_remediation_<UTC timestamp>.json).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out: PathBuf,
+}

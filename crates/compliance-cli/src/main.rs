@@ -1,0 +1,127 @@
+//! `compliance`: the reference command line of compliance-rs.
+//!
+//! It wires providers, the engine and the report together; the logic lives
+//! in the library crates. Exit codes: 0 when nothing at or above `--fail-on`
+//! fails, 1 when something does, 2 on a usage or configuration error.
+
+/// `println!` that ignores a closed stdout (`compliance checks list | head`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+mod args;
+mod remediate;
+mod scan;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{ChecksCommand, Cli, Command, FrameworksCommand, ListFormat};
+
+/// A usage or configuration error: exit code 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Scan(args) => runtime.block_on(scan::run(args)),
+        Command::Checks { command: ChecksCommand::List { format } } => list_checks(format),
+        Command::Frameworks { command } => list_frameworks(command),
+        Command::Remediate(args) => runtime.block_on(remediate::run(args)),
+    };
+    match result {
+        Ok(code) => code,
+        Err(UsageError(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("COMPLIANCE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_target(false)
+        .try_init();
+}
+
+/// Every check compiled into this binary.
+pub fn all_checks() -> Vec<compliance_core::Check> {
+    let mut checks = compliance_k8s::checks();
+    checks.sort_by(|a, b| a.id.cmp(&b.id));
+    checks
+}
+
+fn list_checks(format: ListFormat) -> Result<ExitCode, UsageError> {
+    let checks = all_checks();
+    match format {
+        ListFormat::Json => {
+            let text = serde_json::to_string_pretty(&checks).map_err(|e| UsageError(e.to_string()))?;
+            outln!("{text}");
+        }
+        ListFormat::Text => {
+            let width = checks.iter().map(|c| c.id.as_str().len()).max().unwrap_or(8);
+            outln!("{:width$}  {:8}  TITLE", "CHECK", "SEVERITY");
+            for c in &checks {
+                let fix = if c.remediable { "  [fixable]" } else { "" };
+                outln!("{:width$}  {:8}  {}{fix}", c.id.as_str(), c.severity.as_str(), c.title);
+            }
+            outln!("{} checks", checks.len());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list_frameworks(command: FrameworksCommand) -> Result<ExitCode, UsageError> {
+    let frameworks = compliance_report::builtin_frameworks();
+    match command {
+        FrameworksCommand::List => {
+            if frameworks.is_empty() {
+                outln!("no frameworks are built in yet; load your own with --framework-file");
+            }
+            for f in &frameworks {
+                outln!("{:10}  {}  ({} controls, version {})", f.id(), f.name(), f.controls().len(), f.version());
+            }
+        }
+        FrameworksCommand::Show { id } => {
+            let f = frameworks.iter().find(|f| f.id() == id).ok_or_else(|| {
+                UsageError(format!("unknown framework {id:?}; `compliance frameworks list` shows the ids"))
+            })?;
+            outln!("{} ({}, version {})", f.name(), f.id(), f.version());
+            for c in f.controls() {
+                let checks: Vec<&str> = c.checks.iter().map(|c| c.as_str()).collect();
+                outln!("  {:10}  {}\n              checks: {}", c.id, c.title, checks.join(", "));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

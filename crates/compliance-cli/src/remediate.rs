@@ -1,0 +1,178 @@
+//! `compliance remediate`: plans by default, applies with `--apply`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use compliance_core::{ApproveAll, Approver, Engine, Evidence, Mode, RejectAll, Scope, Status};
+use compliance_k8s::{FixDefaults, WorkloadRemediator, fix_manifest};
+use compliance_report::Report;
+use serde_json::json;
+
+use crate::UsageError;
+use crate::args::RemediateArgs;
+
+/// A kube client for a kubeconfig context (or the current one), and the
+/// cluster's name for resource ids.
+pub async fn kube_client(context: Option<&str>) -> Result<(kube::Client, String), UsageError> {
+    let options = kube::config::KubeConfigOptions { context: context.map(str::to_owned), ..Default::default() };
+    let config = match context {
+        Some(_) => kube::Config::from_kubeconfig(&options).await.map_err(|e| UsageError(format!("kubeconfig: {e}")))?,
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| UsageError(format!("no usable kubeconfig or in-cluster config: {e}")))?,
+    };
+    let name = match context {
+        Some(c) => c.to_owned(),
+        None => {
+            kube::config::Kubeconfig::read().ok().and_then(|k| k.current_context).unwrap_or_else(|| "in-cluster".into())
+        }
+    };
+    let client = kube::Client::try_from(config).map_err(|e| UsageError(format!("kube client: {e}")))?;
+    Ok((client, name))
+}
+
+fn print_changes(changes: &[compliance_core::Change]) {
+    let mut operation = "";
+    for c in changes {
+        if c.operation != operation {
+            operation = &c.operation;
+            outln!("    {operation}");
+        }
+        outln!("      {}: {} -> {}", c.target, c.before, c.after);
+    }
+}
+
+fn fixed_path(input: &Path, out_dir: Option<&Path>, in_place: bool) -> PathBuf {
+    if in_place {
+        return input.to_path_buf();
+    }
+    let stem = input.file_stem().and_then(|s| s.to_str()).unwrap_or("manifest");
+    let name = format!("{stem}.fixed.yaml");
+    match out_dir {
+        Some(dir) => dir.join(name),
+        None => input.with_file_name(name),
+    }
+}
+
+pub async fn run(args: RemediateArgs) -> Result<ExitCode, UsageError> {
+    let report = Report::read_json(&args.report).map_err(|e| UsageError(format!("--report: {e}")))?;
+    let scope = Scope::only(args.checks.iter().cloned());
+    let mode = if args.apply { Mode::Apply } else { Mode::DryRun };
+    let failing: Vec<&Evidence> = report
+        .evidence
+        .iter()
+        .filter(|e| e.status == Status::Fail && e.resource.provider == "k8s" && scope.wants(&e.check_id))
+        .collect();
+    let mut record = json!({ "generated_at": chrono::Utc::now(), "report": args.report.display().to_string(), "mode": mode, "manifests": [], "live": [] });
+    let mut problems = 0_usize;
+
+    // Manifests: every failing check of a file is fixed in one new copy.
+    let mut by_file: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for e in failing.iter().filter(|e| e.resource.cluster.is_none()) {
+        if let Some(file) = e.resource.file.as_deref() {
+            by_file.entry(file).or_default().push(e.check_id.to_string());
+        }
+    }
+    for (file, checks) in &by_file {
+        let text = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("{file}: cannot read: {e}");
+                problems += 1;
+                continue;
+            }
+        };
+        let fix = match fix_manifest(&text, file, &Scope::only(checks.iter().cloned()), &FixDefaults::default()) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("{e}");
+                problems += 1;
+                continue;
+            }
+        };
+        if fix.changes.is_empty() {
+            continue;
+        }
+        let target = fixed_path(Path::new(file), args.manifest_out.as_deref(), args.in_place);
+        outln!("{file} -> {}", target.display());
+        for (object, changes) in &fix.changes {
+            outln!("  {object}");
+            print_changes(changes);
+        }
+        for (object, check) in &fix.still_failing {
+            outln!("  still failing after the fix: {check} on {object}");
+            problems += 1;
+        }
+        if mode == Mode::Apply {
+            if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| UsageError(format!("{}: {e}", dir.display())))?;
+            }
+            std::fs::write(&target, &fix.text).map_err(|e| UsageError(format!("{}: {e}", target.display())))?;
+            outln!("  written (re-checked: {} objects fixed)", fix.changes.len());
+        }
+        if let Some(list) = record["manifests"].as_array_mut() {
+            list.push(json!({ "input": file, "output": target.display().to_string(), "written": mode == Mode::Apply,
+                "changes": fix.changes, "still_failing": fix.still_failing }));
+        }
+    }
+
+    // Live objects: through the engine, so high-risk plans need approval.
+    let live: Vec<&&Evidence> = failing.iter().filter(|e| e.resource.cluster.is_some()).collect();
+    if !live.is_empty() {
+        let (client, _) = kube_client(args.k8s_context.as_deref()).await?;
+        let engine = Engine::new().with_remediator(Arc::new(WorkloadRemediator::new(client)));
+        let user = std::env::var("USER").unwrap_or_else(|_| "cli-user".into());
+        let approver: Box<dyn Approver> =
+            if args.yes { Box::new(ApproveAll { by: user }) } else { Box::new(RejectAll) };
+        for e in live {
+            let entry = match engine.plan(e).await {
+                Ok(None) => continue,
+                Ok(Some(plan)) => {
+                    outln!("{} on {} [{:?} risk]: {}", plan.check_id, plan.resource.id, plan.risk, plan.summary);
+                    print_changes(&plan.changes);
+                    match engine.apply(&plan, mode, approver.as_ref()).await {
+                        Ok(outcome) => {
+                            outln!("  {}", outcome.message);
+                            json!({ "plan": plan, "outcome": outcome })
+                        }
+                        Err(err) => {
+                            problems += 1;
+                            let hint = if matches!(err, compliance_core::Error::NotApproved { .. }) {
+                                " (review the plan, then rerun with --apply --yes)"
+                            } else {
+                                ""
+                            };
+                            outln!("  not applied: {err}{hint}");
+                            json!({ "plan": plan, "error": err.to_string() })
+                        }
+                    }
+                }
+                Err(err) => {
+                    problems += 1;
+                    outln!("{} on {}: cannot plan: {err}", e.check_id, e.resource.id);
+                    json!({ "evidence": e.resource.id, "check": e.check_id, "error": err.to_string() })
+                }
+            };
+            if let Some(list) = record["live"].as_array_mut() {
+                list.push(entry);
+            }
+        }
+    }
+
+    let count = |key: &str| record[key].as_array().map_or(0, Vec::len);
+    if count("manifests") + count("live") == 0 {
+        outln!("nothing to remediate: no fixable failure in {}", args.report.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    std::fs::create_dir_all(&args.out).map_err(|e| UsageError(format!("{}: {e}", args.out.display())))?;
+    let path = args.out.join(format!("compliance_remediation_{}.json", chrono::Utc::now().format("%Y%m%d_%H%M%S")));
+    let text = serde_json::to_string_pretty(&record).map_err(|e| UsageError(e.to_string()))?;
+    std::fs::write(&path, text).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+    outln!("record: {}", path.display());
+    if mode == Mode::DryRun {
+        outln!("dry run: nothing was changed; rerun with --apply to make these changes");
+    }
+    Ok(if problems > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}

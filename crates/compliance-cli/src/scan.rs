@@ -1,0 +1,126 @@
+//! `compliance scan`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use compliance_core::{Engine, EngineConfig, ProgressEvent, RunOptions, Scope, Status, Waiver};
+use compliance_k8s::{CheckConfig, ManifestCollector};
+use compliance_report::Report;
+
+use crate::UsageError;
+use crate::args::{Format, ScanArgs};
+
+pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
+    if args.k8s_manifests.is_empty() && !args.k8s_cluster {
+        return Err(UsageError("nothing to scan: give --k8s-manifests PATH or --k8s-cluster".into()));
+    }
+    let scope = scope(&args.checks)?;
+    let frameworks = select_frameworks(&args.frameworks)?;
+    let waivers = match &args.waivers {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| UsageError(format!("--waivers {}: {e}", path.display())))?;
+            Waiver::parse_list(&text, &path.display().to_string()).map_err(|e| UsageError(format!("--waivers: {e}")))?
+        }
+        None => Vec::new(),
+    };
+    let mut check_config = CheckConfig::default();
+    if !args.k8s_required_labels.is_empty() {
+        check_config = check_config
+            .with_required_labels(args.k8s_required_labels.iter().map(|l| l.trim()).filter(|l| !l.is_empty()));
+    }
+
+    let mut engine = Engine::new()
+        .with_config(EngineConfig::default().with_collector_timeout(Duration::from_secs(args.timeout.max(1))))
+        .with_waivers(waivers);
+    for f in frameworks {
+        engine = engine.with_framework(f);
+    }
+    if !args.k8s_manifests.is_empty() {
+        engine = engine.with_collector(Arc::new(
+            ManifestCollector::new(args.k8s_manifests.clone()).with_config(check_config.clone()),
+        ));
+    }
+    if args.k8s_cluster {
+        let (client, cluster) = crate::remediate::kube_client(args.k8s_context.as_deref()).await?;
+        let mut config =
+            compliance_k8s::ClusterConfig::default().with_cluster(cluster).with_namespaces(args.k8s_namespaces.clone());
+        config.checks = check_config.clone();
+        engine = engine.with_collector(Arc::new(compliance_k8s::ClusterCollector::new(client, config)));
+    }
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let quiet = args.quiet;
+    let printer = tokio::spawn(async move {
+        while let Some(event) = rx.recv().await {
+            if quiet {
+                continue;
+            }
+            match event {
+                ProgressEvent::CollectorStarted { collector } => eprintln!("[{collector}] collecting..."),
+                ProgressEvent::CollectorFinished { collector, evidence, gaps, elapsed_ms } => {
+                    eprintln!("[{collector}] {evidence} evidence, {gaps} gaps in {elapsed_ms} ms");
+                }
+                ProgressEvent::CollectorFailed { collector, reason } => eprintln!("[{collector}] FAILED: {reason}"),
+                _ => {}
+            }
+        }
+    });
+    let run = engine.run_with(&scope, RunOptions::default().with_progress(tx)).await;
+    let _ = printer.await;
+
+    let report = Report::from_run(&run, engine.frameworks());
+    for format in &args.formats {
+        match format {
+            Format::Json => {
+                let path = report.write_json(&args.out).map_err(|e| UsageError(e.to_string()))?;
+                outln!("report: {}", path.display());
+            }
+        }
+    }
+    for gap in &report.gaps {
+        eprintln!("gap: [{}] {}: {}", gap.collector, gap.source.as_deref().unwrap_or("(whole collector)"), gap.reason);
+    }
+    for expired in &report.expired_waivers {
+        eprintln!(
+            "waiver {} expired on {} ({} failures no longer waived)",
+            expired.waiver.id, expired.waiver.expires, expired.failures_no_longer_waived
+        );
+    }
+    outln!("{}", report.summary_line());
+
+    let failing = args.fail_on.severity().map_or(0, |s| report.failures_at_or_above(s));
+    let unjudged = report.gaps.len() + report.evidence.iter().filter(|e| e.status == Status::Error).count();
+    Ok(if failing > 0 || (args.fail_on_gaps && unjudged > 0) { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn scope(patterns: &[String]) -> Result<Scope, UsageError> {
+    let scope = Scope::only(patterns.iter().cloned());
+    let checks = crate::all_checks();
+    for p in patterns {
+        let one = Scope::only([p.clone()]);
+        if !checks.iter().any(|c| one.wants(&c.id)) {
+            return Err(UsageError(format!("--check {p:?} matches no check; `compliance checks list` shows them")));
+        }
+    }
+    Ok(scope)
+}
+
+fn select_frameworks(ids: &[String]) -> Result<Vec<Arc<dyn compliance_core::Framework>>, UsageError> {
+    let all = compliance_report::builtin_frameworks();
+    if ids.is_empty() {
+        return Ok(all);
+    }
+    ids.iter()
+        .map(|id| {
+            all.iter().find(|f| f.id() == id).cloned().ok_or_else(|| {
+                let known: Vec<&str> = all.iter().map(|f| f.id()).collect();
+                UsageError(format!(
+                    "unknown framework {id:?}; built in: {}",
+                    if known.is_empty() { "none yet".into() } else { known.join(", ") }
+                ))
+            })
+        })
+        .collect()
+}

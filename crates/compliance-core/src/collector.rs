@@ -1,0 +1,152 @@
+//! The `Collector` trait: gathers evidence from one platform or source.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::check::{Check, CheckId};
+use crate::error::Result;
+use crate::evidence::Evidence;
+use crate::waiver::glob_match;
+
+/// What a run should look at.
+///
+/// ```
+/// use compliance_core::{CheckId, Scope};
+/// let scope = Scope::only(["k8s.pod.*"]);
+/// assert!(scope.wants(&"k8s.pod.run_as_non_root".parse::<CheckId>()?));
+/// assert!(!scope.wants(&"aws.s3.versioning".parse::<CheckId>()?));
+/// assert!(Scope::all().wants(&"aws.s3.versioning".parse::<CheckId>()?));
+/// # Ok::<(), compliance_core::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct Scope {
+    /// Check id patterns (`*` wildcard) to run; empty means every check.
+    pub checks: Vec<String>,
+}
+
+impl Scope {
+    /// Every check.
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    /// Only the checks matching these patterns.
+    pub fn only<I: IntoIterator<Item = S>, S: Into<String>>(patterns: I) -> Self {
+        Self { checks: patterns.into_iter().map(Into::into).collect() }
+    }
+
+    /// True when the check should run.
+    pub fn wants(&self, check: &CheckId) -> bool {
+        self.checks.is_empty() || self.checks.iter().any(|p| glob_match(p, check.as_str()))
+    }
+}
+
+/// Why a source yielded no evidence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum GapKind {
+    /// A source (file, document, API list) could not be read or parsed.
+    Unreadable,
+    /// Permission was denied.
+    Denied,
+    /// The collector returned an error.
+    Failed,
+    /// The collector panicked.
+    Panicked,
+    /// The collector exceeded its time limit.
+    TimedOut,
+    /// The run was cancelled first.
+    Cancelled,
+}
+
+/// An evidence gap: something that should have been judged and was not.
+/// Gaps are reported, never counted as passes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Gap {
+    /// The collector concerned (set by the engine).
+    #[serde(default)]
+    pub collector: String,
+    /// The source that could not be read: a file and line, a namespace, an API.
+    /// `None` when the whole collector is missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// What kind of gap.
+    pub kind: GapKind,
+    /// Why, for people.
+    pub reason: String,
+}
+
+impl Gap {
+    /// A gap for one source of a collector.
+    pub fn source(source: impl Into<String>, kind: GapKind, reason: impl Into<String>) -> Self {
+        Self { collector: String::new(), source: Some(source.into()), kind, reason: reason.into() }
+    }
+
+    /// A gap for a whole collector.
+    pub fn collector(collector: impl Into<String>, kind: GapKind, reason: impl Into<String>) -> Self {
+        Self { collector: collector.into(), source: None, kind, reason: reason.into() }
+    }
+}
+
+/// What one collection produced: evidence, and the sources it could not read.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Collection {
+    /// Evidence, one per check and resource.
+    pub evidence: Vec<Evidence>,
+    /// Sources that could not be read.
+    pub gaps: Vec<Gap>,
+}
+
+impl Collection {
+    /// A collection of evidence and gaps.
+    pub fn new(evidence: Vec<Evidence>, gaps: Vec<Gap>) -> Self {
+        Self { evidence, gaps }
+    }
+}
+
+impl From<Vec<Evidence>> for Collection {
+    fn from(evidence: Vec<Evidence>) -> Self {
+        Self { evidence, gaps: Vec::new() }
+    }
+}
+
+/// Gathers evidence from one platform or source.
+///
+/// A resource that could not be judged is an [`Status::Error`](crate::Status::Error)
+/// evidence; a source that could not be read at all is a [`Gap`] in the
+/// [`Collection`]; `Err` means the collector as a whole could not run. The
+/// engine runs collectors concurrently, with a timeout, and turns an `Err`, a
+/// panic or a timeout into a gap while the other collectors go on.
+///
+/// ```
+/// use async_trait::async_trait;
+/// use compliance_core::{Check, Collection, Collector, Evidence, ResourceRef, Scope, Severity, Status};
+///
+/// struct TlsCollector { check: Check }
+///
+/// #[async_trait]
+/// impl Collector for TlsCollector {
+///     fn name(&self) -> &str { "tls" }
+///     fn checks(&self) -> Vec<Check> { vec![self.check.clone()] }
+///     async fn collect(&self, scope: &Scope) -> compliance_core::Result<Collection> {
+///         if !scope.wants(&self.check.id) { return Ok(Collection::default()); }
+///         let site = ResourceRef::new("web", "Site", "https://example.com", "example.com");
+///         Ok(vec![Evidence::new(&self.check, site, Status::Pass, "TLS 1.3 only")].into())
+///     }
+/// }
+/// # let _ = Check::new("web.tls.modern", "Modern TLS", Severity::High, "Site");
+/// ```
+#[async_trait]
+pub trait Collector: Send + Sync {
+    /// Stable name, used in gaps, timings and reports.
+    fn name(&self) -> &str;
+    /// The checks this collector can produce evidence for.
+    fn checks(&self) -> Vec<Check>;
+    /// Gathers evidence for the checks in `scope`.
+    async fn collect(&self, scope: &Scope) -> Result<Collection>;
+}

@@ -1,0 +1,509 @@
+//! The engine: runs collectors concurrently with a bound, a timeout per
+//! collector and cancellation; isolates failures as gaps; applies waivers;
+//! gates risky remediation behind an approver.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::check::Check;
+use crate::collector::{Collection, Collector, Gap, GapKind, Scope};
+use crate::error::{Error, Result};
+use crate::evidence::Evidence;
+use crate::framework::Framework;
+use crate::remediation::{Approver, Mode, RemediationOutcome, RemediationPlan, Remediator, Risk};
+use crate::waiver::{ExpiredWaiver, Waiver, apply_waivers};
+
+/// Limits of a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct EngineConfig {
+    /// How many collectors run at once.
+    pub concurrency: usize,
+    /// How long one collector may take before it becomes a gap.
+    #[serde(with = "duration_secs")]
+    pub collector_timeout: Duration,
+    /// Plans at or above this risk need an [`Approver`]'s approval to apply.
+    pub approval_threshold: Risk,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self { concurrency: 4, collector_timeout: Duration::from_secs(300), approval_threshold: Risk::High }
+    }
+}
+
+impl EngineConfig {
+    /// Sets how many collectors run at once (0 is taken as 1).
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency;
+        self
+    }
+
+    /// Sets the time limit of one collector.
+    pub fn with_collector_timeout(mut self, timeout: Duration) -> Self {
+        self.collector_timeout = timeout;
+        self
+    }
+
+    /// Sets the risk from which plans need approval.
+    pub fn with_approval_threshold(mut self, risk: Risk) -> Self {
+        self.approval_threshold = risk;
+        self
+    }
+}
+
+mod duration_secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let secs = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
+    }
+}
+
+/// What happened to one collector in a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CollectorOutcome {
+    /// It finished.
+    Completed,
+    /// It returned an error.
+    Failed,
+    /// It panicked.
+    Panicked,
+    /// It exceeded its time limit.
+    TimedOut,
+    /// The run was cancelled first.
+    Cancelled,
+}
+
+/// Timing of one collector in a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CollectorTiming {
+    /// The collector.
+    pub collector: String,
+    /// When it started (after waiting for a concurrency slot).
+    pub started_at: DateTime<Utc>,
+    /// How long it ran, in milliseconds.
+    pub elapsed_ms: u64,
+    /// How it ended.
+    pub outcome: CollectorOutcome,
+    /// How much evidence it produced.
+    pub evidence: usize,
+}
+
+/// One run of the engine.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Run {
+    /// Unique id.
+    pub id: uuid::Uuid,
+    /// Start (UTC).
+    pub started_at: DateTime<Utc>,
+    /// End (UTC).
+    pub finished_at: DateTime<Utc>,
+    /// The metadata of every check that could produce evidence in this run.
+    pub checks: Vec<Check>,
+    /// All evidence, in collector registration order.
+    pub evidence: Vec<Evidence>,
+    /// Everything that could not be judged.
+    pub gaps: Vec<Gap>,
+    /// Per-collector timings.
+    pub timings: Vec<CollectorTiming>,
+    /// Waivers that had expired and no longer applied.
+    pub expired_waivers: Vec<ExpiredWaiver>,
+}
+
+/// Progress of a run, for a UI or a log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ProgressEvent {
+    /// The run started.
+    RunStarted {
+        /// The run's id.
+        run_id: uuid::Uuid,
+        /// How many collectors will run.
+        collectors: usize,
+    },
+    /// A collector got a slot and started.
+    CollectorStarted {
+        /// The collector.
+        collector: String,
+    },
+    /// A collector finished.
+    CollectorFinished {
+        /// The collector.
+        collector: String,
+        /// Evidence produced.
+        evidence: usize,
+        /// Source gaps reported.
+        gaps: usize,
+        /// Milliseconds taken.
+        elapsed_ms: u64,
+    },
+    /// A collector failed, panicked, timed out or was cancelled.
+    CollectorFailed {
+        /// The collector.
+        collector: String,
+        /// The gap it became.
+        reason: String,
+    },
+    /// The run finished.
+    RunFinished {
+        /// The run's id.
+        run_id: uuid::Uuid,
+        /// Evidence in total.
+        evidence: usize,
+        /// Gaps in total.
+        gaps: usize,
+    },
+}
+
+/// Options of one run: cancellation and a progress channel.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct RunOptions {
+    /// Cancel to stop the run: running collectors become `Cancelled` gaps.
+    pub cancel: CancellationToken,
+    /// Receives progress events.
+    pub progress: Option<mpsc::UnboundedSender<ProgressEvent>>,
+}
+
+impl RunOptions {
+    /// Sets the cancellation token.
+    pub fn with_cancel(mut self, cancel: CancellationToken) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    /// Sets the progress channel.
+    pub fn with_progress(mut self, progress: mpsc::UnboundedSender<ProgressEvent>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    fn emit(&self, event: ProgressEvent) {
+        if let Some(tx) = &self.progress {
+            // A dropped receiver only means nobody watches progress.
+            let _ = tx.send(event);
+        }
+    }
+}
+
+/// Holds collectors, remediators, frameworks and waivers, and runs them.
+///
+/// ```
+/// use std::sync::Arc;
+/// use compliance_core::{Engine, Scope, Status};
+/// use compliance_core::testkit::{InMemoryCollector, World, sample_check};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> compliance_core::Result<()> {
+/// let world = World::default();
+/// world.set("bucket-a", "demo.storage.encrypted", true);
+/// world.set("bucket-b", "demo.storage.encrypted", false);
+/// let collector = InMemoryCollector::new("demo", vec![sample_check("demo.storage.encrypted")?], world);
+///
+/// let engine = Engine::new().with_collector(Arc::new(collector));
+/// let run = engine.run(&Scope::all()).await;
+/// assert_eq!(run.evidence.len(), 2);
+/// assert_eq!(run.evidence.iter().filter(|e| e.status == Status::Fail).count(), 1);
+/// assert!(run.gaps.is_empty());
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Default)]
+pub struct Engine {
+    config: EngineConfig,
+    collectors: Vec<Arc<dyn Collector>>,
+    remediators: Vec<Arc<dyn Remediator>>,
+    frameworks: Vec<Arc<dyn Framework>>,
+    waivers: Vec<Waiver>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.config)
+            .field("collectors", &self.collectors.iter().map(|c| c.name().to_owned()).collect::<Vec<_>>())
+            .field("remediators", &self.remediators.iter().map(|r| r.name().to_owned()).collect::<Vec<_>>())
+            .field("frameworks", &self.frameworks.iter().map(|f| f.id().to_owned()).collect::<Vec<_>>())
+            .field("waivers", &self.waivers.len())
+            .finish()
+    }
+}
+
+impl Engine {
+    /// An engine with the default limits and nothing registered.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the limits. A concurrency of 0 is taken as 1.
+    pub fn with_config(mut self, config: EngineConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Registers a collector.
+    pub fn with_collector(mut self, collector: Arc<dyn Collector>) -> Self {
+        self.collectors.push(collector);
+        self
+    }
+
+    /// Registers a remediator.
+    pub fn with_remediator(mut self, remediator: Arc<dyn Remediator>) -> Self {
+        self.remediators.push(remediator);
+        self
+    }
+
+    /// Registers a framework.
+    pub fn with_framework(mut self, framework: Arc<dyn Framework>) -> Self {
+        self.frameworks.push(framework);
+        self
+    }
+
+    /// Adds waivers.
+    pub fn with_waivers(mut self, waivers: impl IntoIterator<Item = Waiver>) -> Self {
+        self.waivers.extend(waivers);
+        self
+    }
+
+    /// The limits in force.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Every check of every registered collector, by id, each once.
+    pub fn checks(&self) -> Vec<Check> {
+        let mut by_id = BTreeMap::new();
+        for c in &self.collectors {
+            for check in c.checks() {
+                by_id.entry(check.id.clone()).or_insert(check);
+            }
+        }
+        by_id.into_values().collect()
+    }
+
+    /// The registered frameworks.
+    pub fn frameworks(&self) -> &[Arc<dyn Framework>] {
+        &self.frameworks
+    }
+
+    /// The registered remediators.
+    pub fn remediators(&self) -> &[Arc<dyn Remediator>] {
+        &self.remediators
+    }
+
+    /// Runs every collector on `scope` with default options.
+    pub async fn run(&self, scope: &Scope) -> Run {
+        self.run_with(scope, RunOptions::default()).await
+    }
+
+    /// Runs every collector on `scope`: at most `concurrency` at once, each
+    /// within `collector_timeout`. A collector that errors, panics, times out
+    /// or is cancelled becomes a gap; the others finish. Waivers are applied
+    /// to the evidence at the end.
+    pub async fn run_with(&self, scope: &Scope, options: RunOptions) -> Run {
+        let run_id = uuid::Uuid::new_v4();
+        let started_at = Utc::now();
+        info!(%run_id, collectors = self.collectors.len(), "run started");
+        options.emit(ProgressEvent::RunStarted { run_id, collectors: self.collectors.len() });
+
+        let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let scope = Arc::new(scope.clone());
+        let mut handles = Vec::with_capacity(self.collectors.len());
+        for collector in &self.collectors {
+            let task = run_one(
+                Arc::clone(collector),
+                Arc::clone(&scope),
+                Arc::clone(&slots),
+                self.config.collector_timeout,
+                options.clone(),
+            );
+            handles.push(tokio::spawn(task));
+        }
+
+        let mut evidence = Vec::new();
+        let mut gaps = Vec::new();
+        let mut timings = Vec::with_capacity(handles.len());
+        for (collector, handle) in self.collectors.iter().zip(handles) {
+            let name = collector.name().to_owned();
+            match handle.await {
+                Ok((collection, gap, timing)) => {
+                    evidence.extend(collection.evidence);
+                    gaps.extend(collection.gaps);
+                    gaps.extend(gap);
+                    timings.push(timing);
+                }
+                // run_one catches the collector's own panics; reaching here
+                // means the runtime dropped the task.
+                Err(e) => gaps.push(Gap::collector(name, GapKind::Failed, format!("collector task lost: {e}"))),
+            }
+        }
+
+        let finished_at = Utc::now();
+        let expired_waivers = apply_waivers(&mut evidence, &self.waivers, finished_at);
+        for x in &expired_waivers {
+            info!(waiver = %x.waiver.id, expired = %x.waiver.expires, failures = x.failures_no_longer_waived, "waiver expired");
+        }
+        options.emit(ProgressEvent::RunFinished { run_id, evidence: evidence.len(), gaps: gaps.len() });
+        info!(%run_id, evidence = evidence.len(), gaps = gaps.len(), "run finished");
+        Run { id: run_id, started_at, finished_at, checks: self.checks(), evidence, gaps, timings, expired_waivers }
+    }
+
+    /// Plans a fix for one failing evidence with the first remediator that
+    /// fixes its check; `None` when no remediator does or nothing needs doing.
+    pub async fn plan(&self, evidence: &Evidence) -> Result<Option<RemediationPlan>> {
+        for r in &self.remediators {
+            if r.fixes().contains(&evidence.check_id) {
+                return r.plan(evidence).await;
+            }
+        }
+        Ok(None)
+    }
+
+    /// Applies a plan through the remediator that made it. In
+    /// [`Mode::Apply`], a plan at or above the approval threshold is first put
+    /// to `approver`; a rejected plan is not applied
+    /// ([`Error::NotApproved`]). An applied change must come back verified.
+    pub async fn apply(
+        &self,
+        plan: &RemediationPlan,
+        mode: Mode,
+        approver: &dyn Approver,
+    ) -> Result<RemediationOutcome> {
+        let remediator =
+            self.remediators.iter().find(|r| r.name() == plan.remediator).ok_or_else(|| Error::Remediation {
+                remediator: plan.remediator.clone(),
+                reason: "no remediator of that name is registered".into(),
+            })?;
+        let mut approval = None;
+        if mode == Mode::Apply && plan.risk >= self.config.approval_threshold {
+            let decision = approver.decide(plan).await;
+            if !decision.approved {
+                return Err(Error::NotApproved { plan_id: plan.id.clone(), reason: decision.reason });
+            }
+            approval = Some(decision);
+        }
+        let mut outcome = remediator.apply(plan, mode).await?;
+        if outcome.applied && outcome.verification.is_none() {
+            return Err(Error::Remediation {
+                remediator: plan.remediator.clone(),
+                reason: format!("plan {} was applied but not re-verified", plan.id),
+            });
+        }
+        outcome.approval = approval;
+        info!(plan = %plan.id, ?mode, applied = outcome.applied, "remediation finished");
+        Ok(outcome)
+    }
+}
+
+async fn run_one(
+    collector: Arc<dyn Collector>,
+    scope: Arc<Scope>,
+    slots: Arc<Semaphore>,
+    timeout: Duration,
+    options: RunOptions,
+) -> (Collection, Option<Gap>, CollectorTiming) {
+    let name = collector.name().to_owned();
+    // Wait for a slot, unless the run is cancelled first.
+    let permit = tokio::select! {
+        permit = slots.acquire_owned() => permit.ok(),
+        () = options.cancel.cancelled() => None,
+    };
+    let started_at = Utc::now();
+    let start = Instant::now();
+    let finish = |outcome, evidence, reason: Option<String>, kind| {
+        let elapsed_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let gap = reason.map(|r| {
+            warn!(collector = %name, reason = %r, "collector became a gap");
+            options.emit(ProgressEvent::CollectorFailed { collector: name.clone(), reason: r.clone() });
+            Gap::collector(name.clone(), kind, r)
+        });
+        (gap, CollectorTiming { collector: name.clone(), started_at, elapsed_ms, outcome, evidence })
+    };
+    if permit.is_none() {
+        let (gap, timing) = finish(
+            CollectorOutcome::Cancelled,
+            0,
+            Some("run cancelled before the collector started".into()),
+            GapKind::Cancelled,
+        );
+        return (Collection::default(), gap, timing);
+    }
+    options.emit(ProgressEvent::CollectorStarted { collector: name.clone() });
+    debug!(collector = %name, "collector started");
+
+    // The collection runs in a task of its own so that a panic is caught as
+    // a JoinError and a timeout or cancellation can abort it.
+    let inner = {
+        let collector = Arc::clone(&collector);
+        let scope = Arc::clone(&scope);
+        tokio::spawn(async move { collector.collect(&scope).await })
+    };
+    let abort = inner.abort_handle();
+    let result = tokio::select! {
+        joined = tokio::time::timeout(timeout, inner) => match joined {
+            Ok(Ok(Ok(collection))) => Ok(collection),
+            Ok(Ok(Err(e))) => Err((CollectorOutcome::Failed, GapKind::Failed, e.to_string())),
+            Ok(Err(join)) if join.is_panic() => Err((CollectorOutcome::Panicked, GapKind::Panicked, format!("collector {name} panicked: {}", panic_message(join)))),
+            Ok(Err(join)) => Err((CollectorOutcome::Failed, GapKind::Failed, format!("collector {name} task failed: {join}"))),
+            Err(_) => {
+                abort.abort();
+                Err((CollectorOutcome::TimedOut, GapKind::TimedOut, Error::Timeout { collector: name.clone(), timeout }.to_string()))
+            }
+        },
+        () = options.cancel.cancelled() => {
+            abort.abort();
+            Err((CollectorOutcome::Cancelled, GapKind::Cancelled, Error::Cancelled { collector: name.clone() }.to_string()))
+        }
+    };
+    drop(permit);
+    match result {
+        Ok(mut collection) => {
+            let shared: Arc<str> = Arc::from(name.as_str());
+            for e in &mut collection.evidence {
+                e.collector = Arc::clone(&shared);
+            }
+            for g in &mut collection.gaps {
+                g.collector.clone_from(&name);
+            }
+            let (_, timing) = finish(CollectorOutcome::Completed, collection.evidence.len(), None, GapKind::Failed);
+            options.emit(ProgressEvent::CollectorFinished {
+                collector: name.clone(),
+                evidence: collection.evidence.len(),
+                gaps: collection.gaps.len(),
+                elapsed_ms: timing.elapsed_ms,
+            });
+            (collection, None, timing)
+        }
+        Err((outcome, kind, reason)) => {
+            let (gap, timing) = finish(outcome, 0, Some(reason), kind);
+            (Collection::default(), gap, timing)
+        }
+    }
+}
+
+fn panic_message(join: tokio::task::JoinError) -> String {
+    match join.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "non-text panic payload".into()),
+        Err(e) => e.to_string(),
+    }
+}

@@ -1,0 +1,319 @@
+//! In-memory collector and remediator, and the conformance suite that every
+//! collector and remediator implementation runs in its own tests.
+//!
+//! Enabled by the `testkit` feature. The conformance functions return
+//! [`Error::Conformance`] naming the rule that was broken, so a test can
+//! simply `?` them.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chrono::Utc;
+
+use crate::check::{Check, CheckId, Severity};
+use crate::collector::{Collection, Collector, Scope};
+use crate::error::{Error, Result};
+use crate::evidence::{Evidence, Status};
+use crate::remediation::{Change, Mode, RemediationOutcome, RemediationPlan, Remediator, Risk};
+use crate::resource::ResourceRef;
+
+/// A check with placeholder metadata, for tests.
+pub fn sample_check(id: &str) -> Result<Check> {
+    Ok(Check::new(id, format!("Sample check {id}"), Severity::High, "Resource")?
+        .with_rationale("Used in tests.")
+        .with_remediation("Set the flag.")
+        .remediable())
+}
+
+/// Per resource id, per check id: compliant (`Some(true)`), not
+/// (`Some(false)`) or unreadable (`None`).
+type State = BTreeMap<String, BTreeMap<String, Option<bool>>>;
+
+/// Shared in-memory state: per resource, per check, compliant or not, or
+/// unreadable. Clones share the same state.
+#[derive(Clone, Debug, Default)]
+pub struct World {
+    state: Arc<Mutex<State>>,
+}
+
+impl World {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock only means another test thread panicked.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sets whether `resource` complies with `check`.
+    pub fn set(&self, resource: &str, check: &str, compliant: bool) {
+        self.lock().entry(resource.into()).or_default().insert(check.into(), Some(compliant));
+    }
+
+    /// Makes `resource` unreadable for `check` (it yields `Error` evidence).
+    pub fn set_unreadable(&self, resource: &str, check: &str) {
+        self.lock().entry(resource.into()).or_default().insert(check.into(), None);
+    }
+
+    /// The state of `resource` for `check`.
+    pub fn get(&self, resource: &str, check: &str) -> Option<Option<bool>> {
+        self.lock().get(resource).and_then(|m| m.get(check)).copied()
+    }
+
+    fn snapshot(&self) -> State {
+        self.lock().clone()
+    }
+}
+
+fn resource(id: &str) -> ResourceRef {
+    ResourceRef::new("memory", "Resource", id, id)
+}
+
+fn judge(check: &Check, id: &str, state: Option<bool>) -> Evidence {
+    match state {
+        Some(true) => Evidence::new(check, resource(id), Status::Pass, format!("{id} complies")),
+        Some(false) => Evidence::new(check, resource(id), Status::Fail, format!("{id} does not comply"))
+            .with_details(serde_json::json!({ "flag": false })),
+        None => Evidence::new(check, resource(id), Status::Error, format!("{id} could not be read")),
+    }
+}
+
+/// A collector over a [`World`].
+#[derive(Clone, Debug)]
+pub struct InMemoryCollector {
+    name: String,
+    checks: Vec<Check>,
+    world: World,
+}
+
+impl InMemoryCollector {
+    /// A collector named `name` producing evidence for `checks` from `world`.
+    pub fn new(name: impl Into<String>, checks: Vec<Check>, world: World) -> Self {
+        Self { name: name.into(), checks, world }
+    }
+}
+
+#[async_trait]
+impl Collector for InMemoryCollector {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn checks(&self) -> Vec<Check> {
+        self.checks.clone()
+    }
+
+    async fn collect(&self, scope: &Scope) -> Result<Collection> {
+        let mut evidence = Vec::new();
+        for (id, checks) in self.world.snapshot() {
+            for check in self.checks.iter().filter(|c| scope.wants(&c.id)) {
+                if let Some(state) = checks.get(check.id.as_str()) {
+                    evidence.push(judge(check, &id, *state));
+                }
+            }
+        }
+        Ok(evidence.into())
+    }
+}
+
+/// A remediator over a [`World`]: sets the flag of a failing resource.
+#[derive(Clone, Debug)]
+pub struct InMemoryRemediator {
+    name: String,
+    checks: Vec<Check>,
+    risk: Risk,
+    world: World,
+}
+
+impl InMemoryRemediator {
+    /// A remediator fixing `checks` in `world`, with plans of risk `risk`.
+    pub fn new(name: impl Into<String>, checks: Vec<Check>, risk: Risk, world: World) -> Self {
+        Self { name: name.into(), checks, risk, world }
+    }
+}
+
+#[async_trait]
+impl Remediator for InMemoryRemediator {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn fixes(&self) -> Vec<CheckId> {
+        self.checks.iter().map(|c| c.id.clone()).collect()
+    }
+
+    async fn plan(&self, evidence: &Evidence) -> Result<Option<RemediationPlan>> {
+        if evidence.status != Status::Fail || !self.fixes().contains(&evidence.check_id) {
+            return Ok(None);
+        }
+        let change = Change::new(
+            "memory:set",
+            format!("{}/{}", evidence.resource.id, evidence.check_id),
+            false.into(),
+            true.into(),
+        );
+        Ok(Some(RemediationPlan::new(
+            &self.name,
+            evidence,
+            format!("set {} on {}", evidence.check_id, evidence.resource.id),
+            vec![change],
+            self.risk,
+            serde_json::json!({ "set": true }),
+        )))
+    }
+
+    async fn apply(&self, plan: &RemediationPlan, mode: Mode) -> Result<RemediationOutcome> {
+        let check = self.checks.iter().find(|c| c.id == plan.check_id).ok_or_else(|| Error::Remediation {
+            remediator: self.name.clone(),
+            reason: format!("does not fix {}", plan.check_id),
+        })?;
+        let before = self.world.get(&plan.resource.id, check.id.as_str());
+        if mode == Mode::DryRun {
+            return Ok(RemediationOutcome::new(plan, mode, false, "dry run: nothing changed")
+                .with_record(serde_json::json!({ "would_set": true, "current": before })));
+        }
+        self.world.set(&plan.resource.id, check.id.as_str(), true);
+        let after = self.world.get(&plan.resource.id, check.id.as_str()).flatten();
+        Ok(RemediationOutcome::new(plan, mode, true, "flag set")
+            .with_record(serde_json::json!({ "before": before, "restore": { "set": before } }))
+            .with_verification(judge(check, &plan.resource.id, after)))
+    }
+}
+
+fn broken(rule: &str, detail: impl Into<String>) -> Error {
+    Error::Conformance { rule: rule.to_owned(), detail: detail.into() }
+}
+
+/// Runs `collector` on `scope` and checks what every collector must do:
+/// it declares its checks (unique ids, titles); every evidence names a declared
+/// check with its severity, a resource with provider, kind and id, a message,
+/// an object of details and an observation time within the collection; a
+/// failure carries remediation guidance when the check has some; no check is
+/// reported twice for one resource; gaps give a reason. Returns the collection.
+pub async fn check_collector(collector: &dyn Collector, scope: &Scope) -> Result<Collection> {
+    let checks = collector.checks();
+    if checks.is_empty() {
+        return Err(broken("declares checks", "checks() is empty"));
+    }
+    let mut declared = BTreeMap::new();
+    for c in &checks {
+        if c.title.trim().is_empty() {
+            return Err(broken("checks have titles", c.id.to_string()));
+        }
+        if declared.insert(c.id.clone(), c).is_some() {
+            return Err(broken("check ids are unique", c.id.to_string()));
+        }
+    }
+    let before = Utc::now();
+    let collection = collector.collect(scope).await?;
+    let after = Utc::now();
+    let mut seen = HashSet::new();
+    for e in &collection.evidence {
+        let Some(check) = declared.get(&e.check_id) else {
+            return Err(broken("evidence names a declared check", e.check_id.to_string()));
+        };
+        if !scope.wants(&e.check_id) {
+            return Err(broken("evidence stays within scope", e.check_id.to_string()));
+        }
+        if e.severity != check.severity {
+            return Err(broken(
+                "evidence carries its check's severity",
+                format!("{} on {}", e.check_id, e.resource.id),
+            ));
+        }
+        if e.resource.provider.is_empty() || e.resource.kind.is_empty() || e.resource.id.is_empty() {
+            return Err(broken("resource has provider, kind and id", format!("{:?}", e.resource)));
+        }
+        if e.message.trim().is_empty() {
+            return Err(broken("evidence has a message", format!("{} on {}", e.check_id, e.resource.id)));
+        }
+        if !e.details.is_object() {
+            return Err(broken("details are an object", format!("{} on {}", e.check_id, e.resource.id)));
+        }
+        if e.observed_at < before - chrono::Duration::seconds(1) || e.observed_at > after {
+            return Err(broken(
+                "observed_at is the UTC time of the collection",
+                format!("{} on {}: {}", e.check_id, e.resource.id, e.observed_at),
+            ));
+        }
+        if e.status == Status::Fail && !check.remediation.is_empty() && e.remediation.is_none() {
+            return Err(broken("failures carry remediation", format!("{} on {}", e.check_id, e.resource.id)));
+        }
+        if !seen.insert((e.check_id.clone(), e.resource.id.clone())) {
+            return Err(broken("one evidence per check and resource", format!("{} on {}", e.check_id, e.resource.id)));
+        }
+    }
+    for g in &collection.gaps {
+        if g.reason.trim().is_empty() {
+            return Err(broken("gaps give a reason", format!("{g:?}")));
+        }
+    }
+    Ok(collection)
+}
+
+/// Checks what every remediator must do, against the real state that
+/// `collector` observes: for each failure it fixes (up to `limit`), a plan
+/// names the evidence's check and resource and lists changes; a dry run
+/// reports nothing applied and changes nothing; apply changes the resource
+/// and comes back verified as a pass; applying again is harmless and still
+/// passes. Returns how many failures were remediated.
+pub async fn check_remediator(
+    remediator: &dyn Remediator,
+    collector: &dyn Collector,
+    scope: &Scope,
+    limit: usize,
+) -> Result<usize> {
+    let fixes = remediator.fixes();
+    let first = collector.collect(scope).await?;
+    let targets: Vec<&Evidence> =
+        first.evidence.iter().filter(|e| e.status == Status::Fail && fixes.contains(&e.check_id)).take(limit).collect();
+    if targets.is_empty() {
+        return Err(broken(
+            "there is a failure to fix",
+            "the collector found no failure of a check the remediator fixes",
+        ));
+    }
+    let status_of = |collection: &Collection, e: &Evidence| {
+        collection
+            .evidence
+            .iter()
+            .find(|x| x.check_id == e.check_id && x.resource.id == e.resource.id)
+            .map(|x| x.status)
+    };
+    for target in &targets {
+        let plan = remediator
+            .plan(target)
+            .await?
+            .ok_or_else(|| broken("a failure gets a plan", format!("{} on {}", target.check_id, target.resource.id)))?;
+        if plan.check_id != target.check_id || plan.resource.id != target.resource.id {
+            return Err(broken("the plan names the evidence's check and resource", plan.id));
+        }
+        if plan.changes.is_empty() {
+            return Err(broken("the plan lists its changes", plan.id));
+        }
+        let dry = remediator.apply(&plan, Mode::DryRun).await?;
+        if dry.applied || dry.mode != Mode::DryRun {
+            return Err(broken("dry run reports nothing applied", plan.id));
+        }
+        let after_dry = collector.collect(scope).await?;
+        if status_of(&after_dry, target) != Some(Status::Fail) {
+            return Err(broken("dry run changes nothing", format!("{} on {}", target.check_id, target.resource.id)));
+        }
+        for attempt in ["apply", "apply again (idempotent)"] {
+            let outcome = remediator.apply(&plan, Mode::Apply).await?;
+            let verified = outcome.verification.as_ref().map(|v| v.status);
+            if verified != Some(Status::Pass) {
+                return Err(broken(
+                    "apply is verified as a pass",
+                    format!("{attempt}: {} on {}: {verified:?}", target.check_id, target.resource.id),
+                ));
+            }
+            let observed = collector.collect(scope).await?;
+            if status_of(&observed, target) != Some(Status::Pass) {
+                return Err(broken(
+                    "apply fixes the resource",
+                    format!("{attempt}: {} on {}", target.check_id, target.resource.id),
+                ));
+            }
+        }
+    }
+    Ok(targets.len())
+}

@@ -1,0 +1,444 @@
+//! YAML documents to JSON values, read the way Kubernetes reads them.
+//!
+//! Kubernetes (sigs.k8s.io/yaml over go-yaml v2) resolves plain scalars by the
+//! YAML 1.1 rules: `0400` is the octal number 256, `yes`/`on` are booleans.
+//! A YAML 1.2 reader would take `defaultMode: 0400` as the decimal 400 (or a
+//! string) and judge a secret volume wrongly, so this module resolves scalars
+//! itself. Every document keeps the line it starts on, and a syntax error names
+//! its line, so a scanner can point at `file:line`.
+
+use serde_json::{Map, Number, Value};
+use yaml_rust2::parser::{Event, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+use crate::error::Error;
+
+/// Alias expansion beyond this many nodes is refused ("billion laughs").
+const MAX_ALIAS_NODES: usize = 1_000_000;
+
+/// One document of a YAML stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct YamlDocument {
+    /// 0-based index of the document in its stream.
+    pub index: usize,
+    /// 1-based line where the document's content starts.
+    pub line: usize,
+    /// The content, as JSON.
+    pub value: Value,
+}
+
+/// What a YAML stream held: the documents read, and the error that stopped
+/// reading, if any. Documents before a syntax error are kept.
+#[derive(Debug, Default)]
+pub struct YamlStream {
+    /// The documents read, in order. Empty documents are left out.
+    pub documents: Vec<YamlDocument>,
+    /// The error that ended the stream early, naming source and line.
+    pub error: Option<Error>,
+    /// Things that were read but deserve a look, with their line: a mapping
+    /// key given twice (the last value is used, as Kubernetes does).
+    pub warnings: Vec<String>,
+}
+
+/// Parses every document of `text`. `source_name` (a path, as the user gave
+/// it) is used in error messages.
+///
+/// ```
+/// use compliance_core::yaml::parse_documents;
+/// let stream = parse_documents("a: 0400\nb: yes\n---\nc: '0400'\n", "demo.yaml");
+/// assert!(stream.error.is_none());
+/// assert_eq!(stream.documents[0].value["a"], 256); // octal, as Kubernetes reads it
+/// assert_eq!(stream.documents[0].value["b"], true);
+/// assert_eq!(stream.documents[1].value["c"], "0400"); // quoted: a string
+/// assert_eq!(stream.documents[1].line, 4);
+/// ```
+pub fn parse_documents(text: &str, source_name: &str) -> YamlStream {
+    let mut documents = Vec::new();
+    let (error, warnings) = for_each_document(text, source_name, |doc| documents.push(doc));
+    YamlStream { documents, error, warnings }
+}
+
+/// Like [`parse_documents`], but hands each document to `visit` as soon as
+/// it is read, so that a large stream is never held whole in memory. Returns
+/// the error that ended the stream early, if any, and the warnings.
+///
+/// ```
+/// use compliance_core::yaml::for_each_document;
+/// let mut kinds = Vec::new();
+/// let (error, _) = for_each_document("kind: Pod\n---\nkind: Service\n", "s.yaml", |doc| {
+///     kinds.push(doc.value["kind"].as_str().unwrap_or_default().to_owned());
+/// });
+/// assert!(error.is_none());
+/// assert_eq!(kinds, ["Pod", "Service"]);
+/// ```
+pub fn for_each_document(
+    text: &str,
+    source_name: &str,
+    mut visit: impl FnMut(YamlDocument),
+) -> (Option<Error>, Vec<String>) {
+    let mut parser = Parser::new_from_str(text);
+    let mut builder = Builder::default();
+    let mut index = 0;
+    let parse_error =
+        |line, message| Some(Error::Parse { source_name: source_name.to_owned(), line: Some(line), message });
+    loop {
+        let (event, mark) = match parser.next_token() {
+            Ok(next) => next,
+            Err(e) => {
+                let error = parse_error(e.marker().line(), format!("invalid YAML: {}", e.info()));
+                return (error, builder.warnings);
+            }
+        };
+        match builder.on_event(event, mark) {
+            Ok(Step::Continue) => {}
+            Ok(Step::Document(line, value)) => {
+                if !value.is_null() {
+                    visit(YamlDocument { index, line, value });
+                    index += 1;
+                }
+            }
+            Ok(Step::End) => return (None, builder.warnings),
+            Err((line, message)) => return (parse_error(line, format!("invalid YAML: {message}")), builder.warnings),
+        }
+    }
+}
+
+enum Step {
+    Continue,
+    Document(usize, Value),
+    End,
+}
+
+enum Frame {
+    Seq { items: Vec<Value>, anchor: usize },
+    Map { entries: Map<String, Value>, key: Option<(String, usize)>, merges: Vec<Value>, anchor: usize, line: usize },
+}
+
+#[derive(Default)]
+struct Builder {
+    stack: Vec<Frame>,
+    anchors: std::collections::HashMap<usize, (Value, usize)>,
+    alias_nodes: usize,
+    doc_line: Option<usize>,
+    root: Option<Value>,
+    warnings: Vec<String>,
+}
+
+const MERGE_KEY: &str = "<<";
+
+impl Builder {
+    fn on_event(&mut self, event: Event, mark: Marker) -> Result<Step, (usize, String)> {
+        let line = mark.line();
+        match event {
+            Event::StreamStart | Event::Nothing => Ok(Step::Continue),
+            Event::StreamEnd => Ok(Step::End),
+            Event::DocumentStart => {
+                self.doc_line = None;
+                self.root = None;
+                Ok(Step::Continue)
+            }
+            Event::DocumentEnd => {
+                self.anchors.clear();
+                self.alias_nodes = 0;
+                let value = self.root.take().unwrap_or(Value::Null);
+                Ok(Step::Document(self.doc_line.take().unwrap_or(line), value))
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                self.note_line(line);
+                let tag_suffix = tag.as_ref().map(|t| t.suffix.as_str());
+                // A mapping waiting for a key takes the raw text, as go-yaml does.
+                if let Some(Frame::Map { key: key @ None, .. }) = self.stack.last_mut() {
+                    *key = Some((text, line));
+                    return Ok(Step::Continue);
+                }
+                let value = resolve_scalar(&text, style, tag_suffix);
+                if anchor > 0 {
+                    self.anchors.insert(anchor, (value.clone(), 1));
+                }
+                self.push_value(value, line)
+            }
+            Event::SequenceStart(anchor, _) => {
+                self.note_line(line);
+                self.check_key_position(line)?;
+                self.stack.push(Frame::Seq { items: Vec::new(), anchor });
+                Ok(Step::Continue)
+            }
+            Event::MappingStart(anchor, _) => {
+                self.note_line(line);
+                self.check_key_position(line)?;
+                self.stack.push(Frame::Map { entries: Map::new(), key: None, merges: Vec::new(), anchor, line });
+                Ok(Step::Continue)
+            }
+            Event::SequenceEnd => match self.stack.pop() {
+                Some(Frame::Seq { items, anchor }) => {
+                    let value = Value::Array(items);
+                    self.remember(anchor, &value);
+                    self.push_value(value, line)
+                }
+                _ => Err((line, "unbalanced sequence".into())),
+            },
+            Event::MappingEnd => match self.stack.pop() {
+                Some(Frame::Map { mut entries, merges, anchor, line: start, .. }) => {
+                    for merged in merges {
+                        merge_into(&mut entries, merged, start)?;
+                    }
+                    let value = Value::Object(entries);
+                    self.remember(anchor, &value);
+                    self.push_value(value, line)
+                }
+                _ => Err((line, "unbalanced mapping".into())),
+            },
+            Event::Alias(id) => {
+                self.note_line(line);
+                let Some((value, nodes)) = self.anchors.get(&id).cloned() else {
+                    return Err((line, "alias to an unknown anchor".into()));
+                };
+                self.alias_nodes += nodes;
+                if self.alias_nodes > MAX_ALIAS_NODES {
+                    return Err((line, format!("aliases expand to more than {MAX_ALIAS_NODES} nodes")));
+                }
+                if let Some(Frame::Map { key: key @ None, .. }) = self.stack.last_mut() {
+                    let Value::String(text) = value else {
+                        return Err((line, "an alias used as a mapping key must name a string".into()));
+                    };
+                    *key = Some((text, line));
+                    return Ok(Step::Continue);
+                }
+                self.push_value(value, line)
+            }
+        }
+    }
+
+    fn note_line(&mut self, line: usize) {
+        if self.doc_line.is_none() {
+            self.doc_line = Some(line);
+        }
+    }
+
+    fn check_key_position(&self, line: usize) -> Result<(), (usize, String)> {
+        match self.stack.last() {
+            Some(Frame::Map { key: None, .. }) => {
+                Err((line, "a mapping or sequence used as a mapping key (a template placeholder such as {{ x }}?) cannot be read as JSON, nor by Kubernetes".into()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn remember(&mut self, anchor: usize, value: &Value) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, (value.clone(), count_nodes(value)));
+        }
+    }
+
+    fn push_value(&mut self, value: Value, line: usize) -> Result<Step, (usize, String)> {
+        match self.stack.last_mut() {
+            None => {
+                self.root = Some(value);
+                Ok(Step::Continue)
+            }
+            Some(Frame::Seq { items, .. }) => {
+                items.push(value);
+                Ok(Step::Continue)
+            }
+            Some(Frame::Map { entries, key, merges, .. }) => {
+                let Some((key, key_line)) = key.take() else {
+                    return Err((line, "value without a key".into()));
+                };
+                if key == MERGE_KEY {
+                    merges.push(value);
+                } else if entries.insert(key.clone(), value).is_some() {
+                    self.warnings.push(format!(
+                        "line {key_line}: mapping key {key:?} is given more than once; the last value is used"
+                    ));
+                }
+                Ok(Step::Continue)
+            }
+        }
+    }
+}
+
+/// Applies a `<<` merge: keys already present win.
+fn merge_into(entries: &mut Map<String, Value>, merged: Value, line: usize) -> Result<(), (usize, String)> {
+    match merged {
+        Value::Object(map) => {
+            for (k, v) in map {
+                entries.entry(k).or_insert(v);
+            }
+            Ok(())
+        }
+        Value::Array(items) => {
+            for item in items {
+                merge_into(entries, item, line)?;
+            }
+            Ok(())
+        }
+        _ => Err((line, "a merge key (<<) must name a mapping or a list of mappings".into())),
+    }
+}
+
+fn count_nodes(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(count_nodes).sum::<usize>(),
+        Value::Object(map) => 1 + map.values().map(count_nodes).sum::<usize>(),
+        _ => 1,
+    }
+}
+
+/// Resolves one scalar by the YAML 1.1 rules go-yaml v2 applies.
+fn resolve_scalar(text: &str, style: TScalarStyle, tag: Option<&str>) -> Value {
+    match tag {
+        Some("str") | Some("binary") => return Value::String(text.to_owned()),
+        Some("null") => return Value::Null,
+        _ => {}
+    }
+    if style != TScalarStyle::Plain {
+        return Value::String(text.to_owned());
+    }
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
+            return Value::Bool(true);
+        }
+        "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
+            return Value::Bool(false);
+        }
+        _ => {}
+    }
+    if let Some(n) = parse_int(text) {
+        return Value::Number(n.into());
+    }
+    if let Some(n) = parse_float(text) {
+        return Value::Number(n);
+    }
+    Value::String(text.to_owned())
+}
+
+/// Go's `strconv.ParseInt(s, 0, 64)` after removing `_`: `0x` hex, `0o` or a
+/// leading `0` octal, `0b` binary, else decimal.
+fn parse_int(text: &str) -> Option<i64> {
+    let first = text.as_bytes().first()?;
+    if !(first.is_ascii_digit() || *first == b'-' || *first == b'+') {
+        return None;
+    }
+    let plain: String = text.chars().filter(|c| *c != '_').collect();
+    let (negative, digits) = match plain.as_bytes().first() {
+        Some(b'-') => (true, &plain[1..]),
+        Some(b'+') => (false, &plain[1..]),
+        _ => (false, plain.as_str()),
+    };
+    let (radix, body) = if let Some(rest) = digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+        (16, rest)
+    } else if let Some(rest) = digits.strip_prefix("0o").or_else(|| digits.strip_prefix("0O")) {
+        (8, rest)
+    } else if let Some(rest) = digits.strip_prefix("0b").or_else(|| digits.strip_prefix("0B")) {
+        (2, rest)
+    } else if digits.len() > 1 && digits.starts_with('0') {
+        (8, &digits[1..])
+    } else {
+        (10, digits)
+    };
+    if body.is_empty() || body.starts_with(['+', '-']) {
+        return None;
+    }
+    let magnitude = i64::from_str_radix(body, radix).ok()?;
+    Some(if negative { -magnitude } else { magnitude })
+}
+
+fn parse_float(text: &str) -> Option<Number> {
+    match text {
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "-.inf" | ".nan" | ".NaN" | ".NAN" => {
+            // JSON has no infinities or NaN; keep the text.
+            return None;
+        }
+        _ => {}
+    }
+    let has_digit = text.bytes().any(|b| b.is_ascii_digit());
+    let allowed = text.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-' | b'_'));
+    if !has_digit || !allowed {
+        return None;
+    }
+    let plain: String = text.chars().filter(|c| *c != '_').collect();
+    plain.parse::<f64>().ok().and_then(Number::from_f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn one(text: &str) -> Value {
+        let stream = parse_documents(text, "t.yaml");
+        assert!(stream.error.is_none(), "{:?}", stream.error);
+        stream.documents.into_iter().next().map(|d| d.value).unwrap_or(Value::Null)
+    }
+
+    #[test]
+    fn yaml_1_1_integers_as_kubernetes_reads_them() {
+        let v = one("a: 0400\nb: 0o440\nc: 420\nd: 0x1A\ne: -0644\nf: 0\ng: 1_000\nh: 0b11\n");
+        assert_eq!(v, json!({"a": 256, "b": 288, "c": 420, "d": 26, "e": -420, "f": 0, "g": 1000, "h": 3}));
+    }
+
+    #[test]
+    fn quoted_and_tagged_scalars_stay_strings() {
+        let v = one("a: '0400'\nb: \"yes\"\nc: !!str 12\nd: |\n  text\n");
+        assert_eq!(v, json!({"a": "0400", "b": "yes", "c": "12", "d": "text\n"}));
+    }
+
+    #[test]
+    fn booleans_nulls_floats() {
+        let v = one("a: on\nb: No\nc: ~\nd:\ne: 1.5\nf: 1e3\ng: .inf\nh: 1.2.3\ni: 08\n");
+        assert_eq!(
+            v,
+            json!({"a": true, "b": false, "c": null, "d": null, "e": 1.5, "f": 1000.0, "g": ".inf", "h": "1.2.3", "i": 8.0})
+        );
+    }
+
+    #[test]
+    fn keys_are_raw_text() {
+        assert_eq!(one("80: http\ntrue: x\n"), json!({"80": "http", "true": "x"}));
+    }
+
+    #[test]
+    fn documents_lines_and_empty_documents() {
+        let stream = parse_documents("# c\na: 1\n---\n---\n\nb: 2\n...\n", "t.yaml");
+        assert!(stream.error.is_none());
+        let lines: Vec<(usize, usize)> = stream.documents.iter().map(|d| (d.index, d.line)).collect();
+        assert_eq!(lines, [(0, 2), (1, 6)]);
+    }
+
+    #[test]
+    fn syntax_error_names_line_and_keeps_earlier_documents() {
+        let stream = parse_documents("a: 1\n---\nb: [1, 2\nc: 3\n", "bad.yaml");
+        assert_eq!(stream.documents.len(), 1);
+        let err = stream.error.map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.starts_with("bad.yaml:"), "{err}");
+        assert!(err.contains("invalid YAML"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_keys_keep_the_last_value_and_warn() {
+        let stream = parse_documents("a: 1\nb: 2\na: 3\n", "dup.yaml");
+        assert!(stream.error.is_none());
+        assert_eq!(stream.documents[0].value, json!({"a": 3, "b": 2}));
+        assert_eq!(stream.warnings, ["line 3: mapping key \"a\" is given more than once; the last value is used"]);
+    }
+
+    #[test]
+    fn anchors_aliases_and_merge_keys() {
+        let v = one("base: &b {x: 1, y: 2}\ncopy: *b\nmerged:\n  <<: *b\n  y: 3\n");
+        assert_eq!(v, json!({"base": {"x": 1, "y": 2}, "copy": {"x": 1, "y": 2}, "merged": {"x": 1, "y": 3}}));
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..8 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let stream = parse_documents(&text, "bomb.yaml");
+        assert!(stream.error.is_some());
+    }
+}

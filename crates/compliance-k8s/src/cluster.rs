@@ -1,0 +1,256 @@
+//! Live clusters through kube-rs: every workload kind, paginated.
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use compliance_core::{Check, Collection, Collector, Gap, GapKind, ResourceRef, Scope};
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{Pod, ReplicationController};
+use kube::api::{Api, ListParams};
+use kube::{Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tracing::{debug, info, warn};
+
+use crate::rules::{CheckConfig, checks, evaluate, labels_of, unreadable};
+use crate::workload::{Workload, WorkloadKind};
+
+/// Settings of a cluster scan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct ClusterConfig {
+    /// The cluster's name in resource ids (`cluster/namespace/kind/name`).
+    pub cluster: String,
+    /// Namespaces to scan; empty means all.
+    pub namespaces: Vec<String>,
+    /// Objects per list page (`limit`).
+    pub page_size: u32,
+    /// Also judge objects a listed controller owns (the Pods of a
+    /// ReplicaSet, the ReplicaSets of a Deployment, the Jobs of a CronJob).
+    /// Off by default: their template is judged once, at the owner.
+    pub include_owned: bool,
+    /// Attempts per list call on throttling, server errors or broken
+    /// connections, with doubling backoff.
+    pub attempts: u32,
+    /// Check settings.
+    pub checks: CheckConfig,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            cluster: "cluster".into(),
+            namespaces: Vec::new(),
+            page_size: 500,
+            include_owned: false,
+            attempts: 3,
+            checks: CheckConfig::default(),
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// Sets the cluster name.
+    pub fn with_cluster(mut self, cluster: impl Into<String>) -> Self {
+        self.cluster = cluster.into();
+        self
+    }
+
+    /// Limits the scan to these namespaces.
+    pub fn with_namespaces<I: IntoIterator<Item = S>, S: Into<String>>(mut self, namespaces: I) -> Self {
+        self.namespaces = namespaces.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the page size.
+    pub fn with_page_size(mut self, page_size: u32) -> Self {
+        self.page_size = page_size.max(1);
+        self
+    }
+
+    /// Judges owned objects too.
+    pub fn with_owned(mut self, include_owned: bool) -> Self {
+        self.include_owned = include_owned;
+        self
+    }
+}
+
+/// Judges the workloads of a live cluster.
+///
+/// ```no_run
+/// use compliance_core::{Collector, Scope};
+/// use compliance_k8s::{ClusterCollector, ClusterConfig};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let client = kube::Client::try_default().await?;
+/// let collector = ClusterCollector::new(client, ClusterConfig::default().with_cluster("prod"));
+/// let collection = collector.collect(&Scope::all()).await?;
+/// for gap in &collection.gaps { eprintln!("not judged: {:?}: {}", gap.source, gap.reason); }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct ClusterCollector {
+    client: kube::Client,
+    config: ClusterConfig,
+}
+
+impl ClusterCollector {
+    /// A collector using `client` (its credentials, endpoint and timeouts).
+    pub fn new(client: kube::Client, config: ClusterConfig) -> Self {
+        Self { client, config }
+    }
+
+    async fn list_kind<K>(&self, kind: WorkloadKind, namespace: Option<&str>, scope: &Scope, out: &mut Collection)
+    where
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + DeserializeOwned + Serialize + Debug,
+    {
+        let api: Api<K> = match namespace {
+            Some(ns) => Api::namespaced(self.client.clone(), ns),
+            None => Api::all(self.client.clone()),
+        };
+        let source = format!("{}/{}/{}", self.config.cluster, namespace.unwrap_or("*"), K::plural(&()));
+        let mut params = ListParams::default().limit(self.config.page_size);
+        let mut pages = 0_usize;
+        let mut restarts = 0;
+        let mut items: Vec<K> = Vec::new();
+        loop {
+            match self.list_page(&api, &params).await {
+                Ok(list) => {
+                    pages += 1;
+                    items.extend(list.items);
+                    match list.metadata.continue_.filter(|t| !t.is_empty()) {
+                        Some(token) => params = params.continue_token(&token),
+                        None => break,
+                    }
+                }
+                // 410 Gone: the continue token expired; list again from the start.
+                Err(kube::Error::Api(status)) if status.code == 410 && restarts < 2 => {
+                    restarts += 1;
+                    warn!(%source, "continue token expired; listing again");
+                    items.clear();
+                    params = ListParams::default().limit(self.config.page_size);
+                }
+                Err(e) => {
+                    let kind_of_gap = match &e {
+                        kube::Error::Api(s) if s.code == 401 || s.code == 403 => GapKind::Denied,
+                        _ => GapKind::Unreadable,
+                    };
+                    warn!(%source, error = %e, "list failed");
+                    let listed =
+                        if items.is_empty() { String::new() } else { format!(" after {} objects", items.len()) };
+                    out.gaps.push(Gap::source(
+                        source.clone(),
+                        kind_of_gap,
+                        format!("list {} failed{listed}: {e}", K::plural(&())),
+                    ));
+                    break;
+                }
+            }
+        }
+        debug!(%source, pages, objects = items.len(), "listed");
+        for item in items {
+            self.judge(kind, item, scope, out);
+        }
+    }
+
+    async fn list_page<K>(&self, api: &Api<K>, params: &ListParams) -> Result<kube::core::ObjectList<K>, kube::Error>
+    where
+        K: Resource + Clone + DeserializeOwned + Debug,
+    {
+        let mut delay = Duration::from_millis(200);
+        let mut attempt = 1;
+        loop {
+            match api.list(params).await {
+                Err(e) if attempt < self.config.attempts.max(1) && transient(&e) => {
+                    debug!(error = %e, attempt, "transient list error; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn judge<K: Resource + Serialize>(&self, kind: WorkloadKind, item: K, scope: &Scope, out: &mut Collection) {
+        if !self.config.include_owned && owned_by_listed_controller(&item) {
+            return;
+        }
+        let namespace = item.namespace().unwrap_or_default();
+        let name = item.name_any();
+        let id = format!("{}/{}/{}/{}", self.config.cluster, namespace, kind.as_str(), name);
+        let resource = ResourceRef::new("k8s", kind.as_str(), id, name.clone())
+            .with_cluster(self.config.cluster.clone())
+            .with_namespace(namespace);
+        let workload = serde_json::to_value(&item)
+            .map_err(|e| e.to_string())
+            .and_then(|v| Workload::from_object(v).map_err(|e| e.to_string()));
+        match workload {
+            Ok(Some(w)) => {
+                let resource = resource.with_labels(labels_of(&w));
+                out.evidence.extend(evaluate(&w, resource, &self.config.checks, scope));
+            }
+            Ok(None) => {}
+            Err(reason) => out.evidence.extend(unreadable(kind, resource, &reason, scope)),
+        }
+    }
+}
+
+fn transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => s.code == 429 || s.code >= 500,
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
+    }
+}
+
+fn owned_by_listed_controller<K: Resource>(item: &K) -> bool {
+    item.meta()
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.controller == Some(true) && WorkloadKind::from_type(&o.api_version, &o.kind).is_some())
+}
+
+#[async_trait]
+impl Collector for ClusterCollector {
+    fn name(&self) -> &str {
+        "k8s-cluster"
+    }
+
+    fn checks(&self) -> Vec<Check> {
+        checks()
+    }
+
+    async fn collect(&self, scope: &Scope) -> compliance_core::Result<Collection> {
+        let mut out = Collection::default();
+        let namespaces: Vec<Option<&str>> = if self.config.namespaces.is_empty() {
+            vec![None]
+        } else {
+            self.config.namespaces.iter().map(|n| Some(n.as_str())).collect()
+        };
+        for ns in namespaces {
+            self.list_kind::<Pod>(WorkloadKind::Pod, ns, scope, &mut out).await;
+            self.list_kind::<Deployment>(WorkloadKind::Deployment, ns, scope, &mut out).await;
+            self.list_kind::<StatefulSet>(WorkloadKind::StatefulSet, ns, scope, &mut out).await;
+            self.list_kind::<DaemonSet>(WorkloadKind::DaemonSet, ns, scope, &mut out).await;
+            self.list_kind::<ReplicaSet>(WorkloadKind::ReplicaSet, ns, scope, &mut out).await;
+            self.list_kind::<ReplicationController>(WorkloadKind::ReplicationController, ns, scope, &mut out).await;
+            self.list_kind::<Job>(WorkloadKind::Job, ns, scope, &mut out).await;
+            self.list_kind::<CronJob>(WorkloadKind::CronJob, ns, scope, &mut out).await;
+        }
+        // Every list failing means the cluster itself could not be read.
+        if out.evidence.is_empty() && !out.gaps.is_empty() && out.gaps.iter().all(|g| g.kind == GapKind::Unreadable) {
+            let reason = out.gaps.first().map(|g| g.reason.clone()).unwrap_or_default();
+            return Err(compliance_core::Error::Collect {
+                collector: "k8s-cluster".into(),
+                reason: format!("cluster {} unreachable: {reason}", self.config.cluster),
+            });
+        }
+        info!(cluster = %self.config.cluster, evidence = out.evidence.len(), gaps = out.gaps.len(), "cluster judged");
+        Ok(out)
+    }
+}

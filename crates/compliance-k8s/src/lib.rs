@@ -1,0 +1,59 @@
+//! # compliance-k8s
+//!
+//! Kubernetes workload checks for compliance-rs: the seed article's four
+//! policies with exact semantics, the Pod Security Standards (baseline and
+//! restricted), resource limits, image pinning and read-only root
+//! filesystems. One set of pure check functions judges manifests, live
+//! clusters and admission requests alike.
+//!
+//! - [`ManifestCollector`] / [`scan_text`]: files and folders, multi-document
+//!   YAML read the way Kubernetes reads it (`0400` is octal), JSON, `List`s.
+//! - `ClusterCollector` (feature `cluster`): every workload kind, all or some
+//!   namespaces, paginated; a denied namespace is a gap, not a failed run.
+//! - [`review`]: answers an `AdmissionReview`.
+//! - `WorkloadRemediator` (feature `cluster`) and [`fix_manifest`]: minimal
+//!   patches, server-side dry run by default, re-verified after applying.
+//!
+//! ```
+//! use compliance_core::{Scope, Status};
+//! use compliance_k8s::{CheckConfig, scan_text};
+//! let manifest = r#"
+//! apiVersion: apps/v1
+//! kind: Deployment
+//! metadata: {name: api, namespace: shop}
+//! spec:
+//!   template:
+//!     spec:
+//!       securityContext: {runAsNonRoot: true}
+//!       containers:
+//!         - name: api
+//!           image: registry.example.com/api:1.4.2
+//!           securityContext: {runAsNonRoot: false}
+//! "#;
+//! let collection = scan_text(manifest, "api.yaml", &CheckConfig::default(), &Scope::only(["k8s.pod.run_as_non_root"]));
+//! // The container's own setting overrides the pod's.
+//! assert_eq!(collection.evidence[0].status, Status::Fail);
+//! ```
+//!
+//! ## Feature flags
+//! - `cluster` (default): live clusters through kube-rs (`ClusterCollector`,
+//!   `WorkloadRemediator`). Without it, no HTTP client is compiled: manifests
+//!   and admission requests only.
+
+mod admission;
+#[cfg(feature = "cluster")]
+mod cluster;
+mod manifests;
+mod remediate;
+mod rules;
+mod workload;
+
+pub use admission::{AdmissionConfig, AdmissionError, review};
+#[cfg(feature = "cluster")]
+pub use cluster::{ClusterCollector, ClusterConfig};
+pub use manifests::{ManifestCollector, scan_paths, scan_text};
+#[cfg(feature = "cluster")]
+pub use remediate::WorkloadRemediator;
+pub use remediate::{FixDefaults, ManifestFix, fix_manifest, plan_patch};
+pub use rules::{CheckConfig, DEFAULT_REQUIRED_LABELS, Rule, Verdict, checks, evaluate, rule, rules, unreadable};
+pub use workload::{ContainerGroup, ContainerRef, Workload, WorkloadError, WorkloadKind};

@@ -1,0 +1,230 @@
+//! Manifests: files and folders of YAML or JSON, multi-document, `List` kinds.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use compliance_core::yaml::for_each_document;
+use compliance_core::{Check, Collection, Collector, Error, Gap, GapKind, ResourceRef, Scope};
+use serde_json::Value;
+use tracing::{debug, info, warn};
+
+use crate::rules::{CheckConfig, checks, evaluate, labels_of, unreadable};
+use crate::workload::{Workload, WorkloadKind};
+
+/// Folders deeper than this are not entered (a guard against link loops).
+const MAX_DEPTH: usize = 64;
+
+/// Judges workloads in manifest files.
+///
+/// Paths may be files or folders (read recursively, `.yaml`, `.yml` and
+/// `.json`, in name order). A file that cannot be read or parsed is a gap
+/// naming the file and line, and the others are still judged. An object that
+/// is a workload but cannot be read (a field of the wrong type) gives `error`
+/// evidence for each of its checks. Kinds without a pod template (Services,
+/// ConfigMaps, Secrets, custom resources) produce no evidence, and no value of
+/// theirs is ever copied anywhere.
+///
+/// ```no_run
+/// use compliance_core::{Collector, Scope};
+/// use compliance_k8s::ManifestCollector;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> compliance_core::Result<()> {
+/// let collector = ManifestCollector::new(["deploy/"]);
+/// let collection = collector.collect(&Scope::all()).await?;
+/// println!("{} evidence, {} gaps", collection.evidence.len(), collection.gaps.len());
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct ManifestCollector {
+    paths: Vec<PathBuf>,
+    config: CheckConfig,
+}
+
+impl ManifestCollector {
+    /// A collector over these files and folders.
+    pub fn new<I: IntoIterator<Item = P>, P: Into<PathBuf>>(paths: I) -> Self {
+        Self { paths: paths.into_iter().map(Into::into).collect(), config: CheckConfig::default() }
+    }
+
+    /// Sets the check settings.
+    pub fn with_config(mut self, config: CheckConfig) -> Self {
+        self.config = config;
+        self
+    }
+}
+
+#[async_trait]
+impl Collector for ManifestCollector {
+    fn name(&self) -> &str {
+        "k8s-manifests"
+    }
+
+    fn checks(&self) -> Vec<Check> {
+        checks()
+    }
+
+    async fn collect(&self, scope: &Scope) -> compliance_core::Result<Collection> {
+        let (paths, config, scope) = (self.paths.clone(), self.config.clone(), scope.clone());
+        // File reading and parsing are blocking work: keep them off the runtime's threads.
+        tokio::task::spawn_blocking(move || scan_paths(&paths, &config, &scope))
+            .await
+            .map_err(|e| Error::Collect { collector: "k8s-manifests".into(), reason: e.to_string() })
+    }
+}
+
+/// Judges every manifest under `paths`.
+pub fn scan_paths(paths: &[PathBuf], config: &CheckConfig, scope: &Scope) -> Collection {
+    let mut collection = Collection::default();
+    let mut files = Vec::new();
+    for path in paths {
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => walk(path, 0, &mut files, &mut HashSet::new(), &mut collection.gaps),
+            Ok(_) => files.push(path.clone()),
+            Err(e) => collection.gaps.push(Gap::source(
+                path.display().to_string(),
+                GapKind::Unreadable,
+                format!("cannot read: {e}"),
+            )),
+        }
+    }
+    for file in &files {
+        let name = file.display().to_string();
+        match std::fs::read_to_string(file) {
+            Ok(text) => scan_text_into(&text, &name, config, scope, &mut collection),
+            Err(e) => collection.gaps.push(Gap::source(name, GapKind::Unreadable, format!("cannot read: {e}"))),
+        }
+    }
+    info!(files = files.len(), evidence = collection.evidence.len(), gaps = collection.gaps.len(), "manifests judged");
+    collection
+}
+
+fn is_manifest(path: &Path) -> bool {
+    matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
+}
+
+fn walk(dir: &Path, depth: usize, files: &mut Vec<PathBuf>, seen: &mut HashSet<PathBuf>, gaps: &mut Vec<Gap>) {
+    let key = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    if depth > MAX_DEPTH || !seen.insert(key) {
+        return;
+    }
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            gaps.push(Gap::source(dir.display().to_string(), GapKind::Unreadable, format!("cannot list: {e}")));
+            return;
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for path in paths {
+        if path.is_dir() {
+            walk(&path, depth + 1, files, seen, gaps);
+        } else if is_manifest(&path) {
+            files.push(path);
+        }
+    }
+}
+
+/// Judges the manifests in one text; `source_name` is the path shown in
+/// evidence and gaps. JSON is read as JSON when the name ends in `.json`.
+///
+/// ```
+/// use compliance_core::{Scope, Status};
+/// use compliance_k8s::{CheckConfig, scan_text};
+/// let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: web, image: nginx:1.27}]\n";
+/// let c = scan_text(text, "pod.yaml", &CheckConfig::default(), &Scope::only(["k8s.container.memory_limit"]));
+/// assert_eq!(c.evidence[0].status, Status::Fail);
+/// assert_eq!(c.evidence[0].resource.file.as_deref(), Some("pod.yaml"));
+/// assert_eq!(c.evidence[0].resource.line, Some(1));
+/// ```
+pub fn scan_text(text: &str, source_name: &str, config: &CheckConfig, scope: &Scope) -> Collection {
+    let mut collection = Collection::default();
+    scan_text_into(text, source_name, config, scope, &mut collection);
+    collection
+}
+
+fn scan_text_into(text: &str, source_name: &str, config: &CheckConfig, scope: &Scope, out: &mut Collection) {
+    if source_name.ends_with(".json") {
+        match serde_json::from_str::<Value>(text) {
+            Ok(value) => judge_document(value, source_name, &format!("{source_name}#0"), 1, config, scope, out),
+            Err(e) => out.gaps.push(Gap::source(
+                format!("{source_name}:{}", e.line()),
+                GapKind::Unreadable,
+                format!("invalid JSON at line {}, column {}: {}", e.line(), e.column(), redact_json_error(&e)),
+            )),
+        }
+        return;
+    }
+    let (error, warnings) = for_each_document(text, source_name, |doc| {
+        let id = format!("{source_name}#{}", doc.index);
+        judge_document(doc.value, source_name, &id, doc.line, config, scope, out);
+    });
+    for warning in &warnings {
+        warn!(file = source_name, "{warning}");
+    }
+    if let Some(error) = error {
+        let source = match &error {
+            Error::Parse { line: Some(line), .. } => format!("{source_name}:{line}"),
+            _ => source_name.to_owned(),
+        };
+        out.gaps.push(Gap::source(source, GapKind::Unreadable, error.to_string()));
+    }
+}
+
+fn redact_json_error(e: &serde_json::Error) -> String {
+    // serde_json's syntax messages carry no input values; keep only the category text.
+    let text = e.to_string();
+    text.split(" at line ").next().unwrap_or_default().to_owned()
+}
+
+fn judge_document(
+    value: Value,
+    file: &str,
+    id: &str,
+    line: usize,
+    config: &CheckConfig,
+    scope: &Scope,
+    out: &mut Collection,
+) {
+    let Value::Object(map) = value else {
+        out.gaps.push(Gap::source(
+            format!("{file}:{line}"),
+            GapKind::Unreadable,
+            "the document is not a Kubernetes object (not a mapping)",
+        ));
+        return;
+    };
+    let kind = map.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
+    if kind.ends_with("List")
+        && let Some(Value::Array(items)) = map.get("items")
+    {
+        for (i, item) in items.iter().enumerate() {
+            judge_document(item.clone(), file, &format!("{id}/items[{i}]"), line, config, scope, out);
+        }
+        return;
+    }
+    let api_version = map.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let Some(workload_kind) = WorkloadKind::from_type(&api_version, &kind) else {
+        debug!(file, line, kind, "not a workload");
+        return;
+    };
+    let meta = map.get("metadata");
+    let name = meta.and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or("<unnamed>").to_owned();
+    let namespace = meta.and_then(|m| m.get("namespace")).and_then(Value::as_str).map(str::to_owned);
+    let resource_id = match &namespace {
+        Some(ns) => format!("{id}/{ns}/{kind}/{name}"),
+        None => format!("{id}/{kind}/{name}"),
+    };
+    let mut resource = ResourceRef::new("k8s", kind, resource_id, name).with_file(file, Some(line));
+    if let Some(ns) = namespace {
+        resource = resource.with_namespace(ns);
+    }
+    match Workload::from_object(Value::Object(map)) {
+        Ok(Some(workload)) => {
+            let resource = resource.with_labels(labels_of(&workload));
+            out.evidence.extend(evaluate(&workload, resource, config, scope));
+        }
+        Ok(None) => {}
+        Err(e) => out.evidence.extend(unreadable(workload_kind, resource, &format!("{file}:{line}: {e}"), scope)),
+    }
+}

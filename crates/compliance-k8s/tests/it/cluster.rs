@@ -1,0 +1,135 @@
+//! The cluster collector over HTTP against the test API server, and against a
+//! real cluster when KUBECONFIG points to one.
+
+use compliance_core::testkit::check_collector;
+use compliance_core::{Collector, GapKind, Scope, Status};
+use compliance_k8s::{ClusterCollector, ClusterConfig};
+use serde_json::json;
+
+use crate::TestResult;
+use crate::support::{FakeApi, deployment, pod};
+
+#[tokio::test]
+async fn lists_every_page_of_every_namespace() -> TestResult {
+    let api = FakeApi::default();
+    for i in 0..7 {
+        let ns = if i % 2 == 0 { "shop" } else { "billing" };
+        api.add(
+            "deployments",
+            deployment(ns, &format!("web-{i}"), json!({"containers": [{"name": "web", "image": "web:1"}]})),
+        );
+    }
+    let server = api.start().await?;
+    let collector =
+        ClusterCollector::new(server.client()?, ClusterConfig::default().with_cluster("test").with_page_size(2));
+    let collection = check_collector(&collector, &Scope::only(["k8s.container.memory_limit"])).await?;
+
+    assert_eq!(collection.evidence.len(), 7, "every object of every page");
+    assert!(collection.gaps.is_empty(), "{:?}", collection.gaps);
+    assert!(collection.evidence.iter().all(|e| e.status == Status::Fail));
+    let e = collection.evidence.iter().find(|e| e.resource.name == "web-3").ok_or("web-3 missing")?;
+    assert_eq!(e.resource.id, "test/billing/Deployment/web-3");
+    assert_eq!(e.resource.namespace.as_deref(), Some("billing"));
+    assert_eq!(e.resource.cluster.as_deref(), Some("test"));
+
+    // Four pages of at most two, each asking with limit=2, following `continue`.
+    let pages: Vec<_> = server.api.seen().into_iter().filter(|s| s.path == "/apis/apps/v1/deployments").collect();
+    assert_eq!(pages.len(), 4);
+    assert!(pages.iter().all(|p| p.query.get("limit").map(String::as_str) == Some("2")));
+    let tokens: Vec<Option<&str>> = pages.iter().map(|p| p.query.get("continue").map(String::as_str)).collect();
+    assert_eq!(tokens, [None, Some("2"), Some("4"), Some("6")]);
+    // Every workload kind was listed.
+    for path in [
+        "/api/v1/pods",
+        "/api/v1/replicationcontrollers",
+        "/apis/apps/v1/statefulsets",
+        "/apis/apps/v1/daemonsets",
+        "/apis/apps/v1/replicasets",
+        "/apis/batch/v1/jobs",
+        "/apis/batch/v1/cronjobs",
+    ] {
+        assert!(server.api.seen().iter().any(|s| s.path == path), "{path} not listed");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_forbidden_namespace_is_a_gap_and_the_others_are_judged() -> TestResult {
+    let api = FakeApi::default();
+    api.add("deployments", deployment("shop", "web", json!({"containers": [{"name": "web"}]})));
+    api.add("deployments", deployment("vault", "secret-store", json!({"containers": [{"name": "v"}]})));
+    api.forbid("vault");
+    let server = api.start().await?;
+    let config = ClusterConfig::default().with_cluster("test").with_namespaces(["shop", "vault"]);
+    let collection =
+        ClusterCollector::new(server.client()?, config).collect(&Scope::only(["k8s.pod.run_as_non_root"])).await?;
+    assert_eq!(collection.evidence.len(), 1);
+    assert_eq!(collection.evidence[0].resource.name, "web");
+    // One gap per kind listed in the forbidden namespace.
+    assert_eq!(collection.gaps.len(), 8, "{:?}", collection.gaps);
+    assert!(collection.gaps.iter().all(|g| g.kind == GapKind::Denied));
+    let g = collection
+        .gaps
+        .iter()
+        .find(|g| g.source.as_deref() == Some("test/vault/deployments"))
+        .ok_or("no deployments gap")?;
+    assert!(g.reason.contains("forbidden"), "{}", g.reason);
+    Ok(())
+}
+
+#[tokio::test]
+async fn server_errors_are_retried() -> TestResult {
+    let api = FakeApi::default();
+    api.add("pods", pod("shop", "lone", None));
+    api.fail_next_lists(2);
+    let server = api.start().await?;
+    let collection = ClusterCollector::new(server.client()?, ClusterConfig::default())
+        .collect(&Scope::only(["k8s.container.cpu_limit"]))
+        .await?;
+    assert!(collection.gaps.is_empty(), "{:?}", collection.gaps);
+    assert_eq!(collection.evidence.len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn owned_pods_are_judged_at_their_owner_unless_asked() -> TestResult {
+    let api = FakeApi::default();
+    api.add("pods", pod("shop", "web-abc12", Some("web-7d9f")));
+    api.add("pods", pod("shop", "debug", None));
+    let server = api.start().await?;
+    let scope = Scope::only(["k8s.container.cpu_limit"]);
+    let default = ClusterCollector::new(server.client()?, ClusterConfig::default()).collect(&scope).await?;
+    let names: Vec<&str> = default.evidence.iter().map(|e| e.resource.name.as_str()).collect();
+    assert_eq!(names, ["debug"]);
+    let all =
+        ClusterCollector::new(server.client()?, ClusterConfig::default().with_owned(true)).collect(&scope).await?;
+    assert_eq!(all.evidence.len(), 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unreachable_cluster_fails_the_collector() -> TestResult {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("http://{}", listener.local_addr()?);
+    drop(listener);
+    let client = kube::Client::try_from(kube::Config::new(url.parse()?))?;
+    let result = ClusterCollector::new(client, ClusterConfig::default()).collect(&Scope::all()).await;
+    assert!(result.is_err(), "{result:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn real_cluster_when_kubeconfig_is_set() -> TestResult {
+    if std::env::var_os("KUBECONFIG").is_none() {
+        eprintln!("SKIPPED: real-cluster test (KUBECONFIG is not set)");
+        return Ok(());
+    }
+    let client = kube::Client::try_default().await?;
+    let collection = check_collector(
+        &ClusterCollector::new(client, ClusterConfig::default().with_cluster("kubeconfig")),
+        &Scope::all(),
+    )
+    .await?;
+    eprintln!("real cluster: {} evidence, {} gaps", collection.evidence.len(), collection.gaps.len());
+    Ok(())
+}

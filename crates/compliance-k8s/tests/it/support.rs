@@ -1,0 +1,282 @@
+//! A Kubernetes API server for tests: real HTTP and the real wire format for
+//! the calls compliance-k8s makes (list with `limit`/`continue`, get,
+//! strategic-merge patch with `dryRun=All`, `Status` error bodies), fed with
+//! object JSON. No real API server can be installed on these machines.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// One request as the server saw it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub query: BTreeMap<String, String>,
+    pub content_type: Option<String>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Objects by plural resource name, in list order.
+    objects: BTreeMap<String, Vec<Value>>,
+    forbidden_namespaces: HashSet<String>,
+    /// Fail this many list calls with 500 before answering.
+    failures_left: usize,
+    seen: Vec<Seen>,
+    resource_version: u64,
+}
+
+#[derive(Clone, Default)]
+pub struct FakeApi {
+    inner: Arc<Mutex<Inner>>,
+}
+
+pub struct Running {
+    pub api: FakeApi,
+    pub url: String,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub fn client(&self) -> Result<kube::Client, Box<dyn std::error::Error>> {
+        let config = kube::Config::new(self.url.parse()?);
+        Ok(kube::Client::try_from(config)?)
+    }
+}
+
+impl FakeApi {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn add(&self, plural: &str, object: Value) {
+        self.lock().objects.entry(plural.to_owned()).or_default().push(object);
+    }
+
+    pub fn forbid(&self, namespace: &str) {
+        self.lock().forbidden_namespaces.insert(namespace.to_owned());
+    }
+
+    pub fn fail_next_lists(&self, n: usize) {
+        self.lock().failures_left = n;
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.lock().seen.clone()
+    }
+
+    pub fn get(&self, plural: &str, namespace: &str, name: &str) -> Option<Value> {
+        self.lock().objects.get(plural)?.iter().find(|o| is(o, namespace, name)).cloned()
+    }
+
+    pub async fn start(self) -> Result<Running, Box<dyn std::error::Error>> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let app = Router::new().fallback(handle).with_state(self.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Running { api: self, url, _task: task })
+    }
+}
+
+fn is(object: &Value, namespace: &str, name: &str) -> bool {
+    object["metadata"]["namespace"] == namespace && object["metadata"]["name"] == name
+}
+
+fn status(code: StatusCode, reason: &str, message: String) -> Response {
+    let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "code": code.as_u16()});
+    (code, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+fn ok(body: Value) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+/// Path parts: (namespace, plural, name).
+fn route(path: &str) -> Option<(Option<String>, String, Option<String>)> {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let rest = match parts.as_slice() {
+        ["api", "v1", rest @ ..] => rest,
+        ["apis", _group, _version, rest @ ..] => rest,
+        _ => return None,
+    };
+    match rest {
+        [plural] => Some((None, (*plural).to_owned(), None)),
+        ["namespaces", ns, plural] => Some((Some((*ns).to_owned()), (*plural).to_owned(), None)),
+        ["namespaces", ns, plural, name] => {
+            Some((Some((*ns).to_owned()), (*plural).to_owned(), Some((*name).to_owned())))
+        }
+        _ => None,
+    }
+}
+
+async fn handle(
+    State(api): State<FakeApi>,
+    method: Method,
+    uri: Uri,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    let query: BTreeMap<String, String> = uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.replace("%3D", "=").replace("%2F", "/")))
+        .collect();
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let mut inner = api.lock();
+    inner.seen.push(Seen {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        query: query.clone(),
+        content_type: content_type.clone(),
+    });
+    let Some((namespace, plural, name)) = route(uri.path()) else {
+        return status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("the server could not find the requested resource {}", uri.path()),
+        );
+    };
+    if let Some(ns) = &namespace
+        && inner.forbidden_namespaces.contains(ns)
+    {
+        return status(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            format!(
+                "{plural} is forbidden: User \"system:serviceaccount:audit:scanner\" cannot list resource \"{plural}\" in the namespace \"{ns}\""
+            ),
+        );
+    }
+    match (method, name) {
+        (Method::GET, None) => {
+            if inner.failures_left > 0 {
+                inner.failures_left -= 1;
+                return status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "etcdserver: leader changed".into());
+            }
+            let all = inner.objects.get(&plural).cloned().unwrap_or_default();
+            let visible: Vec<Value> = all
+                .into_iter()
+                .filter(|o| namespace.as_ref().is_none_or(|ns| o["metadata"]["namespace"] == *ns))
+                .filter(|o| {
+                    !inner.forbidden_namespaces.contains(o["metadata"]["namespace"].as_str().unwrap_or_default())
+                        || namespace.is_some()
+                })
+                .collect();
+            let start: usize = query.get("continue").and_then(|c| c.parse().ok()).unwrap_or(0);
+            let limit: usize = query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(usize::MAX);
+            let end = start.saturating_add(limit).min(visible.len());
+            let mut metadata = json!({"resourceVersion": "100"});
+            if end < visible.len() {
+                metadata["continue"] = json!(end.to_string());
+                metadata["remainingItemCount"] = json!(visible.len() - end);
+            }
+            // Items of a list carry no apiVersion/kind, as from a real server.
+            let items: Vec<Value> = visible[start.min(end)..end]
+                .iter()
+                .map(|o| {
+                    let mut o = o.clone();
+                    if let Some(m) = o.as_object_mut() {
+                        m.remove("apiVersion");
+                        m.remove("kind");
+                    }
+                    o
+                })
+                .collect();
+            ok(json!({"apiVersion": "v1", "kind": "List", "metadata": metadata, "items": items}))
+        }
+        (Method::GET, Some(name)) => {
+            let ns = namespace.unwrap_or_default();
+            match inner.objects.get(&plural).and_then(|l| l.iter().find(|o| is(o, &ns, &name))) {
+                Some(o) => ok(o.clone()),
+                None => status(StatusCode::NOT_FOUND, "NotFound", format!("{plural} \"{name}\" not found")),
+            }
+        }
+        (Method::PATCH, Some(name)) => {
+            if content_type.as_deref() != Some("application/strategic-merge-patch+json") {
+                return status(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType", format!("{content_type:?}"));
+            }
+            let Ok(patch) = serde_json::from_slice::<Value>(&body) else {
+                return status(StatusCode::BAD_REQUEST, "BadRequest", "invalid JSON patch".into());
+            };
+            let ns = namespace.unwrap_or_default();
+            let dry_run = query.get("dryRun").map(String::as_str) == Some("All");
+            inner.resource_version += 1;
+            let version = inner.resource_version.to_string();
+            let Some(object) = inner.objects.get_mut(&plural).and_then(|l| l.iter_mut().find(|o| is(o, &ns, &name)))
+            else {
+                return status(StatusCode::NOT_FOUND, "NotFound", format!("{plural} \"{name}\" not found"));
+            };
+            let mut patched = object.clone();
+            strategic_merge(&mut patched, &patch);
+            patched["metadata"]["resourceVersion"] = json!(version);
+            if !dry_run {
+                *object = patched.clone();
+            }
+            ok(patched)
+        }
+        (m, _) => status(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", format!("{m} not supported")),
+    }
+}
+
+/// The strategic merge the API server applies for pod templates: maps merge,
+/// `containers`/`initContainers` merge by `name`, other lists are replaced.
+fn strategic_merge(target: &mut Value, patch: &Value) {
+    let (Some(t), Some(p)) = (target.as_object_mut(), patch.as_object()) else {
+        *target = patch.clone();
+        return;
+    };
+    for (key, value) in p {
+        let by_name = matches!(key.as_str(), "containers" | "initContainers");
+        match (t.get_mut(key), value) {
+            (Some(Value::Array(list)), Value::Array(items)) if by_name => {
+                for item in items {
+                    match list.iter_mut().find(|c| c.get("name") == item.get("name")) {
+                        Some(existing) => strategic_merge(existing, item),
+                        None => list.push(item.clone()),
+                    }
+                }
+            }
+            (Some(existing @ Value::Object(_)), Value::Object(_)) => strategic_merge(existing, value),
+            _ => {
+                t.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+/// A Deployment as the API server stores it.
+pub fn deployment(namespace: &str, name: &str, pod_spec: Value) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "uid": format!("uid-{namespace}-{name}"), "resourceVersion": "1",
+            "labels": {"app": name}},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": pod_spec}}
+    })
+}
+
+/// A Pod; with `owner`, owned by that ReplicaSet.
+pub fn pod(namespace: &str, name: &str, owner: Option<&str>) -> Value {
+    let mut pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "uid": format!("uid-{name}")},
+        "spec": {"containers": [{"name": "app", "image": "app:1"}]}
+    });
+    if let Some(rs) = owner {
+        pod["metadata"]["ownerReferences"] =
+            json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs, "uid": "rs-uid", "controller": true}]);
+    }
+    pod
+}

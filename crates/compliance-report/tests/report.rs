@@ -1,0 +1,135 @@
+//! The JSON report contract and the scores behind it.
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use compliance_core::testkit::{InMemoryCollector, World, sample_check};
+use compliance_core::{Control, Engine, Framework, FrameworkDef, Scope, Severity, Waiver};
+use compliance_report::{ControlStatus, Report, SCHEMA_VERSION};
+use serde_json::Value;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+async fn sample_report() -> Result<Report, Box<dyn std::error::Error>> {
+    let world = World::default();
+    world.set("a", "demo.x.pass", true);
+    world.set("b", "demo.x.pass", true);
+    world.set("a", "demo.x.fail", false);
+    world.set("b", "demo.x.waived", false);
+    world.set("c", "demo.x.unknown", true);
+    world.set_unreadable("c", "demo.x.unknown");
+    let checks = ["demo.x.pass", "demo.x.fail", "demo.x.waived", "demo.x.unknown"]
+        .into_iter()
+        .map(sample_check)
+        .collect::<Result<Vec<_>, _>>()?;
+    let framework: Arc<dyn Framework> = Arc::new(FrameworkDef::new(
+        "demo",
+        "Demo framework",
+        "2026",
+        vec![
+            Control::new("D-1", "Passing", vec!["demo.x.pass".parse()?]),
+            Control::new("D-2", "Failing", vec!["demo.x.pass".parse()?, "demo.x.fail".parse()?]),
+            Control::new("D-3", "Waived", vec!["demo.x.waived".parse()?]),
+            Control::new("D-4", "Only errors", vec!["demo.x.unknown".parse()?]),
+            Control::new("D-5", "No evidence", vec!["demo.x.other".parse()?]),
+        ],
+    ));
+    let engine = Engine::new()
+        .with_collector(Arc::new(InMemoryCollector::new("mem", checks, world)))
+        .with_framework(framework)
+        .with_waivers([Waiver::new("W-1", "demo.x.waived", "*", "accepted", "owner", Utc::now() + Duration::days(1))]);
+    let run = engine.run(&Scope::all()).await;
+    Ok(Report::from_run(&run, engine.frameworks()))
+}
+
+#[tokio::test]
+async fn counts_percentage_and_control_statuses() -> TestResult {
+    let report = sample_report().await?;
+    assert_eq!(
+        (report.total_evidence, report.compliant, report.non_compliant, report.waived, report.errors),
+        (5, 2, 2, 1, 1)
+    );
+    // 2 compliant of 4 judged: the error is not a pass and not in the figure.
+    assert_eq!(report.compliance_percentage, 50.0);
+    let fw = &report.frameworks[0];
+    let statuses: Vec<ControlStatus> = fw.controls.iter().map(|c| c.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            ControlStatus::Pass,
+            ControlStatus::Fail,
+            ControlStatus::Waived,
+            ControlStatus::Unknown,
+            ControlStatus::NotAssessed
+        ]
+    );
+    // 1 passed of 4 assessed controls.
+    assert_eq!(fw.score_percentage, Some(25.0));
+    assert_eq!(report.failures_at_or_above(Severity::High), 1, "the waived failure does not count");
+    assert_eq!(
+        report.summary_line(),
+        "Compliance: 50.0% (2 of 4 judged evidence compliant; 1 errors, 0 gaps); demo 25.0%"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn json_report_follows_the_contract_and_reads_back() -> TestResult {
+    let report = sample_report().await?;
+    let dir = tempfile::tempdir()?;
+    let path = report.write_json(&dir.path().join("nested/out"))?;
+    let name = path.file_name().and_then(|n| n.to_str()).ok_or("no name")?;
+    assert_eq!(name.len(), "compliance_report_20261127_013000.json".len());
+    assert!(name.starts_with("compliance_report_") && name.ends_with(".json"));
+
+    let json: Value = serde_json::from_slice(&std::fs::read(&path)?)?;
+    for key in [
+        "schema_version",
+        "run_id",
+        "generated_at",
+        "compliance_percentage",
+        "total_evidence",
+        "compliant",
+        "non_compliant",
+        "errors",
+        "frameworks",
+        "gaps",
+        "evidence",
+    ] {
+        assert!(json.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(json["schema_version"], SCHEMA_VERSION);
+    let generated = json["generated_at"].as_str().ok_or("generated_at")?;
+    assert!(generated.ends_with('Z'), "UTC RFC 3339: {generated}");
+    let fw = &json["frameworks"][0];
+    for key in ["id", "name", "version", "score_percentage", "controls"] {
+        assert!(fw.get(key).is_some(), "framework missing {key}");
+    }
+    for key in ["id", "title", "status", "checks"] {
+        assert!(fw["controls"][0].get(key).is_some(), "control missing {key}");
+    }
+    let evidence = json["evidence"].as_array().ok_or("evidence")?;
+    for e in evidence {
+        for key in ["check_id", "status", "severity", "resource", "observed_at", "message", "details", "waiver"] {
+            assert!(e.get(key).is_some(), "evidence missing {key}: {e}");
+        }
+        for key in ["provider", "kind", "id", "name"] {
+            assert!(e["resource"].get(key).is_some(), "resource missing {key}");
+        }
+        let status = e["status"].as_str().ok_or("status")?;
+        assert!(["pass", "fail", "error", "not_applicable"].contains(&status));
+    }
+    let waived: Vec<&Value> = evidence.iter().filter(|e| !e["waiver"].is_null()).collect();
+    assert_eq!(waived.len(), 1);
+    assert_eq!(waived[0]["status"], "fail");
+    assert_eq!(waived[0]["waiver"]["id"], "W-1");
+
+    assert_eq!(Report::read_json(&path)?, report);
+
+    // A second report of the same second does not overwrite the first.
+    let second = report.write_json(&dir.path().join("nested/out"))?;
+    assert_ne!(second, path);
+    assert!(second.to_string_lossy().ends_with("_2.json"), "{}", second.display());
+    assert_eq!(Report::read_json(&path)?, report);
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! Runnable examples of compliance-rs. CI builds every one and runs those
+//! that need no cluster or cloud account:
+//!
+//! - `embed_engine`: a service embeds the engine with its own collector,
+//!   the manifest collector, a framework and waivers, and writes the report.
+//! - `scan_manifests`: judge a folder of manifests and print the failures.
+//! - `admission_review`: answer an `AdmissionReview` request.
+//! - `fix_manifests`: plan fixes and write fixed copies of manifests.
+//! - `cluster_scan`: judge a live cluster (needs a kubeconfig).
+//!
+//! ```text
+//! cargo run -p compliance-examples --example scan_manifests -- examples/manifests
+//! ```
