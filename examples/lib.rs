@@ -11,3 +11,8 @@
 //! ```text
 //! cargo run -p compliance-examples --example scan_manifests -- examples/manifests
 //! ```
+
+/// The README's Rust examples, compiled and run as doc-tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -7,7 +7,7 @@ use compliance_k8s::{ClusterCollector, ClusterConfig};
 use serde_json::json;
 
 use crate::TestResult;
-use crate::support::{FakeApi, deployment, pod};
+use compliance_test_support::kube_api::{FakeApi, deployment, pod};
 
 #[tokio::test]
 async fn lists_every_page_of_every_namespace() -> TestResult {

@@ -8,8 +8,6 @@ mod corpus;
 mod pss;
 #[cfg(feature = "cluster")]
 mod remediation;
-#[cfg(feature = "cluster")]
-mod support;
 
 use compliance_core::{Evidence, Scope};
 use compliance_k8s::{CheckConfig, scan_text};

@@ -7,7 +7,7 @@ use compliance_k8s::{ClusterCollector, ClusterConfig, FixDefaults, WorkloadRemed
 use serde_json::json;
 
 use crate::TestResult;
-use crate::support::{FakeApi, deployment};
+use compliance_test_support::kube_api::{FakeApi, deployment};
 
 fn unhardened() -> serde_json::Value {
     json!({"securityContext": {"runAsNonRoot": false},

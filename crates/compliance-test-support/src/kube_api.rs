@@ -16,9 +16,13 @@ use serde_json::{Value, json};
 /// One request as the server saw it.
 #[derive(Clone, Debug)]
 pub struct Seen {
+    /// HTTP method.
     pub method: String,
+    /// Path, without the query.
     pub path: String,
+    /// Query parameters, decoded.
     pub query: BTreeMap<String, String>,
+    /// `Content-Type` header.
     pub content_type: Option<String>,
 }
 
@@ -33,21 +37,39 @@ struct Inner {
     resource_version: u64,
 }
 
+/// The server's state: objects by resource, forbidden namespaces, injected
+/// failures, and every request seen. Clones share the state.
 #[derive(Clone, Default)]
 pub struct FakeApi {
     inner: Arc<Mutex<Inner>>,
 }
 
+/// A started server.
 pub struct Running {
+    /// Its state.
     pub api: FakeApi,
+    /// Its base URL (`http://127.0.0.1:PORT`).
     pub url: String,
     _task: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
+    /// A kube client for this server.
     pub fn client(&self) -> Result<kube::Client, Box<dyn std::error::Error>> {
         let config = kube::Config::new(self.url.parse()?);
         Ok(kube::Client::try_from(config)?)
+    }
+
+    /// Writes a kubeconfig whose current context `context` points to this
+    /// server, and returns its path.
+    pub fn write_kubeconfig(&self, dir: &std::path::Path, context: &str) -> std::io::Result<std::path::PathBuf> {
+        let path = dir.join("kubeconfig");
+        let text = format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: {context}\nclusters:\n- name: test\n  cluster:\n    server: {url}\ncontexts:\n- name: {context}\n  context:\n    cluster: test\n    user: tester\n    namespace: default\nusers:\n- name: tester\n  user:\n    token: test-token\n",
+            url = self.url
+        );
+        std::fs::write(&path, text)?;
+        Ok(path)
     }
 }
 
@@ -56,26 +78,32 @@ impl FakeApi {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Stores an object under its plural resource name (`deployments`).
     pub fn add(&self, plural: &str, object: Value) {
         self.lock().objects.entry(plural.to_owned()).or_default().push(object);
     }
 
+    /// Answers 403 for everything in this namespace.
     pub fn forbid(&self, namespace: &str) {
         self.lock().forbidden_namespaces.insert(namespace.to_owned());
     }
 
+    /// Answers the next `n` list calls with 500.
     pub fn fail_next_lists(&self, n: usize) {
         self.lock().failures_left = n;
     }
 
+    /// Every request so far.
     pub fn seen(&self) -> Vec<Seen> {
         self.lock().seen.clone()
     }
 
+    /// The stored object, if any.
     pub fn get(&self, plural: &str, namespace: &str, name: &str) -> Option<Value> {
         self.lock().objects.get(plural)?.iter().find(|o| is(o, namespace, name)).cloned()
     }
 
+    /// Serves on a free loopback port.
     pub async fn start(self) -> Result<Running, Box<dyn std::error::Error>> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);

@@ -1,0 +1,314 @@
+//! The `compliance` command as users run it: arguments, exit codes, files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use compliance_test_support::kube_api::{FakeApi, deployment};
+use serde_json::{Value, json};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn compliance(args: &[&str]) -> Output {
+    compliance_with(args, &[])
+}
+
+fn compliance_with(args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_compliance"));
+    cmd.args(args).current_dir(repo()).env_remove("KUBECONFIG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap_or_else(|e| panic!("cannot run compliance: {e}"))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn report_in(dir: &Path) -> Result<Value, Box<dyn std::error::Error>> {
+    let path = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("compliance_report_")))
+        .ok_or("no report written")?;
+    Ok(serde_json::from_slice(&std::fs::read(path)?)?)
+}
+
+#[test]
+fn version_help_checks_and_frameworks() -> TestResult {
+    let out = compliance(&["--version"]);
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout).trim(), format!("compliance {}", env!("CARGO_PKG_VERSION")));
+
+    let out = compliance(&["checks", "list"]);
+    assert!(out.status.success());
+    let listing = text(&out.stdout);
+    assert!(listing.contains("k8s.pod.run_as_non_root"), "{listing}");
+    assert!(listing.lines().any(|l| l.starts_with("k8s.container.privileged") && l.contains("critical")));
+
+    let out = compliance(&["checks", "list", "--format", "json"]);
+    let checks: Value = serde_json::from_slice(&out.stdout)?;
+    assert!(checks.as_array().is_some_and(|a| a.len() >= 24));
+
+    assert!(compliance(&["frameworks", "list"]).status.success());
+    assert_eq!(compliance(&["frameworks", "show", "no-such-framework"]).status.code(), Some(2));
+    Ok(())
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["scan"][..],
+        &["scan", "--k8s-manifests", "examples/manifests", "--format", "pdf"],
+        &["scan", "--k8s-manifests", "examples/manifests", "--fail-on", "severe"],
+        &["scan", "--k8s-manifests", "examples/manifests", "--check", "aws.nothing.*"],
+        &["scan", "--k8s-manifests", "examples/manifests", "--framework", "hipaa"],
+        &["no-such-command"],
+    ] {
+        let out = compliance(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+        assert!(!text(&out.stderr).is_empty(), "{args:?} explains itself");
+    }
+}
+
+#[test]
+fn scan_writes_the_report_and_fail_on_sets_the_exit_code() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let out_dir = dir.path().to_str().ok_or("path")?;
+    let out = compliance(&["scan", "--k8s-manifests", "examples/manifests", "--out", out_dir]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("report: "), "{stdout}");
+    assert!(
+        stdout.lines().last().is_some_and(|l| l.starts_with("Compliance: ")),
+        "ends with the summary line: {stdout}"
+    );
+    let report = report_in(dir.path())?;
+    assert_eq!(report["schema_version"], "1.0.0");
+    assert!(report["total_evidence"].as_u64().is_some_and(|n| n > 50));
+    let kinds: Vec<&str> = report["evidence"]
+        .as_array()
+        .ok_or("evidence")?
+        .iter()
+        .filter_map(|e| e["resource"]["kind"].as_str())
+        .collect();
+    assert!(!kinds.contains(&"Service"), "a Service is not a workload");
+
+    let out =
+        compliance(&["scan", "--k8s-manifests", "examples/manifests", "--out", out_dir, "--fail-on", "high", "-q"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).is_empty(), "-q prints no progress: {}", text(&out.stderr));
+    // Only the hardened Deployment: nothing fails.
+    let out = compliance(&[
+        "scan",
+        "--k8s-manifests",
+        "examples/manifests/payments-api.yaml",
+        "--out",
+        out_dir,
+        "--fail-on",
+        "info",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    Ok(())
+}
+
+#[test]
+fn waivers_are_applied_and_bad_waiver_files_name_the_problem() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let waivers = dir.path().join("w.yaml");
+    std::fs::write(
+        &waivers,
+        "- id: DBG-1\n  check: k8s.*\n  resource: '*/kube-system/Pod/node-debugger'\n  reason: incident 4711\n  owner: sre@example.com\n  expires: 2099-01-01\n",
+    )?;
+    let w = waivers.to_str().ok_or("path")?;
+    let out_dir = dir.path().to_str().ok_or("path")?;
+    let args = [
+        "scan",
+        "--k8s-manifests",
+        "examples/manifests/debug-pod.yaml",
+        "--out",
+        out_dir,
+        "--fail-on",
+        "high",
+        "--waivers",
+        w,
+    ];
+    let out = compliance(&args);
+    assert_eq!(out.status.code(), Some(0), "every failure is waived: {}", text(&out.stdout));
+    let report = report_in(dir.path())?;
+    let failing: Vec<&Value> =
+        report["evidence"].as_array().ok_or("evidence")?.iter().filter(|e| e["status"] == "fail").collect();
+    assert!(!failing.is_empty());
+    assert!(failing.iter().all(|e| e["waiver"]["id"] == "DBG-1"), "waived failures keep status fail");
+
+    std::fs::write(&waivers, "- id: X\n  check: k8s.*\n  owner: me\n  expires: 2099-01-01\n")?;
+    let out = compliance(&args);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("w.yaml:1: waiver #1 (id X): missing field `reason`"), "{}", text(&out.stderr));
+    Ok(())
+}
+
+#[test]
+fn unreadable_files_are_gaps_named_by_file_and_line() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(
+        dir.path().join("good.yaml"),
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a}]\n",
+    )?;
+    std::fs::write(
+        dir.path().join("broken.yaml"),
+        "apiVersion: v1\nkind: Pod\nspec:\n  replicas: {{ .Values.replicas }}\n",
+    )?;
+    let out_dir = dir.path().join("out");
+    let manifests = dir.path().to_str().ok_or("path")?;
+    let out = compliance(&["scan", "--k8s-manifests", manifests, "--out", out_dir.to_str().ok_or("path")?]);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("broken.yaml:4"), "{stderr}");
+    let report = report_in(&out_dir)?;
+    assert_eq!(report["gaps"].as_array().map(Vec::len), Some(1));
+    assert!(report["evidence"].as_array().is_some_and(|e| !e.is_empty()), "the good file is still judged");
+    let out =
+        compliance(&["scan", "--k8s-manifests", manifests, "--out", out_dir.to_str().ok_or("path")?, "--fail-on-gaps"]);
+    assert_eq!(out.status.code(), Some(1));
+    Ok(())
+}
+
+#[test]
+fn remediate_manifests_dry_run_then_apply_to_new_files() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let input = dir.path().join("worker.yaml");
+    std::fs::copy(repo().join("examples/manifests/legacy-worker.yaml"), &input)?;
+    let original = std::fs::read_to_string(&input)?;
+    let reports = dir.path().join("reports");
+    let out = compliance(&[
+        "scan",
+        "--k8s-manifests",
+        input.to_str().ok_or("path")?,
+        "--out",
+        reports.to_str().ok_or("path")?,
+    ]);
+    assert!(out.status.success());
+    let report = std::fs::read_dir(&reports)?.filter_map(|e| e.ok()).map(|e| e.path()).next().ok_or("no report")?;
+    let report = report.to_str().ok_or("path")?;
+
+    let out = compliance(&["remediate", "--report", report, "--out", reports.to_str().ok_or("path")?]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("spec.template.spec.securityContext.runAsNonRoot: null -> true"), "{stdout}");
+    assert!(stdout.contains("dry run: nothing was changed"));
+    assert!(!dir.path().join("worker.fixed.yaml").exists(), "dry run writes no manifest");
+    assert_eq!(std::fs::read_to_string(&input)?, original);
+
+    let out = compliance(&["remediate", "--report", report, "--apply", "--out", reports.to_str().ok_or("path")?]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let fixed = dir.path().join("worker.fixed.yaml");
+    assert!(fixed.exists());
+    assert_eq!(std::fs::read_to_string(&input)?, original, "the input is never overwritten without --in-place");
+    let rescan = dir.path().join("rescan");
+    let out = compliance(&[
+        "scan",
+        "--k8s-manifests",
+        fixed.to_str().ok_or("path")?,
+        "--out",
+        rescan.to_str().ok_or("path")?,
+        "--check",
+        "k8s.pod.run_as_non_root",
+        "--check",
+        "k8s.container.*_limit",
+        "--check",
+        "k8s.container.privilege_escalation",
+        "--fail-on",
+        "info",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "fixed copy passes: {}", text(&out.stdout));
+    let records: Vec<PathBuf> = std::fs::read_dir(&reports)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains("compliance_remediation_"))
+        .collect();
+    assert!(!records.is_empty(), "every remediation is recorded");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_cluster_scan_and_remediation_through_kubeconfig() -> TestResult {
+    let api = FakeApi::default();
+    api.add("deployments", deployment("shop", "web", json!({"containers": [{"name": "web", "image": "web:1"}]})));
+    let server = api.start().await?;
+    let dir = tempfile::tempdir()?;
+    let kubeconfig = server.write_kubeconfig(dir.path(), "staging")?;
+    let reports = dir.path().join("reports");
+    let reports_arg = reports.to_str().ok_or("path")?.to_owned();
+    let run = |args: Vec<String>| {
+        let kubeconfig = kubeconfig.clone();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            compliance_with(&args, &[("KUBECONFIG", kubeconfig.as_path())])
+        })
+    };
+    let args = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<String>>();
+
+    let out = run(args(&[
+        "scan",
+        "--k8s-cluster",
+        "--check",
+        "k8s.container.memory_limit",
+        "--check",
+        "k8s.pod.run_as_non_root",
+        "--out",
+        &reports_arg,
+    ]))
+    .await?;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report = report_in(&reports)?;
+    let ids: Vec<&str> =
+        report["evidence"].as_array().ok_or("evidence")?.iter().filter_map(|e| e["resource"]["id"].as_str()).collect();
+    assert_eq!(ids, ["staging/shop/Deployment/web", "staging/shop/Deployment/web"]);
+    let report_path =
+        std::fs::read_dir(&reports)?.filter_map(|e| e.ok()).map(|e| e.path()).next().ok_or("no report")?;
+    let report_arg = report_path.to_str().ok_or("path")?.to_owned();
+
+    // Dry run: the API server sees dryRun=All; nothing stored changes.
+    let out = run(args(&["remediate", "--report", &report_arg, "--out", &reports_arg])).await?;
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        server
+            .api
+            .seen()
+            .iter()
+            .any(|s| s.method == "PATCH" && s.query.get("dryRun").map(String::as_str) == Some("All"))
+    );
+    let stored = server.api.get("deployments", "shop", "web").ok_or("gone")?;
+    assert!(stored["spec"]["template"]["spec"]["containers"][0]["resources"].is_null());
+
+    // Apply without approval: the high-risk plan (run as non-root) is refused, the medium one applied.
+    let out = run(args(&["remediate", "--report", &report_arg, "--apply", "--out", &reports_arg])).await?;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("not applied: plan"), "{}", text(&out.stdout));
+    let stored = server.api.get("deployments", "shop", "web").ok_or("gone")?;
+    assert_eq!(stored["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"], "512Mi");
+    assert!(stored["spec"]["template"]["spec"]["securityContext"].is_null());
+
+    // With --yes, the reviewed high-risk plan is applied and verified.
+    let out = run(args(&[
+        "remediate",
+        "--report",
+        &report_arg,
+        "--apply",
+        "--yes",
+        "--check",
+        "k8s.pod.run_as_non_root",
+        "--out",
+        &reports_arg,
+    ]))
+    .await?;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("k8s.pod.run_as_non_root is now pass"), "{}", text(&out.stdout));
+    let stored = server.api.get("deployments", "shop", "web").ok_or("gone")?;
+    assert_eq!(stored["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"], true);
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! Test support shared by the crates' tests: servers that speak the real
+//! wire format of the systems compliance-rs talks to, on loopback.
+//!
+//! - [`kube_api`]: a Kubernetes API server for the calls compliance-k8s
+//!   makes (no real API server can be installed on the build machines).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test support: failing loudly is right
+
+pub mod kube_api;
