@@ -73,7 +73,7 @@ pub enum FrameworksCommand {
 /// Report formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
-    /// The versioned JSON report (compliance_report_<UTC timestamp>.json).
+    /// The versioned JSON report (compliance_report_YYYYMMDD_HHMMSS.json, UTC).
     Json,
 }
 
@@ -179,7 +179,7 @@ pub struct RemediateArgs {
     /// Kubeconfig context for live objects.
     #[arg(long, value_name = "NAME")]
     pub k8s_context: Option<String>,
-    /// Folder for the remediation record (compliance_remediation_<UTC timestamp>.json).
+    /// Folder for the remediation record (compliance_remediation_YYYYMMDD_HHMMSS.json, UTC).
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub out: PathBuf,
 }
