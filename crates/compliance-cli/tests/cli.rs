@@ -16,6 +16,7 @@ fn compliance(args: &[&str]) -> Output {
     compliance_with(args, &[])
 }
 
+#[allow(clippy::panic)] // a test helper: not being able to start the binary fails the test
 fn compliance_with(args: &[&str], env: &[(&str, &Path)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_compliance"));
     cmd.args(args).current_dir(repo()).env_remove("KUBECONFIG");
