@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::rules::{CheckConfig, evaluate};
-use crate::workload::{ContainerGroup, Workload};
+use k8s_openapi::api::core::v1::SecurityContext;
+
+use crate::workload::{ContainerGroup, ContainerRef, Workload};
 
 /// Values a fix sets where they are missing or wrong.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +136,30 @@ impl<'a> PodPatch<'a> {
         self.changes.push(Change::new(&self.operation, target, before, after));
     }
 
+    /// Sets `securityContext.<field>` to `wanted` in every container where
+    /// it is anything else (unset included).
+    fn require_flag(
+        &mut self,
+        containers: &[ContainerRef<'_>],
+        field: &str,
+        read: fn(&SecurityContext) -> Option<bool>,
+        wanted: bool,
+    ) {
+        for c in containers {
+            let current = c.security_context.and_then(read);
+            if current != Some(wanted) {
+                self.set_container(
+                    c.group,
+                    c.index,
+                    c.name,
+                    &["securityContext", field],
+                    json!(current),
+                    json!(wanted),
+                );
+            }
+        }
+    }
+
     fn finish(self) -> Option<(Value, Vec<Change>)> {
         if self.changes.is_empty() {
             return None;
@@ -255,34 +281,10 @@ pub fn plan_patch(
             }
         }
         "k8s.container.privilege_escalation" => {
-            for c in &containers {
-                let v = c.security_context.and_then(|s| s.allow_privilege_escalation);
-                if v != Some(false) {
-                    patch.set_container(
-                        c.group,
-                        c.index,
-                        c.name,
-                        &["securityContext", "allowPrivilegeEscalation"],
-                        json!(v),
-                        json!(false),
-                    );
-                }
-            }
+            patch.require_flag(&containers, "allowPrivilegeEscalation", |s| s.allow_privilege_escalation, false);
         }
         "k8s.container.read_only_root_filesystem" => {
-            for c in &containers {
-                let v = c.security_context.and_then(|s| s.read_only_root_filesystem);
-                if v != Some(true) {
-                    patch.set_container(
-                        c.group,
-                        c.index,
-                        c.name,
-                        &["securityContext", "readOnlyRootFilesystem"],
-                        json!(v),
-                        json!(true),
-                    );
-                }
-            }
+            patch.require_flag(&containers, "readOnlyRootFilesystem", |s| s.read_only_root_filesystem, true);
         }
         _ => return None,
     }
