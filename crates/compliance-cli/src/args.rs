@@ -179,6 +179,18 @@ pub struct RemediateArgs {
     /// Kubeconfig context for live objects.
     #[arg(long, value_name = "NAME")]
     pub k8s_context: Option<String>,
+    /// `runAsUser` set where a workload would run as root.
+    #[arg(long, value_name = "UID", default_value_t = 10001)]
+    pub run_as_user: i64,
+    /// Pod `fsGroup` set where missing, so a non-root process can write its volumes.
+    #[arg(long, value_name = "GID", default_value_t = 20001)]
+    pub fs_group: i64,
+    /// Memory limit set where missing.
+    #[arg(long, value_name = "QUANTITY", default_value = "512Mi")]
+    pub memory_limit: String,
+    /// CPU limit set where missing.
+    #[arg(long, value_name = "QUANTITY", default_value = "500m")]
+    pub cpu_limit: String,
     /// Folder for the remediation record (compliance_remediation_YYYYMMDD_HHMMSS.json, UTC).
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub out: PathBuf,

@@ -60,6 +60,11 @@ pub async fn run(args: RemediateArgs) -> Result<ExitCode, UsageError> {
     let report = Report::read_json(&args.report).map_err(|e| UsageError(format!("--report: {e}")))?;
     let scope = Scope::only(args.checks.iter().cloned());
     let mode = if args.apply { Mode::Apply } else { Mode::DryRun };
+    let defaults = FixDefaults::default()
+        .with_run_as_user(args.run_as_user)
+        .with_fs_group(args.fs_group)
+        .with_memory_limit(args.memory_limit.clone())
+        .with_cpu_limit(args.cpu_limit.clone());
     let failing: Vec<&Evidence> = report
         .evidence
         .iter()
@@ -84,7 +89,7 @@ pub async fn run(args: RemediateArgs) -> Result<ExitCode, UsageError> {
                 continue;
             }
         };
-        let fix = match fix_manifest(&text, file, &Scope::only(checks.iter().cloned()), &FixDefaults::default()) {
+        let fix = match fix_manifest(&text, file, &Scope::only(checks.iter().cloned()), &defaults) {
             Ok(f) => f,
             Err(e) => {
                 eprintln!("{e}");
@@ -122,7 +127,8 @@ pub async fn run(args: RemediateArgs) -> Result<ExitCode, UsageError> {
     let live: Vec<&&Evidence> = failing.iter().filter(|e| e.resource.cluster.is_some()).collect();
     if !live.is_empty() {
         let (client, _) = kube_client(args.k8s_context.as_deref()).await?;
-        let engine = Engine::new().with_remediator(Arc::new(WorkloadRemediator::new(client)));
+        let engine =
+            Engine::new().with_remediator(Arc::new(WorkloadRemediator::new(client).with_defaults(defaults.clone())));
         let user = std::env::var("USER").unwrap_or_else(|_| "cli-user".into());
         let approver: Box<dyn Approver> =
             if args.yes { Box::new(ApproveAll { by: user }) } else { Box::new(RejectAll) };
@@ -166,10 +172,9 @@ pub async fn run(args: RemediateArgs) -> Result<ExitCode, UsageError> {
         outln!("nothing to remediate: no fixable failure in {}", args.report.display());
         return Ok(ExitCode::SUCCESS);
     }
-    std::fs::create_dir_all(&args.out).map_err(|e| UsageError(format!("{}: {e}", args.out.display())))?;
-    let path = args.out.join(format!("compliance_remediation_{}.json", chrono::Utc::now().format("%Y%m%d_%H%M%S")));
-    let text = serde_json::to_string_pretty(&record).map_err(|e| UsageError(e.to_string()))?;
-    std::fs::write(&path, text).map_err(|e| UsageError(format!("{}: {e}", path.display())))?;
+    let name = format!("compliance_remediation_{}.json", chrono::Utc::now().format("%Y%m%d_%H%M%S"));
+    let text = serde_json::to_vec_pretty(&record).map_err(|e| UsageError(e.to_string()))?;
+    let path = compliance_report::write_new(&args.out, &name, &text).map_err(|e| UsageError(e.to_string()))?;
     outln!("record: {}", path.display());
     if mode == Mode::DryRun {
         outln!("dry run: nothing was changed; rerun with --apply to make these changes");

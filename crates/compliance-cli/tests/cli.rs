@@ -204,10 +204,20 @@ fn remediate_manifests_dry_run_then_apply_to_new_files() -> TestResult {
     assert!(!dir.path().join("worker.fixed.yaml").exists(), "dry run writes no manifest");
     assert_eq!(std::fs::read_to_string(&input)?, original);
 
-    let out = compliance(&["remediate", "--report", report, "--apply", "--out", reports.to_str().ok_or("path")?]);
+    let out = compliance(&[
+        "remediate",
+        "--report",
+        report,
+        "--apply",
+        "--memory-limit",
+        "1Gi",
+        "--out",
+        reports.to_str().ok_or("path")?,
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     let fixed = dir.path().join("worker.fixed.yaml");
     assert!(fixed.exists());
+    assert!(std::fs::read_to_string(&fixed)?.contains("memory: 1Gi"), "configured values are used");
     assert_eq!(std::fs::read_to_string(&input)?, original, "the input is never overwritten without --in-place");
     let rescan = dir.path().join("rescan");
     let out = compliance(&[

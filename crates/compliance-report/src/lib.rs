@@ -44,7 +44,7 @@ pub fn builtin_frameworks() -> Vec<Arc<dyn Framework>> {
     Vec::new()
 }
 
-pub use model::{ControlResult, ControlStatus, FrameworkResult, Report, SCHEMA_VERSION};
+pub use model::{ControlResult, ControlStatus, FrameworkResult, Report, SCHEMA_VERSION, write_new};
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]

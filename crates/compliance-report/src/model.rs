@@ -200,9 +200,10 @@ impl Report {
     }
 }
 
-/// Writes `bytes` to a new file named `name` in `dir`, adding `_2`, `_3`, ...
-/// before the extension when the name is taken.
-pub(crate) fn write_new(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, ReportError> {
+/// Writes `bytes` to a new file named `name` in `dir` (created if missing),
+/// adding `_2`, `_3`, ... before the extension when the name is taken: a
+/// report or record is never overwritten.
+pub fn write_new(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, ReportError> {
     use std::io::Write;
     let io_err = |path: &Path, source| ReportError::Write { path: path.display().to_string(), source };
     std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;

@@ -134,3 +134,14 @@ fn corpus_totals_per_article_rule() -> TestResult {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn the_manifest_collector_passes_the_conformance_suite() -> TestResult {
+    let examples = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/manifests");
+    let collector = compliance_k8s::ManifestCollector::new([examples]);
+    let collection = compliance_core::testkit::check_collector(&collector, &Scope::all()).await?;
+    assert!(collection.evidence.len() > 50);
+    let scoped = compliance_core::testkit::check_collector(&collector, &Scope::only(["k8s.volume.*"])).await?;
+    assert!(scoped.evidence.iter().all(|e| e.check_id.as_str().starts_with("k8s.volume.")));
+    Ok(())
+}
