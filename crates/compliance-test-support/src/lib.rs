@@ -3,7 +3,11 @@
 //!
 //! - [`kube_api`]: a Kubernetes API server for the calls compliance-k8s
 //!   makes (no real API server can be installed on the build machines).
+//! - [`moto`]: moto server with the patches listed in `moto/patched_moto.py`,
+//!   for the AWS SDK over HTTP.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test support: failing loudly is right
 
+#[cfg(feature = "kube-api")]
 pub mod kube_api;
+pub mod moto;

@@ -1,0 +1,90 @@
+//! What every AWS call can go wrong with, independent of the SDK crate.
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::http::Response;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// An AWS API error, reduced to what decisions need: the operation (as the
+/// IAM permission it needs), the AWS error code, the message, the HTTP status.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{operation}: {}{message}", code.as_deref().map(|c| format!("{c}: ")).unwrap_or_default())]
+pub struct ApiError {
+    /// The operation, named as the IAM permission it needs (`s3:GetBucketPolicy`).
+    pub operation: &'static str,
+    /// The AWS error code (`NoSuchBucketPolicy`, `AccessDenied`), when there is one.
+    pub code: Option<String>,
+    /// The message.
+    pub message: String,
+    /// The HTTP status, when a response came back.
+    pub status: Option<u16>,
+}
+
+impl ApiError {
+    /// An error with a code, for tests and facades.
+    pub fn new(operation: &'static str, code: Option<&str>, message: impl Into<String>, status: Option<u16>) -> Self {
+        Self { operation, code: code.map(str::to_owned), message: message.into(), status }
+    }
+
+    /// Maps any SDK error. Unmodelled service errors (`NoSuchBucketPolicy`,
+    /// ...) keep their code, which is how they are told apart.
+    pub fn from_sdk<E>(operation: &'static str, err: SdkError<E, Response>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let code = err.code().map(str::to_owned);
+        let message = match err.message() {
+            Some(m) => m.to_owned(),
+            None => match &err {
+                SdkError::DispatchFailure(e) => format!("request not sent: {e:?}"),
+                SdkError::TimeoutError(_) => "timed out".to_owned(),
+                other => other.to_string(),
+            },
+        };
+        Self { operation, code, message, status }
+    }
+
+    /// True when the code is `code`.
+    pub fn is(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
+
+    /// True when permission was denied.
+    pub fn is_denied(&self) -> bool {
+        matches!(
+            self.code.as_deref(),
+            Some("AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation" | "Forbidden")
+        ) || (self.code.is_none() && self.status == Some(403))
+    }
+
+    /// A sentence for an `error` evidence: for a denied call, the permission
+    /// the scanner needs.
+    pub fn explain(&self) -> String {
+        if self.is_denied() {
+            format!("access denied: the scanner needs the {} permission ({})", self.operation, self.message)
+        } else {
+            self.to_string()
+        }
+    }
+}
+
+/// The AWS account of an ARN (`arn:aws:iam::123456789012:user/alice`).
+pub(crate) fn account_of(arn: &str) -> Option<String> {
+    arn.split(':').nth(4).filter(|a| !a.is_empty()).map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn denied_is_recognised_and_explained() {
+        let e = ApiError::new("s3:GetBucketPolicy", Some("AccessDenied"), "Access Denied", Some(403));
+        assert!(e.is_denied());
+        assert_eq!(e.explain(), "access denied: the scanner needs the s3:GetBucketPolicy permission (Access Denied)");
+        assert!(ApiError::new("iam:GetUser", None, "", Some(403)).is_denied());
+        assert!(!ApiError::new("s3:GetBucketPolicy", Some("NoSuchBucketPolicy"), "none", Some(404)).is_denied());
+        assert_eq!(account_of("arn:aws:iam::123456789012:user/alice").as_deref(), Some("123456789012"));
+        assert_eq!(account_of("arn:aws:s3:::bucket"), None);
+    }
+}

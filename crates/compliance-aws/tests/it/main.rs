@@ -1,0 +1,32 @@
+//! compliance-aws against a real AWS API emulator (patched moto server) over
+//! HTTP, through the real SDK clients. One binary: the SDK links slowly.
+
+mod config_rules;
+mod iam;
+mod s3;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use compliance_test_support::moto::Moto;
+
+/// Result of a test that uses `?`.
+pub type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Starts moto, or returns `None` (the test is skipped, and says so).
+pub fn moto() -> Result<Option<Moto>, Box<dyn std::error::Error>> {
+    Ok(Moto::start()?)
+}
+
+/// The SDK configuration for moto: static test credentials, its endpoint.
+pub async fn sdk(moto: &Moto, region: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .endpoint_url(moto.endpoint())
+        .credentials_provider(aws_sdk_iam::config::Credentials::new("testing", "testing", None, None, "static"))
+        .load()
+        .await
+}
+
+/// An RFC 3339 time `days` ago.
+pub fn days_ago(days: i64) -> String {
+    (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}

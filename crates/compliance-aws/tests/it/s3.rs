@@ -1,0 +1,165 @@
+//! S3 bucket posture and the S3 remediator.
+
+use std::sync::Arc;
+
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, BucketLoggingStatus, BucketVersioningStatus, CreateBucketConfiguration, LoggingEnabled,
+    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, VersioningConfiguration,
+};
+use compliance_aws::s3::{S3Collector, S3Config, S3Remediator, ssl_only_statement};
+use compliance_core::testkit::{check_collector, check_remediator};
+use compliance_core::{Collector, Engine, Mode, RejectAll, Scope, Status};
+use serde_json::{Value, json};
+
+use crate::{TestResult, moto, sdk};
+
+fn client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(sdk).force_path_style(true).build())
+}
+
+async fn buckets_in_every_state(s3: &aws_sdk_s3::Client) -> TestResult {
+    for b in ["secure", "bare", "partial", "allow-only", "logs"] {
+        s3.create_bucket().bucket(b).send().await?;
+    }
+    let eu = CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::EuWest1).build();
+    s3.create_bucket().bucket("in-ireland").create_bucket_configuration(eu).send().await?;
+
+    let all_on = PublicAccessBlockConfiguration::builder()
+        .block_public_acls(true)
+        .ignore_public_acls(true)
+        .block_public_policy(true)
+        .restrict_public_buckets(true)
+        .build();
+    s3.put_public_access_block().bucket("secure").public_access_block_configuration(all_on).send().await?;
+    let sse = ServerSideEncryptionConfiguration::builder()
+        .rules(
+            ServerSideEncryptionRule::builder()
+                .apply_server_side_encryption_by_default(
+                    ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256).build()?,
+                )
+                .build(),
+        )
+        .build()?;
+    s3.put_bucket_encryption().bucket("secure").server_side_encryption_configuration(sse).send().await?;
+    s3.put_bucket_versioning()
+        .bucket("secure")
+        .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
+        .send()
+        .await?;
+    let policy = json!({"Version": "2012-10-17", "Statement": [ssl_only_statement("secure", "TlsOnly")]});
+    s3.put_bucket_policy().bucket("secure").policy(policy.to_string()).send().await?;
+    // As on AWS, the log bucket must let the log-delivery group write.
+    let log_delivery = "uri=http://acs.amazonaws.com/groups/s3/LogDelivery";
+    s3.put_bucket_acl().bucket("logs").grant_write(log_delivery).grant_read_acp(log_delivery).send().await?;
+    let logging = BucketLoggingStatus::builder()
+        .logging_enabled(LoggingEnabled::builder().target_bucket("logs").target_prefix("secure/").build()?)
+        .build();
+    s3.put_bucket_logging().bucket("secure").bucket_logging_status(logging).send().await?;
+
+    let half = PublicAccessBlockConfiguration::builder()
+        .block_public_acls(true)
+        .ignore_public_acls(true)
+        .block_public_policy(false)
+        .restrict_public_buckets(false)
+        .build();
+    s3.put_public_access_block().bucket("partial").public_access_block_configuration(half).send().await?;
+    s3.put_bucket_versioning()
+        .bucket("partial")
+        .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
+        .send()
+        .await?;
+    s3.put_bucket_versioning()
+        .bucket("partial")
+        .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Suspended).build())
+        .send()
+        .await?;
+
+    let allow = json!({"Version": "2012-10-17", "Statement": [{"Sid": "PartnerRead", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "s3:GetObject", "Resource": "arn:aws:s3:::allow-only/*"}]});
+    s3.put_bucket_policy().bucket("allow-only").policy(allow.to_string()).send().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buckets_in_every_state_are_judged_in_their_region() -> TestResult {
+    let Some(moto) = moto()? else { return Ok(()) };
+    let sdk = sdk(&moto, "us-east-1").await;
+    buckets_in_every_state(&client(&sdk)).await?;
+    let collector = S3Collector::new(&sdk, S3Config::default().with_path_style(true).with_concurrency(3));
+    let collection = check_collector(&collector, &Scope::all()).await?;
+    let status = |bucket: &str, check: &str| {
+        collection
+            .evidence
+            .iter()
+            .find(|e| e.resource.name == bucket && e.check_id.as_str() == check)
+            .map(|e| (e.status, e.message.clone()))
+    };
+    for check in [
+        "aws.s3.public_access_block",
+        "aws.s3.default_encryption",
+        "aws.s3.versioning",
+        "aws.s3.ssl_only",
+        "aws.s3.access_logging",
+    ] {
+        assert_eq!(
+            status("secure", check).map(|s| s.0),
+            Some(Status::Pass),
+            "secure {check}: {:?}",
+            status("secure", check)
+        );
+        assert_eq!(status("bare", check).map(|s| s.0), Some(Status::Fail), "bare {check}");
+    }
+    assert_eq!(status("bare", "aws.s3.versioning").map(|s| s.1).as_deref(), Some("versioning was never enabled"));
+    assert_eq!(status("partial", "aws.s3.versioning").map(|s| s.1).as_deref(), Some("versioning is Suspended"));
+    assert_eq!(
+        status("partial", "aws.s3.public_access_block").map(|s| s.1).as_deref(),
+        Some("public access block settings off: BlockPublicPolicy, RestrictPublicBuckets")
+    );
+    assert_eq!(status("allow-only", "aws.s3.ssl_only").map(|s| s.0), Some(Status::Fail));
+    let ireland =
+        collection.evidence.iter().find(|e| e.resource.name == "in-ireland").ok_or("no evidence for in-ireland")?;
+    assert_eq!(ireland.resource.region.as_deref(), Some("eu-west-1"));
+    assert_eq!(ireland.resource.id, "arn:aws:s3:::in-ireland");
+    assert_eq!(collection.evidence.len(), 6 * 5);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_s3_remediator_fixes_plans_and_keeps_existing_policy_statements() -> TestResult {
+    let Some(moto) = moto()? else { return Ok(()) };
+    let sdk = sdk(&moto, "us-east-1").await;
+    let s3 = client(&sdk);
+    buckets_in_every_state(&s3).await?;
+    let config = S3Config::default().with_path_style(true);
+    let collector = S3Collector::new(&sdk, config.clone());
+    let remediator = S3Remediator::new(&sdk, config);
+
+    // The plan states the exact call and the before and after; a dry run changes nothing.
+    let evidence = collector.collect(&Scope::only(["aws.s3.ssl_only"])).await?;
+    let allow_only = evidence.evidence.iter().find(|e| e.resource.name == "allow-only").ok_or("no evidence")?;
+    let engine = Engine::new().with_remediator(Arc::new(remediator.clone()));
+    let plan = engine.plan(allow_only).await?.ok_or("no plan")?;
+    assert_eq!(plan.changes[0].operation, "s3:PutBucketPolicy --bucket allow-only");
+    assert_eq!(plan.changes[0].before["Statement"][0]["Sid"], "PartnerRead");
+    let dry = engine.apply(&plan, Mode::DryRun, &RejectAll).await?;
+    assert!(!dry.applied);
+    let policy: Value =
+        serde_json::from_str(s3.get_bucket_policy().bucket("allow-only").send().await?.policy().unwrap_or_default())?;
+    assert_eq!(policy["Statement"].as_array().map(Vec::len), Some(1), "dry run changed nothing");
+    let outcome = engine.apply(&plan, Mode::Apply, &RejectAll).await?;
+    assert_eq!(outcome.verification.as_ref().map(|v| v.status), Some(Status::Pass));
+    let policy: Value =
+        serde_json::from_str(s3.get_bucket_policy().bucket("allow-only").send().await?.policy().unwrap_or_default())?;
+    let sids: Vec<&str> =
+        policy["Statement"].as_array().into_iter().flatten().filter_map(|s| s["Sid"].as_str()).collect();
+    assert_eq!(sids, ["PartnerRead", "DenyInsecureTransport"], "existing statements are kept");
+
+    // The conformance suite on every fixable check, for every failing bucket.
+    for check in ["aws.s3.public_access_block", "aws.s3.default_encryption", "aws.s3.versioning", "aws.s3.ssl_only"] {
+        let fixed = check_remediator(&remediator, &collector, &Scope::only([check]), 10).await?;
+        assert!(fixed >= 3, "{check}: {fixed}");
+    }
+    let after = collector.collect(&Scope::only(["aws.s3.versioning"])).await?;
+    assert!(after.evidence.iter().all(|e| e.status == Status::Pass));
+    Ok(())
+}

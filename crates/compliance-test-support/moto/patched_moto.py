@@ -1,0 +1,315 @@
+"""moto server (5.2.5) with the patches compliance-rs needs to test against
+real AWS behaviour. It serves moto's own WSGI app and changes only what is
+listed here; everything else is moto as released.
+
+Patches (each is a difference between moto 5.2.5 and AWS):
+  1. IAM ListUsers pages: MaxItems (default 100, as AWS) and Marker are
+     honoured, with IsTruncated; moto returns every user at once.
+  2. IAM GetCredentialReport: a `<root_account>` row is added (moto has
+     none), and tests may set per-user fields that moto cannot produce
+     (password_last_used, *_last_used_date, user_creation_time, ...) through
+     POST /_compliance/credential-report {"users": {name: {column: value}},
+     "root": {column: value}}. moto never sets PasswordLastUsed and dates
+     cannot be back-dated.
+  3. AWS Config GetComplianceDetailsByConfigRule (HTTP 500 in moto) is
+     answered from stored evaluations, paged by Limit/NextToken; evaluations
+     are stored by PutEvaluations (which moto ignores outside TestMode; here
+     the ResultToken names the rule) or by POST /_compliance/config-evaluations
+     {"rule": name, "region": r, "results": [...]}. Unknown rules answer
+     NoSuchConfigRuleException, as AWS does.
+  4. S3 GetBucketVersioning answers with the XML root AWS uses,
+     <VersioningConfiguration>; moto's <GetBucketVersioningResponse> is
+     rejected by the Rust SDK.
+  5. Every request is counted per service and action:
+     GET /_compliance/calls, POST /_compliance/calls/reset.
+  6. POST /_compliance/reset clears moto (like /moto-api/reset) and the
+     state of these patches.
+
+Run: python patched_moto.py --host 127.0.0.1 --port 5000
+"""
+
+import argparse
+import base64
+import csv
+import io
+import json
+import re
+import threading
+import time
+import xml.etree.ElementTree as ET
+from urllib.parse import parse_qs
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import make_server
+
+IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
+ET.register_namespace("", IAM_NS)
+ACCOUNT = "123456789012"
+CREDENTIAL = re.compile(r"Credential=[^/]+/[^/]+/([^/]+)/([^/]+)/")
+
+lock = threading.Lock()
+state = {"calls": {}, "report_users": {}, "report_root": {}, "evaluations": {}}
+
+
+def reset_state():
+    with lock:
+        state["calls"] = {}
+        state["report_users"] = {}
+        state["report_root"] = {}
+        state["evaluations"] = {}
+
+
+def scope(environ):
+    match = CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return (match.group(1), match.group(2)) if match else ("us-east-1", "unknown")
+
+
+def read_body(environ):
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def call_inner(app, environ):
+    captured = {}
+
+    def start_response(status, headers, exc_info=None):
+        captured["status"] = status
+        captured["headers"] = headers
+
+    chunks = app(environ, start_response)
+    body = b"".join(chunks)
+    if hasattr(chunks, "close"):
+        chunks.close()
+    return captured["status"], captured["headers"], body
+
+
+def respond(start_response, status, headers, body):
+    headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+    headers.append(("Content-Length", str(len(body))))
+    start_response(status, headers)
+    return [body]
+
+
+def json_response(start_response, status, payload, content_type="application/json"):
+    body = json.dumps(payload).encode()
+    return respond(start_response, status, [("Content-Type", content_type)], body)
+
+
+def aws_json_error(start_response, code, message, status="400 Bad Request"):
+    return json_response(start_response, status, {"__type": code, "message": message}, "application/x-amz-json-1.1")
+
+
+# ---- patch 1: IAM ListUsers paging ----
+def page_list_users(params, body):
+    root = ET.fromstring(body)
+    users = root.find(f"{{{IAM_NS}}}ListUsersResult/{{{IAM_NS}}}Users")
+    truncated = root.find(f"{{{IAM_NS}}}ListUsersResult/{{{IAM_NS}}}IsTruncated")
+    if users is None or truncated is None:
+        return body
+    members = list(users)
+    members.sort(key=lambda m: m.findtext(f"{{{IAM_NS}}}UserName") or "")
+    start = int(params.get("Marker", ["0"])[0] or 0)
+    size = int(params.get("MaxItems", ["100"])[0] or 100)
+    page = members[start : start + size]
+    for m in list(users):
+        users.remove(m)
+    for m in page:
+        users.append(m)
+    more = start + size < len(members)
+    truncated.text = "true" if more else "false"
+    result = root.find(f"{{{IAM_NS}}}ListUsersResult")
+    if more:
+        marker = ET.SubElement(result, f"{{{IAM_NS}}}Marker")
+        marker.text = str(start + size)
+    return b'<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(root)
+
+
+# ---- patch 2: credential report ----
+def patch_credential_report(body):
+    root = ET.fromstring(body)
+    content = root.find(f"{{{IAM_NS}}}GetCredentialReportResult/{{{IAM_NS}}}Content")
+    if content is None or not content.text:
+        return body
+    text = base64.b64decode(content.text).decode()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if not rows:
+        return body
+    columns = list(rows[0].keys())
+    with lock:
+        users = dict(state["report_users"])
+        root_fields = dict(state["report_root"])
+    root_row = {c: "N/A" for c in columns}
+    root_row.update(
+        {
+            "user": "<root_account>",
+            "arn": f"arn:aws:iam::{ACCOUNT}:root",
+            "user_creation_time": "2020-01-01T00:00:00+00:00",
+            "password_enabled": "not_supported",
+            "password_last_used": "no_information",
+            "password_next_rotation": "not_supported",
+            "mfa_active": "true",
+            "access_key_1_active": "false",
+            "access_key_2_active": "false",
+            "cert_1_active": "false",
+            "cert_2_active": "false",
+        }
+    )
+    root_row.update(root_fields)
+    out_rows = [root_row]
+    for row in rows:
+        row.update(users.get(row["user"], {}))
+        out_rows.append(row)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(out_rows)
+    content.text = base64.b64encode(buffer.getvalue().encode()).decode()
+    return b'<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(root)
+
+
+# ---- patch 3: AWS Config compliance details ----
+def config_rule_exists(region, name):
+    from moto.config.models import config_backends
+
+    return name in config_backends[ACCOUNT][region].config_rules
+
+
+def store_evaluations(region, rule, results):
+    now = time.time()
+    with lock:
+        stored = state["evaluations"].setdefault((region, rule), {})
+        for r in results:
+            # PutEvaluations names them ComplianceResource*; the control endpoint, Resource*.
+            resource_type = r.get("ComplianceResourceType") or r["ResourceType"]
+            resource_id = r.get("ComplianceResourceId") or r["ResourceId"]
+            key = (resource_type, resource_id)
+            stored[key] = {
+                "EvaluationResultIdentifier": {
+                    "EvaluationResultQualifier": {
+                        "ConfigRuleName": rule,
+                        "ResourceType": resource_type,
+                        "ResourceId": resource_id,
+                    },
+                    "OrderingTimestamp": r.get("OrderingTimestamp", now),
+                },
+                "ComplianceType": r["ComplianceType"],
+                "ResultRecordedTime": now,
+                "ConfigRuleInvokedTime": now,
+                **({"Annotation": r["Annotation"]} if r.get("Annotation") else {}),
+            }
+
+
+def compliance_details(start_response, region, request):
+    rule = request.get("ConfigRuleName", "")
+    if not config_rule_exists(region, rule):
+        return aws_json_error(start_response, "NoSuchConfigRuleException", f"The ConfigRule '{rule}' provided in the request is invalid.")
+    wanted = set(request.get("ComplianceTypes") or [])
+    with lock:
+        results = list(state["evaluations"].get((region, rule), {}).values())
+    results.sort(key=lambda r: (r["EvaluationResultIdentifier"]["EvaluationResultQualifier"]["ResourceType"], r["EvaluationResultIdentifier"]["EvaluationResultQualifier"]["ResourceId"]))
+    if wanted:
+        results = [r for r in results if r["ComplianceType"] in wanted]
+    limit = int(request.get("Limit") or 100)
+    start = int(request.get("NextToken") or 0)
+    page = {"EvaluationResults": results[start : start + limit]}
+    if start + limit < len(results):
+        page["NextToken"] = str(start + limit)
+    return json_response(start_response, "200 OK", page, "application/x-amz-json-1.1")
+
+
+def make_app():
+    inner = DomainDispatcherApplication(create_backend_app)
+
+    def app(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        method = environ["REQUEST_METHOD"]
+        if path.startswith("/_compliance/"):
+            return control(environ, start_response, path, method)
+        region, service = scope(environ)
+        body = read_body(environ)
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        query = environ.get("QUERY_STRING", "")
+        params = parse_qs(body.decode(errors="replace")) if service in ("iam", "sts") else {}
+        if target:
+            action = target.split(".")[-1]
+        elif "Action" in params:
+            action = params["Action"][0]
+        else:
+            sub = query.split("=")[0].split("&")[0]
+            action = f"{method} {'bucket' if path.strip('/').count('/') == 0 else 'object'}{('?' + sub) if sub else ''}"
+        with lock:
+            key = f"{service}:{action}"
+            state["calls"][key] = state["calls"].get(key, 0) + 1
+
+        if service == "config" and action == "GetComplianceDetailsByConfigRule":
+            return compliance_details(start_response, region, json.loads(body or b"{}"))
+        if service == "config" and action == "PutEvaluations":
+            request = json.loads(body or b"{}")
+            if not request.get("TestMode"):
+                rule = request.get("ResultToken", "")
+                if not config_rule_exists(region, rule):
+                    return aws_json_error(start_response, "InvalidResultTokenException", "The ResultToken does not name a rule.")
+                store_evaluations(region, rule, request.get("Evaluations", []))
+                return json_response(start_response, "200 OK", {"FailedEvaluations": []}, "application/x-amz-json-1.1")
+
+        status, headers, out = call_inner(inner, environ)
+        if not status.startswith("200"):
+            return respond(start_response, status, headers, out)
+        if service == "iam" and action == "ListUsers":
+            out = page_list_users(params, out)
+        elif service == "iam" and action == "GetCredentialReport":
+            out = patch_credential_report(out)
+        elif service == "s3" and method == "GET" and query.split("&")[0] in ("versioning", "versioning="):
+            out = out.replace(b"<GetBucketVersioningResponse", b"<VersioningConfiguration").replace(
+                b"</GetBucketVersioningResponse>", b"</VersioningConfiguration>"
+            )
+        return respond(start_response, status, headers, out)
+
+    def control(environ, start_response, path, method):
+        body = read_body(environ)
+        payload = json.loads(body) if body else {}
+        if path == "/_compliance/health":
+            return json_response(start_response, "200 OK", {"status": "ok"})
+        if path == "/_compliance/calls" and method == "GET":
+            with lock:
+                return json_response(start_response, "200 OK", dict(state["calls"]))
+        if path == "/_compliance/calls/reset":
+            with lock:
+                state["calls"] = {}
+            return json_response(start_response, "200 OK", {"status": "ok"})
+        if path == "/_compliance/reset":
+            from moto.core.models import reset_model_data
+            reset_model_data()
+            reset_state()
+            return json_response(start_response, "200 OK", {"status": "ok"})
+        if path == "/_compliance/credential-report":
+            with lock:
+                for name, fields in payload.get("users", {}).items():
+                    state["report_users"].setdefault(name, {}).update(fields)
+                state["report_root"].update(payload.get("root", {}))
+            return json_response(start_response, "200 OK", {"status": "ok"})
+        if path == "/_compliance/config-evaluations":
+            region = payload.get("region", "us-east-1")
+            if not config_rule_exists(region, payload["rule"]):
+                return json_response(start_response, "400 Bad Request", {"error": f"no rule {payload['rule']} in {region}"})
+            store_evaluations(region, payload["rule"], payload.get("results", []))
+            return json_response(start_response, "200 OK", {"status": "ok"})
+        return json_response(start_response, "404 Not Found", {"error": f"unknown control path {path}"})
+
+    return app
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000)
+    args = parser.parse_args()
+    server = make_server(args.host, args.port, make_app(), threaded=True)
+    print(f"patched moto listening on http://{args.host}:{args.port}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
