@@ -7,6 +7,8 @@
 //! - `admission_review`: answer an `AdmissionReview` request.
 //! - `fix_manifests`: plan fixes and write fixed copies of manifests.
 //! - `cluster_scan`: judge a live cluster (needs a kubeconfig).
+//! - `aws_review`: IAM access review and S3 posture of an AWS account (or
+//!   of an emulator: CI runs it against moto).
 //!
 //! ```text
 //! cargo run -p compliance-examples --example scan_manifests -- examples/manifests

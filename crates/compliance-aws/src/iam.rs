@@ -31,7 +31,8 @@ pub struct IamConfig {
     pub key_unused_days: i64,
     /// How long to wait for AWS to generate the credential report.
     pub report_wait_secs: u64,
-    /// Pause between polls while the report is generated.
+    /// Longest pause between polls while the report is generated; polling
+    /// starts at 100 ms and doubles up to this.
     pub poll_interval_millis: u64,
 }
 
@@ -616,7 +617,8 @@ impl IamApi for SdkIam {
 pub async fn fetch_credential_report(api: &dyn IamApi, config: &IamConfig) -> Result<CredentialReport, Error> {
     let fail = |reason: String| Error::Collect { collector: "aws-iam".into(), reason };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(config.report_wait_secs);
-    let pause = Duration::from_millis(config.poll_interval_millis.max(1));
+    let longest = Duration::from_millis(config.poll_interval_millis.max(1));
+    let mut pause = Duration::from_millis(100).min(longest);
     let mut polls = 0_u32;
     loop {
         let state = api.generate_credential_report().await.map_err(|e| fail(e.explain()))?;
@@ -639,6 +641,7 @@ pub async fn fetch_credential_report(api: &dyn IamApi, config: &IamConfig) -> Re
             )));
         }
         tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(longest);
     }
 }
 

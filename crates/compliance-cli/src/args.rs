@@ -123,6 +123,21 @@ pub struct ScanArgs {
     /// Only these namespaces of the cluster; repeatable (default: all).
     #[arg(long = "k8s-namespace", value_name = "NS", requires = "k8s_cluster")]
     pub k8s_namespaces: Vec<String>,
+    /// Scan AWS: IAM access review, S3 buckets, AWS Config rules. Credentials
+    /// come from the usual chain (environment, profile, SSO, instance role).
+    #[arg(long)]
+    pub aws: bool,
+    /// AWS Config rules to read; repeatable (default: every rule of the region).
+    #[arg(long = "aws-config-rule", value_name = "NAME", requires = "aws")]
+    pub aws_config_rules: Vec<String>,
+    /// Days without use after which an IAM user is inactive.
+    #[arg(long, value_name = "DAYS", default_value_t = 90, requires = "aws")]
+    pub aws_inactive_days: i64,
+    /// S3 buckets judged at once.
+    #[arg(long, value_name = "N", default_value_t = 8, requires = "aws")]
+    pub aws_bucket_concurrency: usize,
+    #[command(flatten)]
+    pub aws_connection: AwsArgs,
     /// Labels `k8s.workload.required_labels` demands, comma-separated.
     #[arg(long, value_name = "LABELS", value_delimiter = ',')]
     pub k8s_required_labels: Vec<String>,
@@ -155,6 +170,20 @@ pub struct ScanArgs {
     pub quiet: bool,
 }
 
+/// How to reach AWS.
+#[derive(Debug, Clone, Args)]
+pub struct AwsArgs {
+    /// AWS endpoint URL (an emulator, a VPC endpoint); S3 then uses path-style addressing.
+    #[arg(long, value_name = "URL")]
+    pub aws_endpoint_url: Option<String>,
+    /// AWS region (default: AWS_REGION or the profile's).
+    #[arg(long, value_name = "REGION")]
+    pub aws_region: Option<String>,
+    /// Attempts per AWS call on throttling and transient errors (exponential backoff).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub aws_max_attempts: u32,
+}
+
 /// `remediate` arguments.
 #[derive(Debug, Args)]
 pub struct RemediateArgs {
@@ -179,6 +208,11 @@ pub struct RemediateArgs {
     /// Kubeconfig context for live objects.
     #[arg(long, value_name = "NAME")]
     pub k8s_context: Option<String>,
+    #[command(flatten)]
+    pub aws_connection: AwsArgs,
+    /// SSE-KMS key for default encryption fixes (default: SSE-S3).
+    #[arg(long, value_name = "KEY")]
+    pub aws_kms_key: Option<String>,
     /// `runAsUser` set where a workload would run as root.
     #[arg(long, value_name = "UID", default_value_t = 10001)]
     pub run_as_user: i64,

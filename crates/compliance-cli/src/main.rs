@@ -13,6 +13,7 @@ macro_rules! outln {
 }
 
 mod args;
+mod aws;
 mod remediate;
 mod scan;
 
@@ -77,6 +78,7 @@ fn init_logging(verbose: u8) {
 /// Every check compiled into this binary.
 pub fn all_checks() -> Vec<compliance_core::Check> {
     let mut checks = compliance_k8s::checks();
+    checks.extend(compliance_aws::checks());
     checks.sort_by(|a, b| a.id.cmp(&b.id));
     checks
 }

@@ -68,14 +68,16 @@ pub async fn run(args: RemediateArgs) -> Result<ExitCode, UsageError> {
     let failing: Vec<&Evidence> = report
         .evidence
         .iter()
-        .filter(|e| e.status == Status::Fail && e.resource.provider == "k8s" && scope.wants(&e.check_id))
+        .filter(|e| e.status == Status::Fail && e.waiver.is_none() && scope.wants(&e.check_id))
         .collect();
+    let user = std::env::var("USER").unwrap_or_else(|_| "cli-user".into());
+    let approver: Box<dyn Approver> = if args.yes { Box::new(ApproveAll { by: user }) } else { Box::new(RejectAll) };
     let mut record = json!({ "generated_at": chrono::Utc::now(), "report": args.report.display().to_string(), "mode": mode, "manifests": [], "live": [] });
     let mut problems = 0_usize;
 
     // Manifests: every failing check of a file is fixed in one new copy.
     let mut by_file: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for e in failing.iter().filter(|e| e.resource.cluster.is_none()) {
+    for e in failing.iter().filter(|e| e.resource.provider == "k8s" && e.resource.cluster.is_none()) {
         if let Some(file) = e.resource.file.as_deref() {
             by_file.entry(file).or_default().push(e.check_id.to_string());
         }
@@ -123,15 +125,26 @@ pub async fn run(args: RemediateArgs) -> Result<ExitCode, UsageError> {
         }
     }
 
-    // Live objects: through the engine, so high-risk plans need approval.
-    let live: Vec<&&Evidence> = failing.iter().filter(|e| e.resource.cluster.is_some()).collect();
+    // Live objects and cloud resources: through the engine, so high-risk
+    // plans need approval.
+    let live: Vec<&Evidence> =
+        failing.iter().copied().filter(|e| e.resource.cluster.is_some() || e.resource.provider == "aws").collect();
     if !live.is_empty() {
-        let (client, _) = kube_client(args.k8s_context.as_deref()).await?;
-        let engine =
-            Engine::new().with_remediator(Arc::new(WorkloadRemediator::new(client).with_defaults(defaults.clone())));
-        let user = std::env::var("USER").unwrap_or_else(|_| "cli-user".into());
-        let approver: Box<dyn Approver> =
-            if args.yes { Box::new(ApproveAll { by: user }) } else { Box::new(RejectAll) };
+        let mut engine = Engine::new();
+        if live.iter().any(|e| e.resource.cluster.is_some()) {
+            let (client, _) = kube_client(args.k8s_context.as_deref()).await?;
+            engine = engine.with_remediator(Arc::new(WorkloadRemediator::new(client).with_defaults(defaults.clone())));
+        }
+        if live.iter().any(|e| e.resource.provider == "aws") {
+            let sdk = crate::aws::sdk_config(&args.aws_connection).await?;
+            let mut s3 = crate::aws::s3_config(&args.aws_connection, 8);
+            if let Some(key) = &args.aws_kms_key {
+                s3 = s3.with_kms_key(key.clone());
+            }
+            engine = engine
+                .with_remediator(Arc::new(compliance_aws::s3::S3Remediator::new(&sdk, s3)))
+                .with_remediator(Arc::new(compliance_aws::iam::IamRemediator::new(&sdk)));
+        }
         for e in live {
             let entry = match engine.plan(e).await {
                 Ok(None) => continue,

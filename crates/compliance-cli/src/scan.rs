@@ -12,8 +12,8 @@ use crate::UsageError;
 use crate::args::{Format, ScanArgs};
 
 pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
-    if args.k8s_manifests.is_empty() && !args.k8s_cluster {
-        return Err(UsageError("nothing to scan: give --k8s-manifests PATH or --k8s-cluster".into()));
+    if args.k8s_manifests.is_empty() && !args.k8s_cluster && !args.aws {
+        return Err(UsageError("nothing to scan: give --k8s-manifests PATH, --k8s-cluster or --aws".into()));
     }
     let scope = scope(&args.checks)?;
     let frameworks = select_frameworks(&args.frameworks)?;
@@ -48,6 +48,21 @@ pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
             compliance_k8s::ClusterConfig::default().with_cluster(cluster).with_namespaces(args.k8s_namespaces.clone());
         config.checks = check_config.clone();
         engine = engine.with_collector(Arc::new(compliance_k8s::ClusterCollector::new(client, config)));
+    }
+
+    if args.aws {
+        let sdk = crate::aws::sdk_config(&args.aws_connection).await?;
+        let collectors = crate::aws::collectors(
+            &sdk,
+            &args.aws_connection,
+            &args.aws_config_rules,
+            args.aws_inactive_days,
+            args.aws_bucket_concurrency,
+        )
+        .await;
+        for c in collectors {
+            engine = engine.with_collector(c);
+        }
     }
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -100,7 +115,8 @@ fn scope(patterns: &[String]) -> Result<Scope, UsageError> {
     let checks = crate::all_checks();
     for p in patterns {
         let one = Scope::only([p.clone()]);
-        if !checks.iter().any(|c| one.wants(&c.id)) {
+        // AWS Config rules are discovered per account: `aws.config.*` patterns cannot be checked here.
+        if !p.starts_with("aws.config.") && !checks.iter().any(|c| one.wants(&c.id)) {
             return Err(UsageError(format!("--check {p:?} matches no check; `compliance checks list` shows them")));
         }
     }
