@@ -120,7 +120,7 @@ fn parse_bool(column: &str, value: &str) -> Result<Option<bool>, String> {
     match value {
         "true" => Ok(Some(true)),
         "false" => Ok(Some(false)),
-        "not_supported" | "N/A" => Ok(None),
+        "" | "not_supported" | "N/A" => Ok(None),
         _ => Err(format!("{column}: not true or false ({value:?})")),
     }
 }
@@ -1037,6 +1037,34 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("needs the iam:GenerateCredentialReport permission"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_root_row_and_a_bad_row_are_error_evidence_not_silence() -> Result<(), Error> {
+        let mut api = MockIamApi::new();
+        api.expect_generate_credential_report().returning(|| Ok(ReportState::Complete));
+        api.expect_get_credential_report().returning(|| {
+            let csv = "user,arn,user_creation_time,password_enabled,password_last_used,mfa_active,access_key_1_active\n\
+                       ok,arn:aws:iam::123456789012:user/ok,2026-11-01T00:00:00+00:00,false,N/A,false,false\n\
+                       broken,arn:aws:iam::123456789012:user/broken,2026-11-01T00:00:00+00:00,maybe,N/A,false,false\n";
+            Ok(CredentialReport { content: csv.as_bytes().to_vec(), generated_at: None })
+        });
+        let collection = IamCollector::with_api(Arc::new(api), IamConfig::default()).collect(&Scope::all()).await?;
+        let of = |name: &str, check: &str| {
+            collection
+                .evidence
+                .iter()
+                .find(|e| e.resource.name == name && e.check_id.as_str() == check)
+                .map(|e| (e.status, e.message.clone()))
+        };
+        assert_eq!(of("ok", "aws.iam.user_inactive").map(|v| v.0), Some(Status::Pass));
+        let broken = of("broken", "aws.iam.user_inactive").unwrap_or((Status::Pass, String::new()));
+        assert_eq!(broken.0, Status::Error);
+        assert!(broken.1.contains("line 3: password_enabled: not true or false"), "{}", broken.1);
+        let root = of("<root_account>", "aws.iam.root_mfa").unwrap_or((Status::Pass, String::new()));
+        assert_eq!(root.0, Status::Error);
+        assert!(root.1.contains("no <root_account> row"), "{}", root.1);
+        Ok(())
     }
 
     #[tokio::test]

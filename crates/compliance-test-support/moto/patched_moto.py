@@ -40,7 +40,7 @@ import xml.etree.ElementTree as ET
 from urllib.parse import parse_qs
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
 ET.register_namespace("", IAM_NS)
@@ -133,10 +133,11 @@ def patch_credential_report(body):
     if content is None or not content.text:
         return body
     text = base64.b64decode(content.text).decode()
-    rows = list(csv.DictReader(io.StringIO(text)))
-    if not rows:
+    reader = csv.DictReader(io.StringIO(text))
+    rows = list(reader)
+    columns = list(reader.fieldnames or [])
+    if not columns:
         return body
-    columns = list(rows[0].keys())
     with lock:
         users = dict(state["report_users"])
         root_fields = dict(state["report_root"])
@@ -301,12 +302,19 @@ def make_app():
     return app
 
 
+class QuietHandler(WSGIRequestHandler):
+    """No line per request: tests and CI logs stay readable."""
+
+    def log_request(self, code="-", size="-"):
+        pass
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5000)
     args = parser.parse_args()
-    server = make_server(args.host, args.port, make_app(), threaded=True)
+    server = make_server(args.host, args.port, make_app(), threaded=True, request_handler=QuietHandler)
     print(f"patched moto listening on http://{args.host}:{args.port}", flush=True)
     server.serve_forever()
 
