@@ -147,6 +147,9 @@ pub struct ScanArgs {
     /// Score against this framework; repeatable (default: every built-in one).
     #[arg(long = "framework", value_name = "ID")]
     pub frameworks: Vec<String>,
+    /// Also score against a framework of your own (YAML or JSON, the format of the built-in ones); repeatable.
+    #[arg(long = "framework-file", value_name = "FILE")]
+    pub framework_files: Vec<PathBuf>,
     /// Waivers file (YAML or JSON).
     #[arg(long, value_name = "FILE")]
     pub waivers: Option<PathBuf>,

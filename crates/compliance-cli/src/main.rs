@@ -83,6 +83,12 @@ pub fn all_checks() -> Vec<compliance_core::Check> {
     checks
 }
 
+/// True for a check this binary can produce: a built-in one, or an AWS
+/// Config rule (`aws.config.<rule-name>`, discovered per account).
+pub fn is_known_check(id: &compliance_core::CheckId) -> bool {
+    id.as_str().starts_with("aws.config.") || all_checks().iter().any(|c| &c.id == id)
+}
+
 fn list_checks(format: ListFormat) -> Result<ExitCode, UsageError> {
     let checks = all_checks();
     match format {
@@ -107,9 +113,6 @@ fn list_frameworks(command: FrameworksCommand) -> Result<ExitCode, UsageError> {
     let frameworks = compliance_report::builtin_frameworks();
     match command {
         FrameworksCommand::List => {
-            if frameworks.is_empty() {
-                outln!("no frameworks are built in yet; load your own with --framework-file");
-            }
             for f in &frameworks {
                 outln!("{:10}  {}  ({} controls, version {})", f.id(), f.name(), f.controls().len(), f.version());
             }

@@ -16,7 +16,16 @@ pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
         return Err(UsageError("nothing to scan: give --k8s-manifests PATH, --k8s-cluster or --aws".into()));
     }
     let scope = scope(&args.checks)?;
-    let frameworks = select_frameworks(&args.frameworks)?;
+    let mut frameworks = select_frameworks(&args.frameworks)?;
+    for path in &args.framework_files {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| UsageError(format!("--framework-file {name}: {e}")))?;
+        let framework = compliance_report::parse_framework(&text, &name)
+            .map_err(|e| UsageError(format!("--framework-file {e}")))?;
+        compliance_report::check_known(&framework, &name, crate::is_known_check)
+            .map_err(|e| UsageError(format!("--framework-file {e}")))?;
+        frameworks.push(Arc::new(framework));
+    }
     let waivers = match &args.waivers {
         Some(path) => {
             let text =
@@ -132,10 +141,7 @@ fn select_frameworks(ids: &[String]) -> Result<Vec<Arc<dyn compliance_core::Fram
         .map(|id| {
             all.iter().find(|f| f.id() == id).cloned().ok_or_else(|| {
                 let known: Vec<&str> = all.iter().map(|f| f.id()).collect();
-                UsageError(format!(
-                    "unknown framework {id:?}; built in: {}",
-                    if known.is_empty() { "none yet".into() } else { known.join(", ") }
-                ))
+                UsageError(format!("unknown framework {id:?}; built in: {}", known.join(", ")))
             })
         })
         .collect()

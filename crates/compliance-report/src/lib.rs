@@ -31,18 +31,10 @@
 //! # Ok(()) }
 //! ```
 
+pub mod frameworks;
 mod model;
 
-use std::sync::Arc;
-
-use compliance_core::Framework;
-
-/// The frameworks shipped with this crate. Mappings of SOC 2, ISO/IEC
-/// 27001:2022 and PCI DSS v4.0 arrive with the report issue; until then the
-/// list is empty and users register their own [`compliance_core::FrameworkDef`].
-pub fn builtin_frameworks() -> Vec<Arc<dyn Framework>> {
-    Vec::new()
-}
+pub use frameworks::{MappedFramework, builtin_frameworks, builtin_mappings, check_known, parse_framework};
 
 pub use model::{ControlResult, ControlStatus, FrameworkResult, Report, SCHEMA_VERSION, write_new};
 

@@ -1,0 +1,264 @@
+//! Frameworks as data: the built-in SOC 2, ISO/IEC 27001:2022 and PCI DSS
+//! v4.0 mappings, and frameworks users load from their own files (same
+//! format).
+//!
+//! ```yaml
+//! id: internal
+//! name: Internal security baseline
+//! version: "2026.1"
+//! controls:
+//!   - id: IB-1.2                 # letters, digits, '.', '-'; ends with a digit
+//!     title: Containers do not run as root
+//!     checks: [k8s.pod.run_as_non_root, k8s.pod.run_as_user]
+//! unmapped:                      # built-in checks with no fitting control, and why
+//!   k8s.container.cpu_limit: The baseline says nothing about capacity.
+//! ```
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use compliance_core::{CheckId, Control, Framework, FrameworkDef};
+use serde::{Deserialize, Serialize};
+
+use crate::ReportError;
+
+const BUILTIN: [(&str, &str); 3] = [
+    ("frameworks/soc2.yaml", include_str!("../frameworks/soc2.yaml")),
+    ("frameworks/iso27001.yaml", include_str!("../frameworks/iso27001.yaml")),
+    ("frameworks/pci-dss.yaml", include_str!("../frameworks/pci-dss.yaml")),
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FrameworkFile {
+    id: String,
+    name: String,
+    version: String,
+    controls: Vec<ControlEntry>,
+    #[serde(default)]
+    unmapped: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ControlEntry {
+    id: String,
+    title: String,
+    #[serde(default)]
+    checks: Vec<String>,
+}
+
+/// A framework loaded from data, with the checks it says have no fitting
+/// control (and why).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MappedFramework {
+    /// The framework.
+    pub framework: FrameworkDef,
+    /// Checks without a fitting control, with the reason.
+    pub unmapped: BTreeMap<CheckId, String>,
+}
+
+impl Framework for MappedFramework {
+    fn id(&self) -> &str {
+        &self.framework.id
+    }
+    fn name(&self) -> &str {
+        &self.framework.name
+    }
+    fn version(&self) -> &str {
+        &self.framework.version
+    }
+    fn controls(&self) -> &[Control] {
+        &self.framework.controls
+    }
+}
+
+/// A control id as standards write them: letters, digits, `.` and `-`,
+/// starting with a letter or digit and ending with a digit, no empty part.
+fn valid_control_id(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    !id.is_empty()
+        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'.' || *b == b'-')
+        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes.last().is_some_and(u8::is_ascii_digit)
+        && !id.contains("..")
+        && !id.contains("--")
+}
+
+/// Reads and checks a framework file (YAML or JSON). Errors name the file
+/// and, where it applies, the control: a duplicated or malformed control id,
+/// a control without a title or without checks, a malformed check id.
+pub fn parse_framework(text: &str, source_name: &str) -> Result<MappedFramework, ReportError> {
+    let bad = |message: String| ReportError::Format { path: source_name.to_owned(), message };
+    let stream = compliance_core::yaml::parse_documents(text, source_name);
+    if let Some(e) = stream.error {
+        return Err(bad(e.to_string()));
+    }
+    let [document] = stream.documents.as_slice() else {
+        return Err(bad(format!("expected one framework document, found {}", stream.documents.len())));
+    };
+    let file: FrameworkFile = serde_json::from_value(document.value.clone()).map_err(|e| bad(e.to_string()))?;
+    for (field, value) in [("id", &file.id), ("name", &file.name), ("version", &file.version)] {
+        if value.trim().is_empty() {
+            return Err(bad(format!("{field} must not be empty")));
+        }
+    }
+    if file.controls.is_empty() {
+        return Err(bad("a framework needs at least one control".into()));
+    }
+    let mut seen = HashSet::new();
+    let mut mapped = HashSet::new();
+    let mut controls = Vec::with_capacity(file.controls.len());
+    for c in file.controls {
+        let at = |message: &str| bad(format!("control {:?}: {message}", c.id));
+        if !valid_control_id(&c.id) {
+            return Err(at("malformed control id"));
+        }
+        if !seen.insert(c.id.clone()) {
+            return Err(at("control id is used more than once"));
+        }
+        if c.title.trim().is_empty() {
+            return Err(at("a control needs a title"));
+        }
+        if c.checks.is_empty() {
+            return Err(at("no check supports this control; leave it out rather than show it covered"));
+        }
+        let mut checks = Vec::with_capacity(c.checks.len());
+        for id in &c.checks {
+            let check: CheckId = id.parse().map_err(|e| at(&format!("{e}")))?;
+            mapped.insert(check.clone());
+            checks.push(check);
+        }
+        controls.push(Control::new(c.id, c.title, checks));
+    }
+    let mut unmapped = BTreeMap::new();
+    for (id, reason) in file.unmapped {
+        let check: CheckId = id.parse().map_err(|e| bad(format!("unmapped: {e}")))?;
+        if mapped.contains(&check) {
+            return Err(bad(format!("unmapped: {check} is mapped to a control too")));
+        }
+        if reason.trim().is_empty() {
+            return Err(bad(format!("unmapped: {check} needs a reason")));
+        }
+        unmapped.insert(check, reason);
+    }
+    Ok(MappedFramework { framework: FrameworkDef::new(file.id, file.name, file.version, controls), unmapped })
+}
+
+/// Checks every check a framework names against the checks that exist
+/// (`is_known`); returns the first unknown one as an error naming the control.
+pub fn check_known(
+    framework: &MappedFramework,
+    source_name: &str,
+    is_known: impl Fn(&CheckId) -> bool,
+) -> Result<(), ReportError> {
+    for control in framework.controls() {
+        if let Some(unknown) = control.checks.iter().find(|c| !is_known(c)) {
+            return Err(ReportError::Format {
+                path: source_name.to_owned(),
+                message: format!("control {:?}: unknown check {unknown}", control.id),
+            });
+        }
+    }
+    if let Some(unknown) = framework.unmapped.keys().find(|c| !is_known(c)) {
+        return Err(ReportError::Format {
+            path: source_name.to_owned(),
+            message: format!("unmapped: unknown check {unknown}"),
+        });
+    }
+    Ok(())
+}
+
+/// The built-in mappings, with their file names.
+pub fn builtin_mappings() -> Vec<(&'static str, MappedFramework)> {
+    BUILTIN
+        .iter()
+        .filter_map(|(name, text)| match parse_framework(text, name) {
+            Ok(f) => Some((*name, f)),
+            Err(e) => {
+                // Covered by a test: a broken built-in file cannot ship.
+                tracing::error!("built-in framework {name}: {e}");
+                None
+            }
+        })
+        .collect()
+}
+
+/// The built-in frameworks: SOC 2, ISO/IEC 27001:2022 Annex A, PCI DSS v4.0.
+///
+/// ```
+/// let frameworks = compliance_report::builtin_frameworks();
+/// let ids: Vec<&str> = frameworks.iter().map(|f| f.id()).collect();
+/// assert_eq!(ids, ["soc2", "iso27001", "pci-dss"]);
+/// ```
+pub fn builtin_frameworks() -> Vec<Arc<dyn Framework>> {
+    builtin_mappings().into_iter().map(|(_, f)| Arc::new(f) as Arc<dyn Framework>).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_files_parse_and_use_each_standards_own_id_form() {
+        let all = builtin_mappings();
+        assert_eq!(all.len(), BUILTIN.len(), "every built-in file parses");
+        for (name, f) in &all {
+            for c in f.controls() {
+                let ok = match f.id() {
+                    // CC6.1, A1.2, C1.1: a series, then exactly two numbers; no invented suffixes.
+                    "soc2" => {
+                        let (series, rest) = c.id.split_at(c.id.find(|ch: char| ch.is_ascii_digit()).unwrap_or(0));
+                        ["CC", "A", "C", "PI", "P"].contains(&series) && rest.split('.').count() == 2
+                    }
+                    "iso27001" => {
+                        c.id.starts_with("A.")
+                            && c.id.split('.').count() == 3
+                            && ["5", "6", "7", "8"].contains(&c.id.split('.').nth(1).unwrap_or(""))
+                    }
+                    "pci-dss" => {
+                        (2..=4).contains(&c.id.split('.').count()) && c.id.split('.').all(|p| p.parse::<u32>().is_ok())
+                    }
+                    _ => false,
+                };
+                assert!(ok, "{name}: {} is not a {} control id", c.id, f.id());
+            }
+        }
+        let iso = &all[1].1;
+        assert!(iso.controls().iter().all(|c| c.id != "A.8.11"), "data masking is not encryption");
+    }
+
+    #[test]
+    fn malformed_files_are_refused_with_the_control_named() {
+        let base = "id: x\nname: X\nversion: '1'\ncontrols:\n";
+        let cases = [
+            (
+                "  - {id: 'CC6.1', title: T, checks: [a.b]}\n  - {id: 'CC6.1', title: U, checks: [a.b]}\n",
+                "used more than once",
+            ),
+            ("  - {id: 'CC6.1.', title: T, checks: [a.b]}\n", "malformed control id"),
+            ("  - {id: 'CC 6.1', title: T, checks: [a.b]}\n", "malformed control id"),
+            ("  - {id: 'CC6.1', title: '', checks: [a.b]}\n", "needs a title"),
+            ("  - {id: 'CC6.1', title: T, checks: []}\n", "no check supports"),
+            ("  - {id: 'CC6.1', title: T, checks: [Not.A.Check]}\n", "invalid check id"),
+            ("  - {id: 'CC6.1', title: T, checks: [a.b], owner: me}\n", "unknown field"),
+        ];
+        for (controls, expected) in cases {
+            let err = parse_framework(&format!("{base}{controls}"), "mine.yaml")
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.starts_with("mine.yaml: "), "{err}");
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
+        let f = parse_framework(&format!("{base}  - {{id: 'X-1', title: T, checks: [a.b]}}\n"), "mine.yaml");
+        let f = f.map_err(|e| e.to_string());
+        assert!(f.is_ok(), "{f:?}");
+        if let Ok(f) = f {
+            let err =
+                check_known(&f, "mine.yaml", |c| c.as_str() != "a.b").err().map(|e| e.to_string()).unwrap_or_default();
+            assert_eq!(err, "mine.yaml: control \"X-1\": unknown check a.b");
+        }
+    }
+}
