@@ -75,6 +75,30 @@ pub enum FrameworksCommand {
 pub enum Format {
     /// The versioned JSON report (compliance_report_YYYYMMDD_HHMMSS.json, UTC).
     Json,
+    /// Markdown, for people and pull requests (.md).
+    Markdown,
+    /// A self-contained HTML page (.html).
+    Html,
+    /// JUnit XML for CI systems: one test case per check and resource (.junit.xml).
+    Junit,
+    /// SARIF 2.1.0 for code review: rules are checks, results are failures (.sarif).
+    Sarif,
+    /// CSV, one row per evidence (.csv).
+    Csv,
+}
+
+impl Format {
+    /// The report crate's format.
+    pub fn to_report(self) -> compliance_report::Format {
+        match self {
+            Format::Json => compliance_report::Format::Json,
+            Format::Markdown => compliance_report::Format::Markdown,
+            Format::Html => compliance_report::Format::Html,
+            Format::Junit => compliance_report::Format::Junit,
+            Format::Sarif => compliance_report::Format::Sarif,
+            Format::Csv => compliance_report::Format::Csv,
+        }
+    }
 }
 
 /// Severity threshold for the exit code.

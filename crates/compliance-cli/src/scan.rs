@@ -9,7 +9,7 @@ use compliance_k8s::{CheckConfig, ManifestCollector};
 use compliance_report::Report;
 
 use crate::UsageError;
-use crate::args::{Format, ScanArgs};
+use crate::args::ScanArgs;
 
 pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
     if args.k8s_manifests.is_empty() && !args.k8s_cluster && !args.aws {
@@ -95,13 +95,11 @@ pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
     let _ = printer.await;
 
     let report = Report::from_run(&run, engine.frameworks());
-    for format in &args.formats {
-        match format {
-            Format::Json => {
-                let path = report.write_json(&args.out).map_err(|e| UsageError(e.to_string()))?;
-                outln!("report: {}", path.display());
-            }
-        }
+    let mut formats = args.formats.clone();
+    formats.dedup();
+    for format in formats {
+        let path = report.write(format.to_report(), &args.out).map_err(|e| UsageError(e.to_string()))?;
+        outln!("report: {}", path.display());
     }
     for gap in &report.gaps {
         eprintln!("gap: [{}] {}: {}", gap.collector, gap.source.as_deref().unwrap_or("(whole collector)"), gap.reason);

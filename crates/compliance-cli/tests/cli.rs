@@ -98,7 +98,7 @@ fn scan_writes_the_report_and_fail_on_sets_the_exit_code() -> TestResult {
         "ends with the summary line: {stdout}"
     );
     let report = report_in(dir.path())?;
-    assert_eq!(report["schema_version"], "1.0.0");
+    assert_eq!(report["schema_version"], compliance_report::SCHEMA_VERSION);
     assert!(report["total_evidence"].as_u64().is_some_and(|n| n > 50));
     let kinds: Vec<&str> = report["evidence"]
         .as_array()

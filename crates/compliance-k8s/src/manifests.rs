@@ -163,11 +163,12 @@ fn scan_text_into(text: &str, source_name: &str, config: &CheckConfig, scope: &S
         warn!(file = source_name, "{warning}");
     }
     if let Some(error) = error {
-        let source = match &error {
-            Error::Parse { line: Some(line), .. } => format!("{source_name}:{line}"),
-            _ => source_name.to_owned(),
+        // The source already names file and line; the reason says what is wrong.
+        let (source, reason) = match error {
+            Error::Parse { line: Some(line), message, .. } => (format!("{source_name}:{line}"), message),
+            other => (source_name.to_owned(), other.to_string()),
         };
-        out.gaps.push(Gap::source(source, GapKind::Unreadable, error.to_string()));
+        out.gaps.push(Gap::source(source, GapKind::Unreadable, reason));
     }
 }
 

@@ -33,10 +33,12 @@
 
 pub mod frameworks;
 mod model;
+mod render;
 
 pub use frameworks::{MappedFramework, builtin_frameworks, builtin_mappings, check_known, parse_framework};
 
 pub use model::{ControlResult, ControlStatus, FrameworkResult, Report, SCHEMA_VERSION, write_new};
+pub use render::Format;
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]

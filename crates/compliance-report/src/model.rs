@@ -12,7 +12,7 @@ use crate::ReportError;
 
 /// Version of the JSON report schema. Additive changes bump the minor part;
 /// a change that breaks readers bumps the major part.
-pub const SCHEMA_VERSION: &str = "1.0.0";
+pub const SCHEMA_VERSION: &str = "1.1.0";
 
 /// The result of one control.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -118,6 +118,10 @@ pub struct Report {
     pub gaps: Vec<Gap>,
     /// Waivers that had expired.
     pub expired_waivers: Vec<ExpiredWaiver>,
+    /// The metadata of every check that could produce evidence in the run
+    /// (added in schema 1.1).
+    #[serde(default)]
+    pub checks: Vec<compliance_core::Check>,
     /// Every evidence.
     pub evidence: Vec<Evidence>,
 }
@@ -149,6 +153,7 @@ impl Report {
             frameworks: frameworks.iter().map(|f| framework_result(f.as_ref(), &by_check)).collect(),
             gaps: run.gaps.clone(),
             expired_waivers: run.expired_waivers.clone(),
+            checks: run.checks.clone(),
             evidence: run.evidence.clone(),
         }
     }

@@ -99,6 +99,7 @@ async fn json_report_follows_the_contract_and_reads_back() -> TestResult {
         assert!(json.get(key).is_some(), "missing {key}");
     }
     assert_eq!(json["schema_version"], SCHEMA_VERSION);
+    assert!(json["checks"].as_array().is_some_and(|c| c.len() == 4), "check metadata travels with the report");
     let generated = json["generated_at"].as_str().ok_or("generated_at")?;
     assert!(generated.ends_with('Z'), "UTC RFC 3339: {generated}");
     let fw = &json["frameworks"][0];
