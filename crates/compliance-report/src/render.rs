@@ -231,16 +231,32 @@ fn html(r: &Report) -> String {
         r.gaps.len()
     );
     if !r.frameworks.is_empty() {
-        body.push_str("<h2>Frameworks</h2><div class=bars>");
+        body.push_str("<h2>Frameworks</h2><p class=meta>Score: passed controls over assessed controls. Bars: assessed controls that passed, are waived, failed, or could not be judged.</p><div class=bars>");
         for f in &r.frameworks {
-            let score = f.score_percentage.unwrap_or(0.0);
             let label = f.score_percentage.map_or("not assessed".to_owned(), |s| format!("{s:.1}%"));
+            let n = |s: ControlStatus| f.controls.iter().filter(|c| c.status == s).count();
+            let assessed = f.controls.len() - n(ControlStatus::NotAssessed);
+            let mut segments = String::new();
+            for (status, class) in [
+                (ControlStatus::Pass, "pass"),
+                (ControlStatus::Waived, "waived"),
+                (ControlStatus::Fail, "fail"),
+                (ControlStatus::Unknown, "unknown"),
+            ] {
+                let count = n(status);
+                if count > 0 && assessed > 0 {
+                    let width = count as f64 * 100.0 / assessed as f64;
+                    let _ = write!(
+                        segments,
+                        "<span class=\"seg {class}\" style=\"width:{width:.1}%\" title=\"{count} {class}\"></span>"
+                    );
+                }
+            }
             let _ = write!(
                 body,
-                "<div class=bar><span class=name>{} {}</span><span class=track><span class=fill style=\"width:{:.1}%\"></span></span><span class=value>{label}</span></div>",
+                "<div class=bar><span class=name>{} {}</span><span class=track>{segments}</span><span class=value>{label}</span></div>",
                 html_escape(&f.name),
-                html_escape(&f.version),
-                score.clamp(0.0, 100.0)
+                html_escape(&f.version)
             );
         }
         body.push_str("</div>");
@@ -320,9 +336,9 @@ fn html(r: &Report) -> String {
 
 const CSS: &str = "body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:72rem;color:#1d2430;padding:0 1rem}h1{margin-bottom:.2rem}.meta{color:#5b6678}\
 .summary{display:flex;gap:1.5rem;align-items:center;background:#f3f5f8;border-radius:8px;padding:1rem 1.5rem}.big{font-size:2.6rem;font-weight:700}\
-.bars{display:grid;gap:.5rem;margin:1rem 0}.bar{display:grid;grid-template-columns:18rem 1fr 6rem;gap:.75rem;align-items:center}.track{background:#e3e7ee;border-radius:4px;height:1rem;display:block}\
-.fill{background:#2f8f5b;height:1rem;border-radius:4px;display:block}.value{font-variant-numeric:tabular-nums}table{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem}\
-th,td{border-bottom:1px solid #e3e7ee;padding:.35rem .5rem;text-align:left;vertical-align:top}th{background:#f3f5f8}tr.fail td:nth-child(3){color:#b42318;font-weight:600}\
+.bars{display:grid;gap:.5rem;margin:1rem 0}.bar{display:grid;grid-template-columns:18rem 1fr 6rem;gap:.75rem;align-items:center}.track{background:#e3e7ee;border-radius:4px;height:1rem;display:flex;overflow:hidden}\
+.seg{height:1rem;display:inline-block}.seg.pass{background:#2f8f5b}.seg.waived{background:#d89c2b}.seg.fail{background:#c0392b}.seg.unknown{background:#98a2b3}.value{font-variant-numeric:tabular-nums}table{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem}\
+th,td{border-bottom:1px solid #e3e7ee;padding:.35rem .5rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}th{background:#f3f5f8;overflow-wrap:normal}td:first-child{white-space:nowrap}tr.fail td:nth-child(3){color:#b42318;font-weight:600}\
 tr.pass td:nth-child(3){color:#2f8f5b}.sev-critical,.sev-high{color:#b42318;font-weight:600}.sev-medium{color:#b54708}code{font-size:.9em}details{margin:.5rem 0}";
 
 fn xml_escape(text: &str) -> String {

@@ -119,7 +119,7 @@ async fn markdown_and_html_for_people() -> TestResult {
     assert!(html.starts_with("<!doctype html>"));
     assert!(!html.contains("<script>"), "text is escaped");
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; co"));
-    assert!(html.contains("class=fill style=\"width:0.0%\""), "a bar per framework");
+    assert!(html.contains("<span class=\"seg fail\" style=\"width:100.0%\""), "a bar per framework: {html}");
     assert!(!html.contains("http://") && !html.contains("https://"), "self-contained: nothing loaded from elsewhere");
     Ok(())
 }
