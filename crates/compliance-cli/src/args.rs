@@ -183,6 +183,9 @@ pub struct ScanArgs {
     /// Folder for the report files.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub out: PathBuf,
+    /// A previous JSON report: the report then says what changed since (new failures, resolved, new gaps).
+    #[arg(long, value_name = "FILE")]
+    pub previous: Option<PathBuf>,
     /// Exit 1 when an unwaived failure at or above this severity is found.
     #[arg(long, value_enum, default_value_t = FailOn::None)]
     pub fail_on: FailOn,

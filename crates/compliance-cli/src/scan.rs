@@ -94,7 +94,11 @@ pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
     let run = engine.run_with(&scope, RunOptions::default().with_progress(tx)).await;
     let _ = printer.await;
 
-    let report = Report::from_run(&run, engine.frameworks());
+    let mut report = Report::from_run(&run, engine.frameworks());
+    if let Some(path) = &args.previous {
+        let previous = Report::read_json(path).map_err(|e| UsageError(format!("--previous: {e}")))?;
+        report = report.with_delta_from(&previous);
+    }
     let mut formats = args.formats.clone();
     formats.dedup();
     for format in formats {
@@ -109,6 +113,9 @@ pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
             "waiver {} expired on {} ({} failures no longer waived)",
             expired.waiver.id, expired.waiver.expires, expired.failures_no_longer_waived
         );
+    }
+    if let Some(delta) = &report.delta {
+        outln!("{}", delta.summary_line());
     }
     outln!("{}", report.summary_line());
 

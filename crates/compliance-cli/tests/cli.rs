@@ -490,3 +490,36 @@ fn frameworks_show_and_scores_in_the_report() -> TestResult {
     assert!(text(&out.stderr).contains("control \"B-1\": unknown check k8s.pod.runs_as_root"), "{}", text(&out.stderr));
     Ok(())
 }
+
+#[test]
+fn previous_report_gives_the_changes() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let manifests = dir.path().join("m");
+    std::fs::create_dir(&manifests)?;
+    std::fs::copy(repo().join("examples/manifests/payments-api.yaml"), manifests.join("a.yaml"))?;
+    let first = dir.path().join("first");
+    let m = manifests.to_str().ok_or("path")?;
+    assert!(compliance(&["scan", "--k8s-manifests", m, "--out", first.to_str().ok_or("path")?]).status.success());
+    let previous = std::fs::read_dir(&first)?.filter_map(|e| e.ok()).map(|e| e.path()).next().ok_or("no report")?;
+    std::fs::copy(repo().join("examples/manifests/legacy-worker.yaml"), manifests.join("b.yaml"))?;
+    let second = dir.path().join("second");
+    let out = compliance(&[
+        "scan",
+        "--k8s-manifests",
+        m,
+        "--out",
+        second.to_str().ok_or("path")?,
+        "--previous",
+        previous.to_str().ok_or("path")?,
+        "--format",
+        "json",
+        "--format",
+        "markdown",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("Since the previous run: 11 new failures, 0 resolved, 0 still failing"), "{stdout}");
+    let report = report_in(&second)?;
+    assert_eq!(report["delta"]["new_failures"].as_array().map(Vec::len), Some(11));
+    Ok(())
+}

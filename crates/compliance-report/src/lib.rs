@@ -31,12 +31,14 @@
 //! # Ok(()) }
 //! ```
 
+mod delta;
 pub mod frameworks;
 mod model;
 mod render;
 
 pub use frameworks::{MappedFramework, builtin_frameworks, builtin_mappings, check_known, parse_framework};
 
+pub use delta::{Change, CheckDelta, ControlChange, Delta};
 pub use model::{ControlResult, ControlStatus, FrameworkResult, Report, SCHEMA_VERSION, write_new};
 pub use render::Format;
 

@@ -122,6 +122,10 @@ pub struct Report {
     /// (added in schema 1.1).
     #[serde(default)]
     pub checks: Vec<compliance_core::Check>,
+    /// What changed since the previous report, when one was given (added in
+    /// schema 1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<crate::Delta>,
     /// Every evidence.
     pub evidence: Vec<Evidence>,
 }
@@ -154,8 +158,15 @@ impl Report {
             gaps: run.gaps.clone(),
             expired_waivers: run.expired_waivers.clone(),
             checks: run.checks.clone(),
+            delta: None,
             evidence: run.evidence.clone(),
         }
+    }
+
+    /// Adds the changes since `previous`.
+    pub fn with_delta_from(mut self, previous: &Report) -> Self {
+        self.delta = Some(crate::Delta::between(previous, &self));
+        self
     }
 
     /// The report's file name: `compliance_report_<YYYYMMDD_HHMMSS>.json`, UTC.

@@ -134,3 +134,50 @@ async fn json_report_follows_the_contract_and_reads_back() -> TestResult {
     assert_eq!(Report::read_json(&path)?, report);
     Ok(())
 }
+
+#[tokio::test]
+async fn delta_between_two_runs() -> TestResult {
+    let world = World::default();
+    let check = "demo.x.flag";
+    for (r, ok) in [
+        ("stays-good", true),
+        ("breaks", true),
+        ("gets-fixed", false),
+        ("stays-bad", false),
+        ("goes-away", false),
+        ("becomes-unreadable", true),
+    ] {
+        world.set(r, check, ok);
+    }
+    let framework: Arc<dyn Framework> =
+        Arc::new(FrameworkDef::new("demo", "Demo", "1", vec![Control::new("D-1", "Flag", vec![check.parse()?])]));
+    let collector = Arc::new(InMemoryCollector::new("mem", vec![sample_check(check)?], world.clone()));
+    let engine = Engine::new().with_collector(collector).with_framework(framework);
+    let first = Report::from_run(&engine.run(&Scope::all()).await, engine.frameworks());
+
+    world.set("breaks", check, false);
+    world.set("gets-fixed", check, true);
+    world.set_unreadable("becomes-unreadable", check);
+    world.set("new-and-bad", check, false);
+    let second_run = engine.run(&Scope::all()).await;
+    let mut second_run = second_run;
+    second_run.evidence.retain(|e| e.resource.id != "goes-away");
+    let second = Report::from_run(&second_run, engine.frameworks()).with_delta_from(&first);
+    let delta = second.delta.as_ref().ok_or("no delta")?;
+    let ids = |list: &[compliance_report::Change]| list.iter().map(|c| c.resource.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&delta.new_failures), ["breaks", "new-and-bad"]);
+    assert_eq!(ids(&delta.resolved), ["gets-fixed"]);
+    assert_eq!(ids(&delta.still_failing), ["stays-bad"]);
+    assert_eq!(ids(&delta.no_longer_observed), ["goes-away"]);
+    assert_eq!(ids(&delta.new_gaps), ["becomes-unreadable"]);
+    let per_check = &delta.by_check[&check.parse()?];
+    assert_eq!((per_check.new_failures, per_check.resolved, per_check.still_failing, per_check.new_gaps), (2, 1, 1, 1));
+    assert!(delta.controls.is_empty(), "D-1 failed in both runs");
+    assert_eq!(
+        delta.summary_line(),
+        "Since the previous run: 2 new failures, 1 resolved, 1 still failing, 1 no longer observed, 1 new gaps"
+    );
+    let json = serde_json::to_value(&second)?;
+    assert_eq!(json["delta"]["previous_run_id"], first.run_id.to_string());
+    Ok(())
+}

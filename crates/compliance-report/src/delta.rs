@@ -1,0 +1,180 @@
+//! What changed between two runs: the base of drift alerts and of "what
+//! changed since the audit".
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use compliance_core::{CheckId, Evidence, Status};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{ControlStatus, Report};
+
+/// One evidence that changed, by check and resource.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Change {
+    /// The check.
+    pub check_id: CheckId,
+    /// The resource id.
+    pub resource: String,
+    /// The status before (`None`: not observed).
+    pub before: Option<Status>,
+    /// The status now (`None`: not observed any more).
+    pub after: Option<Status>,
+}
+
+/// A control whose result changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ControlChange {
+    /// Framework id.
+    pub framework: String,
+    /// Control id.
+    pub control: String,
+    /// Before (`None`: the control was not in the previous report).
+    pub before: Option<ControlStatus>,
+    /// Now.
+    pub after: ControlStatus,
+}
+
+/// Counts per check.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CheckDelta {
+    /// New unwaived failures.
+    pub new_failures: usize,
+    /// Failures that now pass or no longer apply.
+    pub resolved: usize,
+    /// Failures in both runs.
+    pub still_failing: usize,
+    /// Evidence that could not be judged now but could before.
+    pub new_gaps: usize,
+}
+
+/// The difference between a previous report and this one.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Delta {
+    /// The previous run.
+    pub previous_run_id: Option<uuid::Uuid>,
+    /// When the previous report was made.
+    pub previous_generated_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Unwaived failures that are new (passing, unjudged or unseen before).
+    pub new_failures: Vec<Change>,
+    /// Failures that now pass or no longer apply.
+    pub resolved: Vec<Change>,
+    /// Failures in both runs.
+    pub still_failing: Vec<Change>,
+    /// Failing resources not observed in this run (deleted, or out of scope).
+    pub no_longer_observed: Vec<Change>,
+    /// Evidence that could not be judged now, and could before (or is new).
+    pub new_gaps: Vec<Change>,
+    /// Sources that could not be read now and could before (`collector: source`).
+    pub new_source_gaps: Vec<String>,
+    /// Per check.
+    pub by_check: BTreeMap<CheckId, CheckDelta>,
+    /// Controls whose result changed.
+    pub controls: Vec<ControlChange>,
+}
+
+fn key(e: &Evidence) -> (CheckId, String) {
+    (e.check_id.clone(), e.resource.id.clone())
+}
+
+fn is_open_failure(e: &Evidence) -> bool {
+    e.is_unwaived_failure()
+}
+
+impl Delta {
+    /// The changes from `previous` to `current`.
+    ///
+    /// ```
+    /// # use compliance_report::{Delta, Report};
+    /// # fn demo(previous: &Report, current: &Report) {
+    /// let delta = Delta::between(previous, current);
+    /// println!("{} new failures, {} resolved", delta.new_failures.len(), delta.resolved.len());
+    /// # }
+    /// ```
+    pub fn between(previous: &Report, current: &Report) -> Delta {
+        let before: HashMap<(CheckId, String), &Evidence> = previous.evidence.iter().map(|e| (key(e), e)).collect();
+        let after: HashMap<(CheckId, String), &Evidence> = current.evidence.iter().map(|e| (key(e), e)).collect();
+        let mut d = Delta {
+            previous_run_id: Some(previous.run_id),
+            previous_generated_at: Some(previous.generated_at),
+            ..Delta::default()
+        };
+        for (k, now) in &after {
+            let was = before.get(k);
+            let change = Change {
+                check_id: k.0.clone(),
+                resource: k.1.clone(),
+                before: was.map(|e| e.status),
+                after: Some(now.status),
+            };
+            let entry = d.by_check.entry(k.0.clone()).or_default();
+            let was_failing = was.is_some_and(|e| is_open_failure(e));
+            if is_open_failure(now) {
+                if was_failing {
+                    entry.still_failing += 1;
+                    d.still_failing.push(change);
+                } else {
+                    entry.new_failures += 1;
+                    d.new_failures.push(change);
+                }
+            } else if was_failing && matches!(now.status, Status::Pass | Status::NotApplicable) {
+                entry.resolved += 1;
+                d.resolved.push(change);
+            } else if now.status == Status::Error && was.is_none_or(|e| e.status != Status::Error) {
+                entry.new_gaps += 1;
+                d.new_gaps.push(change);
+            }
+        }
+        for (k, was) in &before {
+            if is_open_failure(was) && !after.contains_key(k) {
+                d.no_longer_observed.push(Change {
+                    check_id: k.0.clone(),
+                    resource: k.1.clone(),
+                    before: Some(was.status),
+                    after: None,
+                });
+            }
+        }
+        let gap_key = |g: &compliance_core::Gap| {
+            format!("{}: {}", g.collector, g.source.as_deref().unwrap_or("(whole collector)"))
+        };
+        let old_gaps: BTreeSet<String> = previous.gaps.iter().map(gap_key).collect();
+        d.new_source_gaps = current.gaps.iter().map(gap_key).filter(|g| !old_gaps.contains(g)).collect();
+        for f in &current.frameworks {
+            let old = previous.frameworks.iter().find(|p| p.id == f.id);
+            for c in &f.controls {
+                let was = old.and_then(|o| o.controls.iter().find(|p| p.id == c.id)).map(|p| p.status);
+                if was != Some(c.status) {
+                    d.controls.push(ControlChange {
+                        framework: f.id.clone(),
+                        control: c.id.clone(),
+                        before: was,
+                        after: c.status,
+                    });
+                }
+            }
+        }
+        d.by_check.retain(|_, c| *c != CheckDelta::default());
+        for list in
+            [&mut d.new_failures, &mut d.resolved, &mut d.still_failing, &mut d.no_longer_observed, &mut d.new_gaps]
+        {
+            list.sort();
+        }
+        d
+    }
+
+    /// One line for people: what changed.
+    pub fn summary_line(&self) -> String {
+        format!(
+            "Since the previous run: {} new failures, {} resolved, {} still failing, {} no longer observed, {} new gaps",
+            self.new_failures.len(),
+            self.resolved.len(),
+            self.still_failing.len(),
+            self.no_longer_observed.len(),
+            self.new_gaps.len() + self.new_source_gaps.len()
+        )
+    }
+}
