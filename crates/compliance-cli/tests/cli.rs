@@ -43,7 +43,11 @@ fn text(bytes: &[u8]) -> String {
 fn report_in(dir: &Path) -> Result<Value, Box<dyn std::error::Error>> {
     let path = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("compliance_report_")))
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("compliance_report_") && n.ends_with(".json"))
+        })
         .ok_or("no report written")?;
     Ok(serde_json::from_slice(&std::fs::read(path)?)?)
 }
