@@ -36,6 +36,12 @@ pub enum Command {
     },
     /// Plan (dry run, the default) or apply fixes for the failures in a report.
     Remediate(RemediateArgs),
+    /// Print the monitoring artifacts generated from the exported metric names.
+    Monitoring {
+        /// What to print.
+        #[command(subcommand)]
+        command: MonitoringCommand,
+    },
 }
 
 /// `checks` subcommands.
@@ -56,6 +62,15 @@ pub enum ListFormat {
     Text,
     /// JSON.
     Json,
+}
+
+/// `monitoring` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum MonitoringCommand {
+    /// Prometheus alert rules: violation, drift, stale evidence, evidence gaps.
+    AlertRules,
+    /// A Grafana dashboard (JSON).
+    GrafanaDashboard,
 }
 
 /// `frameworks` subcommands.
@@ -85,6 +100,8 @@ pub enum Format {
     Sarif,
     /// CSV, one row per evidence (.csv).
     Csv,
+    /// Prometheus text exposition of the metrics (.prom), for a textfile collector.
+    Prometheus,
 }
 
 impl Format {
@@ -97,6 +114,7 @@ impl Format {
             Format::Junit => compliance_report::Format::Junit,
             Format::Sarif => compliance_report::Format::Sarif,
             Format::Csv => compliance_report::Format::Csv,
+            Format::Prometheus => compliance_report::Format::Prometheus,
         }
     }
 }

@@ -21,7 +21,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use args::{ChecksCommand, Cli, Command, FrameworksCommand, ListFormat};
+use args::{ChecksCommand, Cli, Command, FrameworksCommand, ListFormat, MonitoringCommand};
 
 /// A usage or configuration error: exit code 2.
 #[derive(Debug)]
@@ -48,6 +48,19 @@ fn main() -> ExitCode {
         Command::Checks { command: ChecksCommand::List { format } } => list_checks(format),
         Command::Frameworks { command } => list_frameworks(command),
         Command::Remediate(args) => runtime.block_on(remediate::run(args)),
+        Command::Monitoring { command } => {
+            match command {
+                MonitoringCommand::AlertRules => outln!("{}", compliance_report::metrics::alert_rules().trim_end()),
+                MonitoringCommand::GrafanaDashboard => {
+                    outln!(
+                        "{}",
+                        serde_json::to_string_pretty(&compliance_report::metrics::grafana_dashboard())
+                            .unwrap_or_default()
+                    )
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

@@ -33,6 +33,7 @@
 
 mod delta;
 pub mod frameworks;
+pub mod metrics;
 mod model;
 mod render;
 

@@ -29,6 +29,8 @@ pub enum Format {
     Sarif,
     /// CSV: one row per evidence.
     Csv,
+    /// The Prometheus text exposition of the report's metrics.
+    Prometheus,
 }
 
 impl Format {
@@ -45,6 +47,7 @@ impl Format {
             Format::Junit => "junit.xml",
             Format::Sarif => "sarif",
             Format::Csv => "csv",
+            Format::Prometheus => "prom",
         }
     }
 }
@@ -60,6 +63,11 @@ impl Report {
             Format::Junit => junit(self).into_bytes(),
             Format::Sarif => serde_json::to_vec_pretty(&sarif(self)).map_err(|e| fail(e.to_string()))?,
             Format::Csv => csv_rows(self).map_err(fail)?,
+            Format::Prometheus => {
+                let failures = self.evidence.iter().filter(|e| e.is_unwaived_failure()).count();
+                let openmetrics = crate::metrics::exposition(self, failures as u64).map_err(|e| fail(e.to_string()))?;
+                crate::metrics::text_format(&openmetrics).into_bytes()
+            }
         })
     }
 
