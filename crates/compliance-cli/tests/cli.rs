@@ -49,7 +49,13 @@ fn report_in(dir: &Path) -> Result<Value, Box<dyn std::error::Error>> {
                 .is_some_and(|n| n.starts_with("compliance_report_") && n.ends_with(".json"))
         })
         .ok_or("no report written")?;
-    Ok(serde_json::from_slice(&std::fs::read(path)?)?)
+    let report: Value = serde_json::from_slice(&std::fs::read(path)?)?;
+    // Every report a test reads must follow the published schema.
+    let schema: Value = serde_json::from_str(compliance_report::REPORT_SCHEMA)?;
+    let validator = jsonschema::validator_for(&schema)?;
+    let errors: Vec<String> = validator.iter_errors(&report).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "report does not follow the schema: {errors:#?}");
+    Ok(report)
 }
 
 #[test]

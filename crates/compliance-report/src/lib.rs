@@ -39,6 +39,9 @@ mod render;
 
 pub use frameworks::{MappedFramework, builtin_frameworks, builtin_mappings, check_known, parse_framework};
 
+/// The JSON Schema (draft 2020-12) of the JSON report.
+pub const REPORT_SCHEMA: &str = include_str!("../schema/report.schema.json");
+
 pub use delta::{Change, CheckDelta, ControlChange, Delta};
 pub use model::{ControlResult, ControlStatus, FrameworkResult, Report, SCHEMA_VERSION, write_new};
 pub use render::Format;

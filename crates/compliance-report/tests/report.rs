@@ -181,3 +181,19 @@ async fn delta_between_two_runs() -> TestResult {
     assert_eq!(json["delta"]["previous_run_id"], first.run_id.to_string());
     Ok(())
 }
+
+#[tokio::test]
+async fn the_json_report_validates_against_the_shipped_schema() -> TestResult {
+    let schema: Value = serde_json::from_str(compliance_report::REPORT_SCHEMA)?;
+    let validator = jsonschema::validator_for(&schema)?;
+    let report = sample_report().await?;
+    let json: Value = serde_json::from_slice(&report.render(compliance_report::Format::Json)?)?;
+    let errors: Vec<String> = validator.iter_errors(&json).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // And the schema is not a formality: a broken report is refused.
+    let mut broken = json.clone();
+    broken["evidence"][0]["status"] = Value::from("passed");
+    broken["generated_at"] = Value::from("2026-11-27T10:00:00+02:00");
+    assert_eq!(validator.iter_errors(&broken).count(), 2);
+    Ok(())
+}
