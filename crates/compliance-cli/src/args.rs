@@ -102,6 +102,8 @@ pub enum Format {
     Csv,
     /// Prometheus text exposition of the metrics (.prom), for a textfile collector.
     Prometheus,
+    /// OSCAL 1.1 assessment results for GRC tools (.oscal.json).
+    Oscal,
 }
 
 impl Format {
@@ -115,6 +117,7 @@ impl Format {
             Format::Sarif => compliance_report::Format::Sarif,
             Format::Csv => compliance_report::Format::Csv,
             Format::Prometheus => compliance_report::Format::Prometheus,
+            Format::Oscal => compliance_report::Format::Oscal,
         }
     }
 }

@@ -35,6 +35,7 @@ mod delta;
 pub mod frameworks;
 pub mod metrics;
 mod model;
+pub mod oscal;
 mod render;
 
 pub use frameworks::{MappedFramework, builtin_frameworks, builtin_mappings, check_known, parse_framework};

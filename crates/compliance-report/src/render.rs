@@ -31,6 +31,8 @@ pub enum Format {
     Csv,
     /// The Prometheus text exposition of the report's metrics.
     Prometheus,
+    /// OSCAL 1.1 assessment results (JSON).
+    Oscal,
 }
 
 impl Format {
@@ -48,6 +50,7 @@ impl Format {
             Format::Sarif => "sarif",
             Format::Csv => "csv",
             Format::Prometheus => "prom",
+            Format::Oscal => "oscal.json",
         }
     }
 }
@@ -63,6 +66,9 @@ impl Report {
             Format::Junit => junit(self).into_bytes(),
             Format::Sarif => serde_json::to_vec_pretty(&sarif(self)).map_err(|e| fail(e.to_string()))?,
             Format::Csv => csv_rows(self).map_err(fail)?,
+            Format::Oscal => {
+                serde_json::to_vec_pretty(&crate::oscal::assessment_results(self)).map_err(|e| fail(e.to_string()))?
+            }
             Format::Prometheus => {
                 let failures = self.evidence.iter().filter(|e| e.is_unwaived_failure()).count();
                 let openmetrics = crate::metrics::exposition(self, failures as u64).map_err(|e| fail(e.to_string()))?;
