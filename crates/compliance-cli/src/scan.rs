@@ -94,15 +94,14 @@ pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
     let run = engine.run_with(&scope, RunOptions::default().with_progress(tx)).await;
     let _ = printer.await;
 
-    let mut report = Report::from_run(&run, engine.frameworks());
+    let mut report = Report::from_owned_run(run, engine.frameworks());
     if let Some(path) = &args.previous {
         let previous = Report::read_json(path).map_err(|e| UsageError(format!("--previous: {e}")))?;
         report = report.with_delta_from(&previous);
     }
-    let mut formats = args.formats.clone();
+    let mut formats: Vec<compliance_report::Format> = args.formats.iter().map(|f| f.to_report()).collect();
     formats.dedup();
-    for format in formats {
-        let path = report.write(format.to_report(), &args.out).map_err(|e| UsageError(e.to_string()))?;
+    for path in report.write_all(&formats, &args.out).map_err(|e| UsageError(e.to_string()))? {
         outln!("report: {}", path.display());
     }
     for gap in &report.gaps {

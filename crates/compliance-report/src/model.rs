@@ -133,6 +133,12 @@ pub struct Report {
 impl Report {
     /// Builds the report of a run against the given frameworks.
     pub fn from_run(run: &compliance_core::Run, frameworks: &[Arc<dyn Framework>]) -> Self {
+        Self::from_owned_run(run.clone(), frameworks)
+    }
+
+    /// Like [`Report::from_run`], taking the run: its evidence is moved, not
+    /// copied (a million records cost a gigabyte).
+    pub fn from_owned_run(run: compliance_core::Run, frameworks: &[Arc<dyn Framework>]) -> Self {
         let count = |status: Status| run.evidence.iter().filter(|e| e.status == status).count();
         let compliant = count(Status::Pass);
         let non_compliant = count(Status::Fail);
@@ -155,11 +161,11 @@ impl Report {
             errors: count(Status::Error),
             not_applicable: count(Status::NotApplicable),
             frameworks: frameworks.iter().map(|f| framework_result(f.as_ref(), &by_check)).collect(),
-            gaps: run.gaps.clone(),
-            expired_waivers: run.expired_waivers.clone(),
-            checks: run.checks.clone(),
+            gaps: run.gaps,
+            expired_waivers: run.expired_waivers,
+            checks: run.checks,
             delta: None,
-            evidence: run.evidence.clone(),
+            evidence: run.evidence,
         }
     }
 
@@ -216,30 +222,35 @@ impl Report {
     }
 }
 
-/// Writes `bytes` to a new file named `name` in `dir` (created if missing),
-/// adding `_2`, `_3`, ... before the extension when the name is taken: a
-/// report or record is never overwritten.
-pub fn write_new(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, ReportError> {
-    use std::io::Write;
+/// Creates a new file named `name` in `dir` (created if missing), adding
+/// `_2`, `_3`, ... before the extension when the name is taken: a report or
+/// record is never overwritten.
+pub fn create_new(dir: &Path, name: &str) -> Result<(PathBuf, std::fs::File), ReportError> {
     let io_err = |path: &Path, source| ReportError::Write { path: path.display().to_string(), source };
     std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-    let (stem, ext) = name.rsplit_once('.').unwrap_or((name, ""));
+    // Split at the first dot so that `x.junit.xml` becomes `x_2.junit.xml`.
+    let (stem, ext) = name.split_once('.').unwrap_or((name, ""));
     for n in 1..10_000 {
         let candidate = if n == 1 { name.to_owned() } else { format!("{stem}_{n}.{ext}") };
         let path = dir.join(candidate);
         match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(mut file) => {
-                file.write_all(bytes).map_err(|e| io_err(&path, e))?;
-                return Ok(path);
-            }
+            Ok(file) => return Ok((path, file)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(io_err(&path, e)),
         }
     }
     Err(io_err(
         &dir.join(name),
-        std::io::Error::new(std::io::ErrorKind::AlreadyExists, "too many reports of the same second"),
+        std::io::Error::new(std::io::ErrorKind::AlreadyExists, "too many files of the same second"),
     ))
+}
+
+/// Writes `bytes` to a new file (see [`create_new`]).
+pub fn write_new(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, ReportError> {
+    use std::io::Write;
+    let (path, mut file) = create_new(dir, name)?;
+    file.write_all(bytes).map_err(|source| ReportError::Write { path: path.display().to_string(), source })?;
+    Ok(path)
 }
 
 fn percentage(part: usize, whole: usize) -> Option<f64> {

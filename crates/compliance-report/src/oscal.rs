@@ -24,33 +24,115 @@ pub fn control_token(framework: &str, control: &str) -> String {
     raw.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '-' }).collect()
 }
 
-/// Renders the report as an OSCAL assessment-results document.
-pub fn assessment_results(report: &Report) -> Value {
-    let mut subjects: HashMap<&str, Uuid> = HashMap::new();
-    let mut observation_of: HashMap<(&str, &str), Uuid> = HashMap::new();
-    let mut observations = Vec::with_capacity(report.evidence.len());
-    for e in &report.evidence {
-        let subject = *subjects.entry(e.resource.id.as_str()).or_insert_with(Uuid::new_v4);
-        let id = Uuid::new_v4();
-        observation_of.insert((e.check_id.as_str(), e.resource.id.as_str()), id);
-        let mut props = vec![
-            prop("check-id", e.check_id.as_str()),
-            prop("status", e.status.as_str()),
-            prop("severity", e.severity.as_str()),
-        ];
-        if let Some(w) = &e.waiver {
-            props.push(prop("waiver", &w.id));
+/// Ids unique within one document, derived from a random seed and a
+/// counter (a system call per UUID would dominate a large report).
+struct Ids(u128);
+
+impl Ids {
+    fn new() -> Self {
+        Self(Uuid::new_v4().as_u128())
+    }
+
+    fn get(&self, n: u128) -> Uuid {
+        // splitmix-style mixing, so that ids do not look sequential.
+        let mut x = self.0 ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
+        x ^= x >> 67;
+        x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9_94D0_49BB_1331_11EB);
+        x ^= x >> 59;
+        uuid::Builder::from_random_bytes(x.to_be_bytes()).into_uuid()
+    }
+
+    fn observation(&self, index: usize) -> Uuid {
+        self.get(index as u128 * 2)
+    }
+
+    fn subject(&self, resource: &str) -> Uuid {
+        // FNV-1a: stable per resource within the document.
+        let hash =
+            resource.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        self.get((u128::from(hash) << 1) | 1)
+    }
+}
+
+struct Observations<'a> {
+    report: &'a Report,
+    ids: &'a Ids,
+}
+
+#[derive(serde::Serialize)]
+struct Prop<'a> {
+    name: &'static str,
+    ns: &'static str,
+    value: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct Subject {
+    #[serde(rename = "subject-uuid")]
+    subject_uuid: Uuid,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: String,
+}
+
+#[derive(serde::Serialize)]
+struct RelevantEvidence {
+    description: String,
+}
+
+#[derive(serde::Serialize)]
+struct Observation<'a> {
+    uuid: Uuid,
+    title: String,
+    description: &'a str,
+    props: Vec<Prop<'a>>,
+    methods: [&'static str; 1],
+    subjects: [Subject; 1],
+    #[serde(rename = "relevant-evidence")]
+    relevant_evidence: [RelevantEvidence; 1],
+    collected: String,
+}
+
+impl serde::Serialize for Observations<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let p = |name: &'static str, value| Prop { name, ns: NS, value };
+        serializer.collect_seq(self.report.evidence.iter().enumerate().map(|(i, e)| {
+            let mut props = vec![
+                p("check-id", e.check_id.as_str()),
+                p("status", e.status.as_str()),
+                p("severity", e.severity.as_str()),
+            ];
+            if let Some(w) = &e.waiver {
+                props.push(p("waiver", &w.id));
+            }
+            let collected = e.observed_at.to_rfc3339();
+            let collector = if e.collector.is_empty() { "compliance-rs" } else { &e.collector };
+            Observation {
+                uuid: self.ids.observation(i),
+                title: format!("{} on {}", e.check_id, e.resource.id),
+                description: &e.message,
+                props,
+                methods: ["TEST"],
+                subjects: [Subject {
+                    subject_uuid: self.ids.subject(&e.resource.id),
+                    kind: "inventory-item",
+                    title: format!("{} {}", e.resource.kind, e.resource.id),
+                }],
+                relevant_evidence: [RelevantEvidence {
+                    description: format!("Collected by {collector} at {collected}"),
+                }],
+                collected,
+            }
+        }))
+    }
+}
+
+fn findings(report: &Report, ids: &Ids) -> (Vec<Value>, Vec<Value>) {
+    let mut by_check: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, e) in report.evidence.iter().enumerate() {
+        if e.status != Status::NotApplicable {
+            by_check.entry(e.check_id.as_str()).or_default().push(i);
         }
-        observations.push(json!({
-            "uuid": id,
-            "title": format!("{} on {}", e.check_id, e.resource.id),
-            "description": e.message,
-            "props": props,
-            "methods": ["TEST"],
-            "subjects": [{ "subject-uuid": subject, "type": "inventory-item", "title": format!("{} {}", e.resource.kind, e.resource.id) }],
-            "relevant-evidence": [{ "description": format!("Collected by {} at {}", if e.collector.is_empty() { "compliance-rs" } else { &e.collector }, e.observed_at.to_rfc3339()) }],
-            "collected": e.observed_at.to_rfc3339(),
-        }));
     }
     let mut findings = Vec::new();
     let mut reviewed = Vec::new();
@@ -61,12 +143,12 @@ pub fn assessment_results(report: &Report) -> Value {
             }
             let token = control_token(&f.id, &c.id);
             reviewed.push(json!({ "control-id": token }));
-            let related: Vec<Value> = report
-                .evidence
+            let related: Vec<Value> = c
+                .checks
                 .iter()
-                .filter(|e| c.checks.contains(&e.check_id) && e.status != Status::NotApplicable)
-                .filter_map(|e| observation_of.get(&(e.check_id.as_str(), e.resource.id.as_str())))
-                .map(|id| json!({ "observation-uuid": id }))
+                .filter_map(|check| by_check.get(check.as_str()))
+                .flatten()
+                .map(|i| json!({ "observation-uuid": ids.observation(*i) }))
                 .collect();
             let (state, reason) = match c.status {
                 ControlStatus::Pass => ("satisfied", "pass"),
@@ -97,6 +179,14 @@ pub fn assessment_results(report: &Report) -> Value {
             findings.push(finding);
         }
     }
+    (findings, reviewed)
+}
+
+/// Streams the report as an OSCAL assessment-results document.
+pub fn write(report: &Report, out: &mut dyn std::io::Write) -> serde_json::Result<()> {
+    use serde::ser::{SerializeMap, Serializer};
+    let ids = Ids::new();
+    let (findings, reviewed) = findings(report, &ids);
     let selection =
         if reviewed.is_empty() { json!({ "include-all": {} }) } else { json!({ "include-controls": reviewed }) };
     let mut result = json!({
@@ -108,24 +198,57 @@ pub fn assessment_results(report: &Report) -> Value {
         "props": [prop("compliance-percentage", &format!("{:.2}", report.compliance_percentage))],
         "reviewed-controls": { "control-selections": [selection] },
     });
-    if !observations.is_empty() {
-        result["observations"] = Value::Array(observations);
-    }
     if !findings.is_empty() {
         result["findings"] = Value::Array(findings);
     }
-    json!({
-        "assessment-results": {
-            "uuid": Uuid::new_v4(),
-            "metadata": {
-                "title": "compliance-rs assessment results",
-                "last-modified": report.generated_at.to_rfc3339(),
-                "version": report.schema_version,
-                "oscal-version": OSCAL_VERSION,
-            },
-            "import-ap": { "href": format!("urn:compliance-rs:assessment-plan:{}", report.run_id),
-                "remarks": "compliance-rs runs its configured collectors and checks; the plan is the scan's configuration." },
-            "results": [result],
+    struct Result<'a> {
+        head: Value,
+        observations: Option<Observations<'a>>,
+    }
+    impl serde::Serialize for Result<'_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+            let head = self.head.as_object();
+            let mut map = serializer.serialize_map(None)?;
+            for (k, v) in head.into_iter().flatten() {
+                map.serialize_entry(k, v)?;
+            }
+            if let Some(o) = &self.observations {
+                map.serialize_entry("observations", o)?;
+            }
+            map.end()
         }
-    })
+    }
+    let observations = (!report.evidence.is_empty()).then_some(Observations { report, ids: &ids });
+    let document = json!({
+        "uuid": Uuid::new_v4(),
+        "metadata": {
+            "title": "compliance-rs assessment results",
+            "last-modified": report.generated_at.to_rfc3339(),
+            "version": report.schema_version,
+            "oscal-version": OSCAL_VERSION,
+        },
+        "import-ap": { "href": format!("urn:compliance-rs:assessment-plan:{}", report.run_id),
+            "remarks": "compliance-rs runs its configured collectors and checks; the plan is the scan's configuration." },
+    });
+    let mut serializer = serde_json::Serializer::new(out);
+    let mut outer = serializer.serialize_map(Some(1))?;
+    struct Body<'a> {
+        head: &'a Value,
+        result: Result<'a>,
+    }
+    impl serde::Serialize for Body<'_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+            let mut map = serializer.serialize_map(None)?;
+            for (k, v) in self.head.as_object().into_iter().flatten() {
+                map.serialize_entry(k, v)?;
+            }
+            map.serialize_entry("results", &[&self.result])?;
+            map.end()
+        }
+    }
+    outer.serialize_entry(
+        "assessment-results",
+        &Body { head: &document, result: Result { head: result, observations } },
+    )?;
+    outer.end()
 }

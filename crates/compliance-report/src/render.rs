@@ -1,6 +1,7 @@
 //! Every output, rendered from one [`Report`]: JSON, Markdown, HTML, JUnit
 //! XML, SARIF 2.1.0, CSV.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::ReportError;
-use crate::model::{ControlStatus, Report, write_new};
+use crate::model::{ControlStatus, Report, create_new};
 
 /// An output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -37,8 +38,16 @@ pub enum Format {
 
 impl Format {
     /// Every format.
-    pub const ALL: [Format; 6] =
-        [Format::Json, Format::Markdown, Format::Html, Format::Junit, Format::Sarif, Format::Csv];
+    pub const ALL: [Format; 8] = [
+        Format::Json,
+        Format::Markdown,
+        Format::Html,
+        Format::Junit,
+        Format::Sarif,
+        Format::Csv,
+        Format::Prometheus,
+        Format::Oscal,
+    ];
 
     /// The file extension.
     pub fn extension(self) -> &'static str {
@@ -58,30 +67,64 @@ impl Format {
 impl Report {
     /// Renders the report in `format`.
     pub fn render(&self, format: Format) -> Result<Vec<u8>, ReportError> {
+        let mut out = Vec::new();
+        self.render_to(format, &mut out)?;
+        Ok(out)
+    }
+
+    /// Streams the report in `format` to `out`: large reports are written as
+    /// they are serialised, never held whole in memory.
+    pub fn render_to(&self, format: Format, out: &mut dyn std::io::Write) -> Result<(), ReportError> {
         let fail = |message: String| ReportError::Format { path: format.extension().into(), message };
-        Ok(match format {
-            Format::Json => serde_json::to_vec_pretty(self).map_err(|e| fail(e.to_string()))?,
-            Format::Markdown => markdown(self).into_bytes(),
-            Format::Html => html(self).into_bytes(),
-            Format::Junit => junit(self).into_bytes(),
-            Format::Sarif => serde_json::to_vec_pretty(&sarif(self)).map_err(|e| fail(e.to_string()))?,
-            Format::Csv => csv_rows(self).map_err(fail)?,
-            Format::Oscal => {
-                serde_json::to_vec_pretty(&crate::oscal::assessment_results(self)).map_err(|e| fail(e.to_string()))?
-            }
+        let io = |e: std::io::Error| fail(e.to_string());
+        match format {
+            Format::Json => serde_json::to_writer_pretty(&mut *out, self).map_err(|e| fail(e.to_string()))?,
+            Format::Markdown => out.write_all(markdown(self).as_bytes()).map_err(io)?,
+            Format::Html => out.write_all(html(self).as_bytes()).map_err(io)?,
+            Format::Junit => junit(self, out).map_err(io)?,
+            Format::Sarif => serde_json::to_writer(&mut *out, &sarif(self)).map_err(|e| fail(e.to_string()))?,
+            Format::Csv => csv_rows(self, out).map_err(fail)?,
             Format::Prometheus => {
                 let failures = self.evidence.iter().filter(|e| e.is_unwaived_failure()).count();
                 let openmetrics = crate::metrics::exposition(self, failures as u64).map_err(|e| fail(e.to_string()))?;
-                crate::metrics::text_format(&openmetrics).into_bytes()
+                out.write_all(crate::metrics::text_format(&openmetrics).as_bytes()).map_err(io)?;
             }
-        })
+            Format::Oscal => crate::oscal::write(self, &mut *out).map_err(|e| fail(e.to_string()))?,
+        }
+        Ok(())
     }
 
     /// Writes the report in `format` into `dir` as
     /// `compliance_report_<YYYYMMDD_HHMMSS>.<extension>` (never overwriting).
     pub fn write(&self, format: Format, dir: &Path) -> Result<PathBuf, ReportError> {
+        use std::io::Write;
         let name = format!("compliance_report_{}.{}", self.generated_at.format("%Y%m%d_%H%M%S"), format.extension());
-        write_new(dir, &name, &self.render(format)?)
+        let (path, file) = create_new(dir, &name)?;
+        let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
+        self.render_to(format, &mut writer)?;
+        writer.flush().map_err(|source| ReportError::Write { path: path.display().to_string(), source })?;
+        Ok(path)
+    }
+
+    /// Writes the report in every format of `formats` into `dir`, rendering
+    /// them in parallel (each output only reads the report). Returns the
+    /// paths in the order of `formats`.
+    pub fn write_all(&self, formats: &[Format], dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
+        let results: Vec<Result<PathBuf, ReportError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = formats.iter().map(|f| scope.spawn(move || self.write(*f, dir))).collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(ReportError::Format {
+                            path: dir.display().to_string(),
+                            message: "an output renderer panicked".into(),
+                        })
+                    })
+                })
+                .collect()
+        });
+        results.into_iter().collect()
     }
 
     fn check(&self, evidence: &Evidence) -> Option<&Check> {
@@ -359,14 +402,14 @@ fn xml_escape(text: &str) -> String {
     html_escape(text).replace('\'', "&apos;")
 }
 
-fn junit(r: &Report) -> String {
+fn junit(r: &Report, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let mut by_check: BTreeMap<&str, Vec<&Evidence>> = BTreeMap::new();
     for e in &r.evidence {
         by_check.entry(e.check_id.as_str()).or_default().push(e);
     }
     let count = |s: Status| r.evidence.iter().filter(|e| e.status == s).count();
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
+    writeln!(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>")?;
+    writeln!(
         out,
         "<testsuites name=\"compliance\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" timestamp=\"{}\">",
         r.evidence.len(),
@@ -374,52 +417,46 @@ fn junit(r: &Report) -> String {
         count(Status::Error),
         count(Status::NotApplicable),
         r.generated_at.to_rfc3339()
-    );
+    )?;
     for (check, list) in by_check {
         let n = |s: Status| list.iter().filter(|e| e.status == s).count();
-        let _ = writeln!(
+        let check = xml_escape(check);
+        writeln!(
             out,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">",
-            xml_escape(check),
+            "  <testsuite name=\"{check}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">",
             list.len(),
             n(Status::Fail),
             n(Status::Error),
             n(Status::NotApplicable)
-        );
+        )?;
         for e in list {
-            let _ = write!(
+            write!(
                 out,
-                "    <testcase classname=\"{}\" name=\"{}\" file=\"{}\">",
-                xml_escape(check),
+                "    <testcase classname=\"{check}\" name=\"{}\" file=\"{}\">",
                 xml_escape(&e.resource.id),
                 xml_escape(&location(e))
-            );
+            )?;
             match e.status {
                 Status::Fail => {
                     let waived = e.waiver.as_ref().map(|w| format!(" (waived: {})", w.id)).unwrap_or_default();
-                    let _ = write!(
+                    write!(
                         out,
                         "<failure type=\"{}\" message=\"{}{}\">{}</failure>",
                         e.severity,
                         xml_escape(&e.message),
                         xml_escape(&waived),
                         xml_escape(e.remediation.as_deref().unwrap_or_default())
-                    );
+                    )?;
                 }
-                Status::Error => {
-                    let _ = write!(out, "<error type=\"evidence-gap\" message=\"{}\"/>", xml_escape(&e.message));
-                }
-                Status::NotApplicable => {
-                    let _ = write!(out, "<skipped message=\"{}\"/>", xml_escape(&e.message));
-                }
+                Status::Error => write!(out, "<error type=\"evidence-gap\" message=\"{}\"/>", xml_escape(&e.message))?,
+                Status::NotApplicable => write!(out, "<skipped message=\"{}\"/>", xml_escape(&e.message))?,
                 Status::Pass => {}
             }
-            out.push_str("</testcase>\n");
+            out.write_all(b"</testcase>\n")?;
         }
-        out.push_str("  </testsuite>\n");
+        out.write_all(b"  </testsuite>\n")?;
     }
-    out.push_str("</testsuites>\n");
-    out
+    out.write_all(b"</testsuites>\n")
 }
 
 fn sarif_level(e: &Evidence) -> &'static str {
@@ -430,61 +467,152 @@ fn sarif_level(e: &Evidence) -> &'static str {
     }
 }
 
-fn sarif(r: &Report) -> Value {
-    let rules: Vec<Value> = r
-        .checks
-        .iter()
-        .map(|c| {
-            json!({
-                "id": c.id,
-                "name": c.id.as_str().replace('.', "_"),
-                "shortDescription": { "text": c.title },
-                "fullDescription": { "text": if c.rationale.is_empty() { c.title.clone() } else { c.rationale.clone() } },
-                "help": { "text": &*c.remediation },
-                "properties": { "severity": c.severity, "tags": c.references },
-            })
-        })
-        .collect();
-    let index: BTreeMap<&str, usize> = r.checks.iter().enumerate().map(|(i, c)| (c.id.as_str(), i)).collect();
-    let results: Vec<Value> = failures(r)
-        .map(|e| {
-            let mut result = json!({
-                "ruleId": e.check_id,
-                "level": sarif_level(e),
-                "message": { "text": format!("{} {}: {}", e.resource.kind, e.resource.name, e.message) },
-                "properties": { "resource": e.resource.id, "severity": e.severity, "details": e.details },
-            });
-            if let Some(i) = index.get(e.check_id.as_str()) {
-                result["ruleIndex"] = json!(i);
-            }
-            if let Some(file) = &e.resource.file {
-                let mut physical = json!({ "artifactLocation": { "uri": file } });
-                if let Some(line) = e.resource.line {
-                    physical["region"] = json!({ "startLine": line });
-                }
-                result["locations"] = json!([{ "physicalLocation": physical }]);
-            } else {
-                result["locations"] = json!([{ "logicalLocations": [{ "fullyQualifiedName": e.resource.id, "kind": "resource" }] }]);
-            }
-            if let Some(w) = &e.waiver {
-                result["suppressions"] = json!([{ "kind": "external", "justification": format!("{}: {} (owner {}, until {})", w.id, w.reason, w.owner, w.expires.to_rfc3339()) }]);
-            }
-            result
-        })
-        .collect();
-    json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": { "driver": { "name": "compliance-rs", "informationUri": "https://github.com/compliance-rs/compliance-rs", "version": env!("CARGO_PKG_VERSION"), "rules": rules } },
-            "automationDetails": { "id": format!("compliance/{}", r.run_id) },
-            "results": results,
-        }]
-    })
+#[derive(Serialize)]
+struct Text<'a> {
+    text: Cow<'a, str>,
 }
 
-fn csv_rows(r: &Report) -> Result<Vec<u8>, String> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
+impl<'a> Text<'a> {
+    fn of(text: &'a str) -> Self {
+        Self { text: Cow::Borrowed(text) }
+    }
+}
+
+/// SARIF 2.1.0, serialised straight from the report: rules are checks,
+/// results are failures.
+#[derive(Serialize)]
+struct SarifLog<'a> {
+    #[serde(rename = "$schema")]
+    schema: &'static str,
+    version: &'static str,
+    runs: [SarifRun<'a>; 1],
+}
+
+#[derive(Serialize)]
+struct SarifRun<'a> {
+    tool: SarifTool<'a>,
+    #[serde(rename = "automationDetails")]
+    automation_details: Value,
+    results: SarifResults<'a>,
+}
+
+#[derive(Serialize)]
+struct SarifTool<'a> {
+    driver: SarifDriver<'a>,
+}
+
+#[derive(Serialize)]
+struct SarifDriver<'a> {
+    name: &'static str,
+    #[serde(rename = "informationUri")]
+    information_uri: &'static str,
+    version: &'static str,
+    rules: Vec<SarifRule<'a>>,
+}
+
+#[derive(Serialize)]
+struct SarifRule<'a> {
+    id: &'a str,
+    name: String,
+    #[serde(rename = "shortDescription")]
+    short_description: Text<'a>,
+    #[serde(rename = "fullDescription")]
+    full_description: Text<'a>,
+    help: Text<'a>,
+    properties: Value,
+}
+
+#[derive(Serialize)]
+struct SarifResult<'a> {
+    #[serde(rename = "ruleId")]
+    rule_id: &'a str,
+    #[serde(rename = "ruleIndex", skip_serializing_if = "Option::is_none")]
+    rule_index: Option<usize>,
+    level: &'static str,
+    message: Text<'a>,
+    locations: [Value; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suppressions: Option<Value>,
+    properties: SarifProperties<'a>,
+}
+
+#[derive(Serialize)]
+struct SarifProperties<'a> {
+    resource: &'a str,
+    severity: compliance_core::Severity,
+    details: &'a Value,
+}
+
+/// The failures, serialised one by one.
+struct SarifResults<'a> {
+    report: &'a Report,
+    rule_index: BTreeMap<&'a str, usize>,
+}
+
+impl Serialize for SarifResults<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(failures(self.report).map(|e| {
+            let location = match &e.resource.file {
+                Some(file) => {
+                    let mut physical = json!({ "artifactLocation": { "uri": file } });
+                    if let Some(line) = e.resource.line {
+                        physical["region"] = json!({ "startLine": line });
+                    }
+                    json!({ "physicalLocation": physical })
+                }
+                None => json!({ "logicalLocations": [{ "fullyQualifiedName": e.resource.id, "kind": "resource" }] }),
+            };
+            SarifResult {
+                rule_id: e.check_id.as_str(),
+                rule_index: self.rule_index.get(e.check_id.as_str()).copied(),
+                level: sarif_level(e),
+                message: Text { text: Cow::Owned(format!("{} {}: {}", e.resource.kind, e.resource.name, e.message)) },
+                locations: [location],
+                suppressions: e.waiver.as_ref().map(|w| {
+                    json!([{ "kind": "external", "justification": format!("{}: {} (owner {}, until {})", w.id, w.reason, w.owner, w.expires.to_rfc3339()) }])
+                }),
+                properties: SarifProperties { resource: &e.resource.id, severity: e.severity, details: &e.details },
+            }
+        }))
+    }
+}
+
+fn sarif(r: &Report) -> SarifLog<'_> {
+    let rules = r
+        .checks
+        .iter()
+        .map(|c| SarifRule {
+            id: c.id.as_str(),
+            name: c.id.as_str().replace('.', "_"),
+            short_description: Text::of(&c.title),
+            full_description: Text::of(if c.rationale.is_empty() { &c.title } else { &c.rationale }),
+            help: Text::of(&c.remediation),
+            properties: json!({ "severity": c.severity, "tags": c.references }),
+        })
+        .collect();
+    SarifLog {
+        schema: "https://json.schemastore.org/sarif-2.1.0.json",
+        version: "2.1.0",
+        runs: [SarifRun {
+            tool: SarifTool {
+                driver: SarifDriver {
+                    name: "compliance-rs",
+                    information_uri: "https://github.com/compliance-rs/compliance-rs",
+                    version: env!("CARGO_PKG_VERSION"),
+                    rules,
+                },
+            },
+            automation_details: json!({ "id": format!("compliance/{}", r.run_id) }),
+            results: SarifResults {
+                report: r,
+                rule_index: r.checks.iter().enumerate().map(|(i, c)| (c.id.as_str(), i)).collect(),
+            },
+        }],
+    }
+}
+
+fn csv_rows(r: &Report, out: &mut dyn std::io::Write) -> Result<(), String> {
+    let mut writer = csv::Writer::from_writer(out);
     let header = [
         "check_id",
         "status",
@@ -529,5 +657,30 @@ fn csv_rows(r: &Report) -> Result<Vec<u8>, String> {
             ])
             .map_err(|e| e.to_string())?;
     }
-    writer.into_inner().map_err(|e| e.to_string())
+    writer.flush().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Format;
+
+    /// Adding a format without listing it in `ALL` fails to compile here.
+    fn position(f: Format) -> usize {
+        match f {
+            Format::Json => 0,
+            Format::Markdown => 1,
+            Format::Html => 2,
+            Format::Junit => 3,
+            Format::Sarif => 4,
+            Format::Csv => 5,
+            Format::Prometheus => 6,
+            Format::Oscal => 7,
+        }
+    }
+
+    #[test]
+    fn all_lists_every_format_once() {
+        let positions: Vec<usize> = Format::ALL.iter().map(|f| position(*f)).collect();
+        assert_eq!(positions, (0..Format::ALL.len()).collect::<Vec<_>>());
+    }
 }
