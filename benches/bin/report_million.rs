@@ -51,7 +51,6 @@ async fn main() {
     }
     let t = Instant::now();
     let run = engine.run(&Scope::all()).await;
-    let rerun = run.clone();
     println!("collect {} evidence: {:.2} s (not part of the target)", run.evidence.len(), t.elapsed().as_secs_f64());
     let dir = tempfile::tempdir().expect("temp dir");
 
@@ -71,13 +70,8 @@ async fn main() {
             bytes / (1 << 20)
         );
     }
-    println!("sequential: {:.2} s", start.elapsed().as_secs_f64());
-    let start = Instant::now();
-    drop(report);
-    let report = Report::from_owned_run(rerun, engine.frameworks());
-    report.write_all(&Format::ALL, dir.path()).expect("write all");
     println!(
-        "report, scores and all {} outputs (in parallel) for {n} evidence: {:.2} s, {} MiB written, peak RSS {} MiB (the process also keeps a copy of the run for this second pass)",
+        "report, scores and all {} outputs for {n} evidence: {:.2} s, {} MiB written, peak RSS {} MiB",
         Format::ALL.len(),
         start.elapsed().as_secs_f64(),
         total_bytes / (1 << 20),

@@ -78,7 +78,12 @@ impl Report {
         let fail = |message: String| ReportError::Format { path: format.extension().into(), message };
         let io = |e: std::io::Error| fail(e.to_string());
         match format {
-            Format::Json => serde_json::to_writer_pretty(&mut *out, self).map_err(|e| fail(e.to_string()))?,
+            // Indented for people up to 10,000 evidence; compact beyond, where
+            // only programs read it and size and time matter.
+            Format::Json if self.evidence.len() <= 10_000 => {
+                serde_json::to_writer_pretty(&mut *out, self).map_err(|e| fail(e.to_string()))?
+            }
+            Format::Json => serde_json::to_writer(&mut *out, self).map_err(|e| fail(e.to_string()))?,
             Format::Markdown => out.write_all(markdown(self).as_bytes()).map_err(io)?,
             Format::Html => out.write_all(html(self).as_bytes()).map_err(io)?,
             Format::Junit => junit(self, out).map_err(io)?,
@@ -106,30 +111,44 @@ impl Report {
         Ok(path)
     }
 
-    /// Writes the report in every format of `formats` into `dir`, rendering
-    /// them in parallel (each output only reads the report). Returns the
-    /// paths in the order of `formats`.
+    /// Writes the report in every format of `formats` into `dir`, one after
+    /// the other (measured: rendering in parallel is slower on two cores, as
+    /// the outputs compete for memory bandwidth). Returns the paths in order.
     pub fn write_all(&self, formats: &[Format], dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
-        let results: Vec<Result<PathBuf, ReportError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = formats.iter().map(|f| scope.spawn(move || self.write(*f, dir))).collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(ReportError::Format {
-                            path: dir.display().to_string(),
-                            message: "an output renderer panicked".into(),
-                        })
-                    })
-                })
-                .collect()
-        });
-        results.into_iter().collect()
+        formats.iter().map(|f| self.write(*f, dir)).collect()
     }
 
     fn check(&self, evidence: &Evidence) -> Option<&Check> {
         self.checks.iter().find(|c| c.id == evidence.check_id)
     }
+}
+
+/// Failures listed in the reports for people; beyond this, they point to
+/// the JSON and CSV outputs, which list every one.
+pub const PEOPLE_REPORT_MAX_FAILURES: usize = 5_000;
+
+/// The failures people see first: most severe first, at most
+/// [`PEOPLE_REPORT_MAX_FAILURES`]; and how many were left out.
+fn failures_for_people(report: &Report) -> (Vec<&Evidence>, usize) {
+    let order = |a: &&Evidence, b: &&Evidence| {
+        b.severity.cmp(&a.severity).then(a.check_id.cmp(&b.check_id)).then(a.resource.id.cmp(&b.resource.id))
+    };
+    let mut all: Vec<&Evidence> = failures(report).collect();
+    let left_out = all.len().saturating_sub(PEOPLE_REPORT_MAX_FAILURES);
+    if left_out > 0 {
+        // Select the most severe in linear time; only they get sorted.
+        all.select_nth_unstable_by(PEOPLE_REPORT_MAX_FAILURES - 1, order);
+        all.truncate(PEOPLE_REPORT_MAX_FAILURES);
+    }
+    all.sort_by(order);
+    (all, left_out)
+}
+
+/// Unjudged evidence listed in the reports for people (same limit).
+fn unjudged_for_people(report: &Report) -> (impl Iterator<Item = &Evidence>, usize) {
+    let total = report.evidence.iter().filter(|e| e.status == Status::Error).count();
+    let shown = report.evidence.iter().filter(|e| e.status == Status::Error).take(PEOPLE_REPORT_MAX_FAILURES);
+    (shown, total.saturating_sub(PEOPLE_REPORT_MAX_FAILURES))
 }
 
 fn failures(report: &Report) -> impl Iterator<Item = &Evidence> {
@@ -202,12 +221,20 @@ fn markdown(r: &Report) -> String {
             }
         }
     }
+    let (shown, left_out) = failures_for_people(r);
     let mut by_check: BTreeMap<&str, Vec<&Evidence>> = BTreeMap::new();
-    for e in failures(r) {
+    for e in shown {
         by_check.entry(e.check_id.as_str()).or_default().push(e);
     }
     if !by_check.is_empty() {
         let _ = writeln!(out, "\n## Failures\n");
+        if left_out > 0 {
+            let _ = writeln!(
+                out,
+                "The {} most severe failures; {left_out} more are in the JSON and CSV reports.\n",
+                PEOPLE_REPORT_MAX_FAILURES
+            );
+        }
         for (check, list) in &by_check {
             let title = list.first().and_then(|e| r.check(e)).map(|c| c.title.as_str()).unwrap_or_default();
             let _ = writeln!(out, "### `{check}` ({}): {}\n", list[0].severity, md_escape(title));
@@ -245,7 +272,11 @@ fn markdown(r: &Report) -> String {
                 md_escape(&g.reason)
             );
         }
-        for e in r.evidence.iter().filter(|e| e.status == Status::Error) {
+        let (unjudged, more) = unjudged_for_people(r);
+        if more > 0 {
+            let _ = writeln!(out, "- and {more} more unjudged evidence: see the JSON and CSV reports");
+        }
+        for e in unjudged {
             let _ = writeln!(out, "- `{}` on {}: {}", e.check_id, md_escape(&e.resource.id), md_escape(&e.message));
         }
     }
@@ -340,12 +371,19 @@ fn html(r: &Report) -> String {
             body.push_str("</table></details>");
         }
     }
-    let fails: Vec<&Evidence> = failures(r).collect();
-    if !fails.is_empty() {
-        body.push_str("<h2>Failures</h2><table><tr><th>severity</th><th>check</th><th>resource</th><th>where</th><th>finding</th><th>fix</th><th>waiver</th></tr>");
-        let mut sorted = fails;
-        sorted.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.check_id.cmp(&b.check_id)));
-        for e in sorted {
+    let (shown, left_out) = failures_for_people(r);
+    if !shown.is_empty() {
+        body.push_str("<h2>Failures</h2>");
+        if left_out > 0 {
+            let _ = write!(
+                body,
+                "<p class=meta>The {} most severe of {} failures; the JSON and CSV reports list all of them.</p>",
+                shown.len(),
+                shown.len() + left_out
+            );
+        }
+        body.push_str("<table><tr><th>severity</th><th>check</th><th>resource</th><th>where</th><th>finding</th><th>fix</th><th>waiver</th></tr>");
+        for e in shown {
             let waiver = e.waiver.as_ref().map(|w| format!("{} ({})", w.id, w.owner)).unwrap_or_default();
             let _ = write!(
                 body,
@@ -374,7 +412,11 @@ fn html(r: &Report) -> String {
                 html_escape(&g.reason)
             );
         }
-        for e in r.evidence.iter().filter(|e| e.status == Status::Error) {
+        let (unjudged, more) = unjudged_for_people(r);
+        if more > 0 {
+            let _ = write!(body, "<li>and {more} more unjudged evidence: see the JSON and CSV reports</li>");
+        }
+        for e in unjudged {
             let _ = write!(
                 body,
                 "<li><code>{}</code> on {}: {}</li>",
