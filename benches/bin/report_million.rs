@@ -64,7 +64,7 @@ async fn main() {
         let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         total_bytes += bytes;
         println!(
-            "  {:<12} {:>8.3} s  {:>6} MiB (alone)",
+            "  {:<12} {:>8.3} s  {:>6} MiB",
             format.extension(),
             t.elapsed().as_secs_f64(),
             bytes / (1 << 20)
