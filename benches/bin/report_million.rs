@@ -63,12 +63,7 @@ async fn main() {
         let path = report.write(format, dir.path()).expect("write");
         let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         total_bytes += bytes;
-        println!(
-            "  {:<12} {:>8.3} s  {:>6} MiB",
-            format.extension(),
-            t.elapsed().as_secs_f64(),
-            bytes / (1 << 20)
-        );
+        println!("  {:<12} {:>8.3} s  {:>6} MiB", format.extension(), t.elapsed().as_secs_f64(), bytes / (1 << 20));
     }
     println!(
         "report, scores and all {} outputs for {n} evidence: {:.2} s, {} MiB written, peak RSS {} MiB",
