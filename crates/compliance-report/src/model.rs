@@ -245,7 +245,9 @@ pub fn create_new(dir: &Path, name: &str) -> Result<(PathBuf, std::fs::File), Re
     ))
 }
 
-/// Writes `bytes` to a new file (see [`create_new`]).
+/// Writes `bytes` to a new file named `name` in `dir` (created if missing),
+/// adding `_2`, `_3`, ... before the extension when the name is taken: a
+/// report or record is never overwritten.
 pub fn write_new(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, ReportError> {
     use std::io::Write;
     let (path, mut file) = create_new(dir, name)?;
