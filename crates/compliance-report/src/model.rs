@@ -193,8 +193,19 @@ impl Report {
     pub fn read_json(path: &Path) -> Result<Self, ReportError> {
         let text =
             std::fs::read(path).map_err(|source| ReportError::Write { path: path.display().to_string(), source })?;
-        serde_json::from_slice(&text)
-            .map_err(|e| ReportError::Format { path: path.display().to_string(), message: e.to_string() })
+        serde_json::from_slice(&text).map_err(|e| {
+            let oscal =
+                serde_json::from_slice::<serde_json::Value>(&text).is_ok_and(|v| v.get("assessment-results").is_some());
+            let hint = if oscal {
+                " (this is the OSCAL output; give the compliance_report_<timestamp>.json report)"
+            } else {
+                ""
+            };
+            ReportError::Format {
+                path: path.display().to_string(),
+                message: format!("not a compliance-rs JSON report: {e}{hint}"),
+            }
+        })
     }
 
     /// Unwaived failures at or above `severity`.
