@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use compliance_core::{
-    Change, Check, CheckId, Collection, Collector, Error, Evidence, Mode, RemediationOutcome, RemediationPlan,
-    Remediator, ResourceRef, Risk, Scope, Severity, Status,
+    Change, Check, CheckId, CheckSpec, Collection, Collector, Error, Evidence, Mode, RemediationOutcome,
+    RemediationPlan, Remediator, ResourceRef, Risk, Scope, Severity, Status, Verdict,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -219,21 +219,6 @@ pub fn parse_credential_report(content: &[u8]) -> Result<(Vec<CredentialRow>, Ve
     Ok((rows, bad))
 }
 
-/// A verdict of one IAM rule.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Verdict {
-    /// Pass, fail or not applicable.
-    pub status: Status,
-    /// A sentence for people.
-    pub message: String,
-    /// The facts.
-    pub details: Value,
-}
-
-fn verdict(status: Status, message: impl Into<String>, details: Value) -> Verdict {
-    Verdict { status, message: message.into(), details }
-}
-
 fn days(since: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
     (now - since).num_days()
 }
@@ -257,13 +242,13 @@ pub fn judge_user_inactive(row: &CredentialRow, threshold_days: i64, now: DateTi
     let age = row.created.map(|c| days(c, now));
     let details = json!({ "threshold_days": threshold_days, "user_age_days": age, "enabled_credentials": credentials });
     if enabled.is_empty() {
-        return verdict(Status::Pass, "no enabled credential (no password, no active access key)", details);
+        return Verdict::new(Status::Pass, "no enabled credential (no password, no active access key)", details);
     }
     let last_activity = enabled.iter().filter_map(|(_, used)| *used).max();
     if let Some(last) = last_activity {
         let idle = days(last, now);
         if idle > threshold_days {
-            return verdict(
+            return Verdict::new(
                 Status::Fail,
                 format!("last activity {idle} days ago (threshold {threshold_days})"),
                 details,
@@ -272,7 +257,7 @@ pub fn judge_user_inactive(row: &CredentialRow, threshold_days: i64, now: DateTi
     }
     let never_used: Vec<&str> = enabled.iter().filter(|(_, used)| used.is_none()).map(|(c, _)| *c).collect();
     match age {
-        Some(age) if !never_used.is_empty() && age > threshold_days => verdict(
+        Some(age) if !never_used.is_empty() && age > threshold_days => Verdict::new(
             Status::Fail,
             format!(
                 "{} never used, and the user is {age} days old (threshold {threshold_days})",
@@ -281,11 +266,11 @@ pub fn judge_user_inactive(row: &CredentialRow, threshold_days: i64, now: DateTi
             details,
         ),
         None if !never_used.is_empty() && last_activity.is_none() => {
-            verdict(Status::Fail, "enabled credentials never used, and the user's age is unknown", details)
+            Verdict::new(Status::Fail, "enabled credentials never used, and the user's age is unknown", details)
         }
         _ => match last_activity {
-            Some(last) => verdict(Status::Pass, format!("last activity {} days ago", days(last, now)), details),
-            None => verdict(
+            Some(last) => Verdict::new(Status::Pass, format!("last activity {} days ago", days(last, now)), details),
+            None => Verdict::new(
                 Status::Pass,
                 format!("new user ({} days old); credentials not used yet", age.unwrap_or(0)),
                 details,
@@ -298,9 +283,9 @@ pub fn judge_user_inactive(row: &CredentialRow, threshold_days: i64, now: DateTi
 pub fn judge_console_mfa(row: &CredentialRow) -> Verdict {
     let details = json!({ "password_enabled": row.password_enabled, "mfa_active": row.mfa_active });
     match (row.password_enabled, row.mfa_active) {
-        (Some(true), true) => verdict(Status::Pass, "console password protected by MFA", details),
-        (Some(true), false) => verdict(Status::Fail, "console password without MFA", details),
-        _ => verdict(Status::NotApplicable, "no console password", details),
+        (Some(true), true) => Verdict::new(Status::Pass, "console password protected by MFA", details),
+        (Some(true), false) => Verdict::new(Status::Fail, "console password without MFA", details),
+        _ => Verdict::new(Status::NotApplicable, "no console password", details),
     }
 }
 
@@ -315,7 +300,7 @@ pub fn judge_key_rotation(row: &CredentialRow, threshold_days: i64, now: DateTim
     let details = json!({ "threshold_days": threshold_days,
         "active_keys": keys.iter().map(|(n, age)| json!({ "key": n, "days_since_rotation": age })).collect::<Vec<_>>() });
     if keys.is_empty() {
-        return verdict(Status::NotApplicable, "no active access key", details);
+        return Verdict::new(Status::NotApplicable, "no active access key", details);
     }
     let stale: Vec<String> = keys
         .iter()
@@ -323,9 +308,9 @@ pub fn judge_key_rotation(row: &CredentialRow, threshold_days: i64, now: DateTim
         .map(|(n, _)| format!("access key {n}"))
         .collect();
     if stale.is_empty() {
-        verdict(Status::Pass, format!("active keys rotated within {threshold_days} days"), details)
+        Verdict::new(Status::Pass, format!("active keys rotated within {threshold_days} days"), details)
     } else {
-        verdict(Status::Fail, format!("{} not rotated within {threshold_days} days", stale.join(", ")), details)
+        Verdict::new(Status::Fail, format!("{} not rotated within {threshold_days} days", stale.join(", ")), details)
     }
 }
 
@@ -348,11 +333,11 @@ pub fn judge_key_unused(row: &CredentialRow, threshold_days: i64, now: DateTime<
     }
     let details = json!({ "threshold_days": threshold_days, "active_keys": facts });
     if facts.is_empty() {
-        verdict(Status::NotApplicable, "no active access key", details)
+        Verdict::new(Status::NotApplicable, "no active access key", details)
     } else if unused.is_empty() {
-        verdict(Status::Pass, format!("active keys used within {threshold_days} days"), details)
+        Verdict::new(Status::Pass, format!("active keys used within {threshold_days} days"), details)
     } else {
-        verdict(
+        Verdict::new(
             Status::Fail,
             format!("{} active but unused for more than {threshold_days} days", unused.join(", ")),
             details,
@@ -365,9 +350,9 @@ pub fn judge_root_keys(root: &CredentialRow) -> Verdict {
     let active: Vec<usize> = active_keys(root).map(|(n, _)| n).collect();
     let details = json!({ "active_keys": active });
     if active.is_empty() {
-        verdict(Status::Pass, "the root user has no active access key", details)
+        Verdict::new(Status::Pass, "the root user has no active access key", details)
     } else {
-        verdict(Status::Fail, format!("the root user has {} active access key(s)", active.len()), details)
+        Verdict::new(Status::Fail, format!("the root user has {} active access key(s)", active.len()), details)
     }
 }
 
@@ -375,79 +360,68 @@ pub fn judge_root_keys(root: &CredentialRow) -> Verdict {
 pub fn judge_root_mfa(root: &CredentialRow) -> Verdict {
     let details = json!({ "mfa_active": root.mfa_active });
     if root.mfa_active {
-        verdict(Status::Pass, "the root user has MFA", details)
+        Verdict::new(Status::Pass, "the root user has MFA", details)
     } else {
-        verdict(Status::Fail, "the root user has no MFA", details)
+        Verdict::new(Status::Fail, "the root user has no MFA", details)
     }
 }
 
-struct Spec {
-    id: &'static str,
-    title: &'static str,
-    severity: Severity,
-    kind: &'static str,
-    rationale: &'static str,
-    remediation: &'static str,
-    reference: &'static str,
-    remediable: bool,
-}
-
-const SPECS: [Spec; 6] = [
-    Spec {
+const SPECS: [CheckSpec; 6] = [
+    CheckSpec {
         id: "aws.iam.user_inactive",
         title: "IAM users with enabled credentials are in use",
         severity: Severity::High,
-        kind: "IAMUser",
+        resource_kind: "IAMUser",
         rationale: "A dormant account with a working password or key is an unwatched way in; access reviews remove them.",
         remediation: "Disable the user: delete the login profile and deactivate the access keys (compliance remediate does both, with approval).",
         reference: "PCI DSS v4.0 8.2.6: inactive user accounts are removed or disabled within 90 days",
         remediable: true,
     },
-    Spec {
+    CheckSpec {
         id: "aws.iam.console_mfa",
         title: "Console users have MFA",
         severity: Severity::High,
-        kind: "IAMUser",
+        resource_kind: "IAMUser",
         rationale: "A password alone is phished or reused; MFA stops most account takeovers.",
         remediation: "Enable an MFA device for the user, or remove the console password.",
         reference: "PCI DSS v4.0 8.4.2",
         remediable: false,
     },
-    Spec {
+    CheckSpec {
         id: "aws.iam.access_key_rotated",
         title: "Active access keys are rotated",
         severity: Severity::Medium,
-        kind: "IAMUser",
+        resource_kind: "IAMUser",
         rationale: "Long-lived keys leak through logs, laptops and repositories; rotation bounds the damage.",
         remediation: "Create a new key, move its users over, then deactivate and delete the old one.",
         reference: "PCI DSS v4.0 8.3.9",
         remediable: false,
     },
-    Spec {
+    CheckSpec {
         id: "aws.iam.access_key_unused",
         title: "No active access key is left unused",
         severity: Severity::Medium,
-        kind: "IAMUser",
+        resource_kind: "IAMUser",
         rationale: "An unused active key is risk with no benefit.",
         remediation: "Deactivate, then delete, access keys nobody uses.",
         reference: "PCI DSS v4.0 8.2.6",
         remediable: false,
     },
-    Spec {
+    CheckSpec {
         id: "aws.iam.root_access_keys",
         title: "The root user has no access keys",
         severity: Severity::Critical,
-        kind: "AWSAccount",
+        resource_kind: "AWSAccount",
         rationale: "Root access keys cannot be limited by any policy.",
         remediation: "Delete the root user's access keys; use IAM roles instead.",
         reference: "CIS AWS Foundations 1.4",
         remediable: false,
     },
-    Spec {
+    CheckSpec {
         id: "aws.iam.root_mfa",
         title: "The root user has MFA",
         severity: Severity::Critical,
-        kind: "AWSAccount",
+        resource_kind: "AWSAccount",
         rationale: "The root user can do anything, including closing the account.",
         remediation: "Enable MFA (preferably a hardware key) on the root user.",
         reference: "CIS AWS Foundations 1.5",
@@ -455,19 +429,7 @@ const SPECS: [Spec; 6] = [
     },
 ];
 
-static CHECKS: LazyLock<Vec<Check>> = LazyLock::new(|| {
-    SPECS
-        .iter()
-        .filter_map(|s| {
-            let check = Check::new(s.id, s.title, s.severity, s.kind)
-                .ok()?
-                .with_rationale(s.rationale)
-                .with_remediation(s.remediation)
-                .with_reference(s.reference);
-            Some(if s.remediable { check.remediable() } else { check })
-        })
-        .collect()
-});
+static CHECKS: LazyLock<Vec<Check>> = LazyLock::new(|| SPECS.iter().filter_map(|s| s.to_check().ok()).collect());
 
 /// The IAM checks.
 pub fn checks() -> Vec<Check> {

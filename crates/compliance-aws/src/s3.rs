@@ -8,8 +8,8 @@ use std::sync::{Arc, LazyLock, Mutex};
 use async_trait::async_trait;
 use chrono::Utc;
 use compliance_core::{
-    Change, Check, CheckId, Collection, Collector, Error, Evidence, Mode, RemediationOutcome, RemediationPlan,
-    Remediator, ResourceRef, Risk, Scope, Severity, Status,
+    Change, Check, CheckId, CheckSpec, Collection, Collector, Error, Evidence, Mode, RemediationOutcome,
+    RemediationPlan, Remediator, ResourceRef, Risk, Scope, Severity, Status, Verdict,
 };
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -332,28 +332,17 @@ impl BucketApi for SdkBuckets {
     }
 }
 
-/// The verdict of one S3 rule.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Verdict {
-    /// Pass, fail, error.
-    pub status: Status,
-    /// A sentence for people.
-    pub message: String,
-    /// The facts.
-    pub details: Value,
-}
-
-fn verdict(status: Status, message: impl Into<String>, details: Value) -> Verdict {
-    Verdict { status, message: message.into(), details }
-}
-
 /// `aws.s3.public_access_block`: all four settings on.
 pub fn judge_public_access_block(block: Option<&PublicAccessBlock>) -> Verdict {
     match block {
-        None => verdict(Status::Fail, "no public access block is configured", json!({ "public_access_block": null })),
-        Some(b) if *b == PublicAccessBlock::ALL_ON => {
-            verdict(Status::Pass, "all four public access block settings are on", json!({ "public_access_block": b }))
+        None => {
+            Verdict::new(Status::Fail, "no public access block is configured", json!({ "public_access_block": null }))
         }
+        Some(b) if *b == PublicAccessBlock::ALL_ON => Verdict::new(
+            Status::Pass,
+            "all four public access block settings are on",
+            json!({ "public_access_block": b }),
+        ),
         Some(b) => {
             let off: Vec<&str> = [
                 ("BlockPublicAcls", b.block_public_acls),
@@ -365,7 +354,7 @@ pub fn judge_public_access_block(block: Option<&PublicAccessBlock>) -> Verdict {
             .filter(|(_, on)| !on)
             .map(|(name, _)| name)
             .collect();
-            verdict(
+            Verdict::new(
                 Status::Fail,
                 format!("public access block settings off: {}", off.join(", ")),
                 json!({ "public_access_block": b, "off": off }),
@@ -377,8 +366,8 @@ pub fn judge_public_access_block(block: Option<&PublicAccessBlock>) -> Verdict {
 /// `aws.s3.default_encryption`: a default encryption rule is set.
 pub fn judge_encryption(encryption: Option<&Encryption>) -> Verdict {
     match encryption {
-        None => verdict(Status::Fail, "no default encryption is configured", json!({ "encryption": null })),
-        Some(e) => verdict(
+        None => Verdict::new(Status::Fail, "no default encryption is configured", json!({ "encryption": null })),
+        Some(e) => Verdict::new(
             Status::Pass,
             format!("objects are encrypted by default with {}", e.algorithm),
             json!({ "encryption": e }),
@@ -390,17 +379,17 @@ pub fn judge_encryption(encryption: Option<&Encryption>) -> Verdict {
 pub fn judge_versioning(v: &Versioning) -> Verdict {
     let details = json!({ "status": v.status, "mfa_delete": v.mfa_delete });
     match v.status.as_deref() {
-        Some("Enabled") => verdict(Status::Pass, "versioning is enabled", details),
-        Some(s) => verdict(Status::Fail, format!("versioning is {s}"), details),
-        None => verdict(Status::Fail, "versioning was never enabled", details),
+        Some("Enabled") => Verdict::new(Status::Pass, "versioning is enabled", details),
+        Some(s) => Verdict::new(Status::Fail, format!("versioning is {s}"), details),
+        None => Verdict::new(Status::Fail, "versioning was never enabled", details),
     }
 }
 
 /// `aws.s3.access_logging`: server access logging is on.
 pub fn judge_logging(logging: Option<&Logging>) -> Verdict {
     match logging {
-        None => verdict(Status::Fail, "server access logging is off", json!({ "logging": null })),
-        Some(l) => verdict(
+        None => Verdict::new(Status::Fail, "server access logging is off", json!({ "logging": null })),
+        Some(l) => Verdict::new(
             Status::Pass,
             format!("access logs go to s3://{}/{}", l.target_bucket, l.target_prefix),
             json!({ "logging": l }),
@@ -452,14 +441,18 @@ fn denies_insecure_transport(statement: &Value, bucket: &str) -> bool {
 /// request where `aws:SecureTransport` is false.
 pub fn judge_ssl_only(policy: Option<&str>, bucket: &str) -> Verdict {
     let Some(text) = policy else {
-        return verdict(
+        return Verdict::new(
             Status::Fail,
             "the bucket has no policy, so plain HTTP requests are allowed",
             json!({ "policy": null }),
         );
     };
     let Ok(document) = serde_json::from_str::<Value>(text) else {
-        return verdict(Status::Error, "the bucket policy is not valid JSON", json!({ "policy_bytes": text.len() }));
+        return Verdict::new(
+            Status::Error,
+            "the bucket policy is not valid JSON",
+            json!({ "policy_bytes": text.len() }),
+        );
     };
     let statements = document.get("Statement").map(as_list).unwrap_or_default();
     let matching: Vec<Option<&str>> = statements
@@ -469,9 +462,13 @@ pub fn judge_ssl_only(policy: Option<&str>, bucket: &str) -> Verdict {
         .collect();
     let details = json!({ "statements": statements.len(), "denying_statements": matching });
     if matching.is_empty() {
-        verdict(Status::Fail, "no policy statement denies requests without TLS (aws:SecureTransport false)", details)
+        Verdict::new(
+            Status::Fail,
+            "no policy statement denies requests without TLS (aws:SecureTransport false)",
+            details,
+        )
     } else {
-        verdict(Status::Pass, "the bucket policy denies requests without TLS", details)
+        Verdict::new(Status::Pass, "the bucket policy denies requests without TLS", details)
     }
 }
 
@@ -522,70 +519,60 @@ pub fn with_ssl_only(policy: Option<&str>, bucket: &str) -> Result<String, Strin
     serde_json::to_string(&document).map_err(|e| e.to_string())
 }
 
-struct Spec {
-    id: &'static str,
-    title: &'static str,
-    severity: Severity,
-    rationale: &'static str,
-    remediation: &'static str,
-    remediable: bool,
-}
-
-const SPECS: [Spec; 5] = [
-    Spec {
+const SPECS: [CheckSpec; 5] = [
+    CheckSpec {
         id: "aws.s3.public_access_block",
         title: "S3 buckets block public access",
         severity: Severity::High,
+        resource_kind: "S3Bucket",
         rationale: "The four public access block settings stop ACLs and policies from making data public by mistake.",
         remediation: "Turn on all four settings of the bucket's public access block.",
+        reference: "",
         remediable: true,
     },
-    Spec {
+    CheckSpec {
         id: "aws.s3.default_encryption",
         title: "S3 buckets encrypt objects by default",
         severity: Severity::Medium,
+        resource_kind: "S3Bucket",
         rationale: "Default encryption protects every new object at rest, whoever uploads it.",
         remediation: "Set default encryption to SSE-S3 (AES256) or SSE-KMS with a customer-managed key.",
+        reference: "",
         remediable: true,
     },
-    Spec {
+    CheckSpec {
         id: "aws.s3.versioning",
         title: "S3 buckets keep object versions",
         severity: Severity::Medium,
+        resource_kind: "S3Bucket",
         rationale: "Versioning lets you recover objects that were overwritten or deleted, by mistake or by ransomware.",
         remediation: "Enable versioning (and a lifecycle rule for old versions).",
+        reference: "",
         remediable: true,
     },
-    Spec {
+    CheckSpec {
         id: "aws.s3.ssl_only",
         title: "S3 buckets refuse requests without TLS",
         severity: Severity::Medium,
+        resource_kind: "S3Bucket",
         rationale: "Without a policy that denies aws:SecureTransport false, clients may read and write over plain HTTP.",
         remediation: "Add a Deny statement for all principals and s3:* when aws:SecureTransport is false.",
+        reference: "",
         remediable: true,
     },
-    Spec {
+    CheckSpec {
         id: "aws.s3.access_logging",
         title: "S3 buckets log access",
         severity: Severity::Low,
+        resource_kind: "S3Bucket",
         rationale: "Access logs are the evidence of who read or changed data.",
         remediation: "Enable server access logging to a dedicated log bucket.",
+        reference: "",
         remediable: false,
     },
 ];
 
-static CHECKS: LazyLock<Vec<Check>> = LazyLock::new(|| {
-    SPECS
-        .iter()
-        .filter_map(|s| {
-            let check = Check::new(s.id, s.title, s.severity, "S3Bucket")
-                .ok()?
-                .with_rationale(s.rationale)
-                .with_remediation(s.remediation);
-            Some(if s.remediable { check.remediable() } else { check })
-        })
-        .collect()
-});
+static CHECKS: LazyLock<Vec<Check>> = LazyLock::new(|| SPECS.iter().filter_map(|s| s.to_check().ok()).collect());
 
 /// The S3 checks.
 pub fn checks() -> Vec<Check> {
@@ -662,9 +649,9 @@ fn read<T>(result: Result<T, ApiError>, judge: impl FnOnce(T) -> Verdict) -> Ver
     match result {
         Ok(value) => judge(value),
         Err(e) if e.is("NoSuchBucket") => {
-            verdict(Status::NotApplicable, "the bucket was deleted during the scan", json!({}))
+            Verdict::new(Status::NotApplicable, "the bucket was deleted during the scan", json!({}))
         }
-        Err(e) => verdict(
+        Err(e) => Verdict::new(
             Status::Error,
             e.explain(),
             json!({ "operation": e.operation, "code": e.code, "http_status": e.status }),
@@ -683,7 +670,7 @@ pub async fn judge_bucket(api: &dyn BucketApi, bucket: &str, scope: &Scope) -> V
         Ok(r) => r,
         Err(e) => {
             let resource = Arc::new(bucket_resource(bucket, None));
-            let v = read::<()>(Err(e), |_| verdict(Status::Error, "", json!({})));
+            let v = read::<()>(Err(e), |_| Verdict::new(Status::Error, "", json!({})));
             return wanted
                 .iter()
                 .map(|(_, c)| {

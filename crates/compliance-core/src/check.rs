@@ -265,3 +265,48 @@ mod tests {
         assert_eq!(serde_json::to_string(&Severity::Medium).ok().as_deref(), Some("\"medium\""));
     }
 }
+
+/// Check metadata as static data, for a provider's catalogue.
+///
+/// ```
+/// use compliance_core::{CheckSpec, Severity};
+/// const SPEC: CheckSpec = CheckSpec {
+///     id: "demo.db.encrypted", title: "Databases are encrypted", severity: Severity::High, resource_kind: "Database",
+///     rationale: "Stolen disks leak data.", remediation: "Turn on storage encryption.", reference: "", remediable: false,
+/// };
+/// let check = SPEC.to_check()?;
+/// assert!(check.references.is_empty());
+/// # Ok::<(), compliance_core::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckSpec {
+    /// Id.
+    pub id: &'static str,
+    /// Title.
+    pub title: &'static str,
+    /// Severity.
+    pub severity: Severity,
+    /// Resource kind.
+    pub resource_kind: &'static str,
+    /// Rationale.
+    pub rationale: &'static str,
+    /// Remediation guidance.
+    pub remediation: &'static str,
+    /// One outside reference, or empty.
+    pub reference: &'static str,
+    /// Whether a built-in remediator fixes it.
+    pub remediable: bool,
+}
+
+impl CheckSpec {
+    /// The check, or an error when the id is malformed.
+    pub fn to_check(&self) -> Result<Check, Error> {
+        let mut check = Check::new(self.id, self.title, self.severity, self.resource_kind)?
+            .with_rationale(self.rationale)
+            .with_remediation(self.remediation);
+        if !self.reference.is_empty() {
+            check = check.with_reference(self.reference);
+        }
+        Ok(if self.remediable { check.remediable() } else { check })
+    }
+}

@@ -41,6 +41,39 @@ impl fmt::Display for Status {
     }
 }
 
+/// The outcome of judging one resource with one rule, before it is tied to
+/// a resource and a time: what every provider's check functions return.
+///
+/// ```
+/// use compliance_core::{Check, ResourceRef, Severity, Status, Verdict};
+/// let check = Check::new("demo.db.encrypted", "Databases are encrypted", Severity::High, "Database")?;
+/// let verdict = Verdict::new(Status::Fail, "storage is not encrypted", serde_json::json!({ "encrypted": false }));
+/// let evidence = verdict.into_evidence(&check, ResourceRef::new("demo", "Database", "db-1", "db-1"), chrono::Utc::now());
+/// assert_eq!(evidence.status, Status::Fail);
+/// # Ok::<(), compliance_core::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// Pass, fail, error or not applicable.
+    pub status: Status,
+    /// A sentence for people.
+    pub message: String,
+    /// The facts that led to it; never secret values.
+    pub details: serde_json::Value,
+}
+
+impl Verdict {
+    /// A verdict.
+    pub fn new(status: Status, message: impl Into<String>, details: serde_json::Value) -> Self {
+        Self { status, message: message.into(), details }
+    }
+
+    /// The evidence of this verdict for `check` on `resource`, observed `at`.
+    pub fn into_evidence(self, check: &Check, resource: impl Into<Arc<ResourceRef>>, at: DateTime<Utc>) -> Evidence {
+        Evidence::new(check, resource, self.status, self.message).with_details(self.details).observed_at(at)
+    }
+}
+
 /// Marks evidence covered by a waiver. The status stays as observed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]

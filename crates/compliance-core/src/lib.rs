@@ -46,11 +46,11 @@ pub mod testkit;
 pub mod waiver;
 pub mod yaml;
 
-pub use check::{Check, CheckId, Severity};
+pub use check::{Check, CheckId, CheckSpec, Severity};
 pub use collector::{Collection, Collector, Gap, GapKind, Scope};
 pub use engine::{CollectorOutcome, CollectorTiming, Engine, EngineConfig, ProgressEvent, Run, RunOptions};
 pub use error::{Error, Result};
-pub use evidence::{Evidence, Status, WaiverMark};
+pub use evidence::{Evidence, Status, Verdict, WaiverMark};
 pub use framework::{Control, Framework, FrameworkDef};
 pub use remediation::{
     Approval, ApproveAll, Approver, Change, Mode, RejectAll, RemediationOutcome, RemediationPlan, Remediator, Risk,

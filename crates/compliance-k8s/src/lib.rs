@@ -55,5 +55,5 @@ pub use manifests::{ManifestCollector, scan_paths, scan_text};
 #[cfg(feature = "cluster")]
 pub use remediate::WorkloadRemediator;
 pub use remediate::{FixDefaults, ManifestFix, fix_manifest, plan_patch};
-pub use rules::{CheckConfig, DEFAULT_REQUIRED_LABELS, Rule, Verdict, checks, evaluate, rule, rules, unreadable};
+pub use rules::{CheckConfig, DEFAULT_REQUIRED_LABELS, Rule, checks, evaluate, rule, rules, unreadable};
 pub use workload::{ContainerGroup, ContainerRef, Workload, WorkloadError, WorkloadKind};

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
 
-use compliance_core::{Check, CheckId, Evidence, ResourceRef, Scope, Severity, Status};
+use compliance_core::{Check, CheckId, CheckSpec, Evidence, ResourceRef, Scope, Severity, Status, Verdict};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -40,17 +40,6 @@ impl CheckConfig {
         self.required_labels = labels.into_iter().map(Into::into).collect();
         self
     }
-}
-
-/// The outcome of one rule on one workload.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Verdict {
-    /// Pass, fail or not applicable.
-    pub status: Status,
-    /// A sentence for people.
-    pub message: String,
-    /// The facts: offending containers and fields.
-    pub details: Value,
 }
 
 type RuleFn = fn(&Workload, &CheckConfig) -> Option<Verdict>;
@@ -673,279 +662,325 @@ fn read_only_root_filesystem(w: &Workload, _: &CheckConfig) -> Option<Verdict> {
 
 // ---- the catalogue ----
 
-struct Spec {
-    id: &'static str,
-    title: &'static str,
-    severity: Severity,
-    rationale: &'static str,
-    remediation: &'static str,
-    reference: &'static str,
-    remediable: bool,
-    judge: RuleFn,
-}
-
-const SPECS: &[Spec] = &[
-    Spec {
-        id: "k8s.pod.run_as_non_root",
-        title: "Containers run as non-root",
-        severity: Severity::High,
-        rationale: "A process running as root in a container is root on the node once it escapes the container.",
-        remediation: "Set securityContext.runAsNonRoot: true on the pod (or on every container) and run the image as a non-zero UID.",
-        reference: "Pod Security Standards, restricted: Running as Non-root",
-        remediable: true,
-        judge: run_as_non_root,
-    },
-    Spec {
-        id: "k8s.container.memory_limit",
-        title: "Containers set a memory limit",
-        severity: Severity::Medium,
-        rationale: "Without a memory limit one container can exhaust the node's memory and starve its neighbours.",
-        remediation: "Set resources.limits.memory on every container and init container.",
-        reference: "",
-        remediable: true,
-        judge: memory_limit,
-    },
-    Spec {
-        id: "k8s.volume.secret_default_mode",
-        title: "Secret volumes have restrictive file modes",
-        severity: Severity::Medium,
-        rationale: "Kubernetes mounts secret files 0644 by default: readable by every user in the container.",
-        remediation: "Set defaultMode (and any items[].mode) on secret volumes to 0400 or 0440.",
-        reference: "",
-        remediable: false,
-        judge: secret_default_mode,
-    },
-    Spec {
-        id: "k8s.workload.required_labels",
-        title: "Workloads carry the compliance labels",
-        severity: Severity::Low,
-        rationale: "Data classification, retention and scope labels let audits and policies find what handles which data.",
-        remediation: "Add the labels data-classification, data-retention and compliance-scope to metadata.labels.",
-        reference: "",
-        remediable: false,
-        judge: required_labels,
-    },
-    Spec {
-        id: "k8s.container.privileged",
-        title: "No privileged containers",
-        severity: Severity::Critical,
-        rationale: "A privileged container has every capability and the node's devices: it is root on the node.",
-        remediation: "Remove securityContext.privileged or set it to false.",
-        reference: "Pod Security Standards, baseline: Privileged Containers",
-        remediable: false,
-        judge: privileged,
-    },
-    Spec {
-        id: "k8s.pod.host_namespaces",
-        title: "Pods do not share host namespaces",
-        severity: Severity::High,
-        rationale: "Sharing the node's network, PID or IPC namespace exposes the node's processes and traffic.",
-        remediation: "Remove hostNetwork, hostPID and hostIPC or set them to false.",
-        reference: "Pod Security Standards, baseline: Host Namespaces",
-        remediable: false,
-        judge: host_namespaces,
-    },
-    Spec {
-        id: "k8s.volume.host_path",
-        title: "No hostPath volumes",
-        severity: Severity::High,
-        rationale: "A hostPath volume exposes the node's file system to the container.",
-        remediation: "Replace hostPath volumes with persistent volume claims, configMaps or emptyDir.",
-        reference: "Pod Security Standards, baseline: HostPath Volumes",
-        remediable: false,
-        judge: host_path,
-    },
-    Spec {
-        id: "k8s.container.host_ports",
-        title: "Containers do not bind host ports",
-        severity: Severity::Medium,
-        rationale: "Host ports bypass network policy and tie the pod to a node.",
-        remediation: "Remove hostPort from container ports; expose the pod through a Service.",
-        reference: "Pod Security Standards, baseline: Host Ports",
-        remediable: false,
-        judge: host_ports,
-    },
-    Spec {
-        id: "k8s.container.added_capabilities",
-        title: "Containers add no capability beyond the baseline set",
-        severity: Severity::High,
-        rationale: "Capabilities such as SYS_ADMIN or NET_ADMIN give near-root power over the node.",
-        remediation: "Remove capabilities outside the baseline set from securityContext.capabilities.add.",
-        reference: "Pod Security Standards, baseline: Capabilities",
-        remediable: false,
-        judge: added_capabilities,
-    },
-    Spec {
-        id: "k8s.pod.apparmor",
-        title: "AppArmor is not disabled",
-        severity: Severity::Medium,
-        rationale: "An Unconfined AppArmor profile removes a layer of confinement.",
-        remediation: "Use appArmorProfile.type RuntimeDefault or Localhost, or leave it unset.",
-        reference: "Pod Security Standards, baseline: AppArmor",
-        remediable: false,
-        judge: apparmor,
-    },
-    Spec {
-        id: "k8s.pod.selinux",
-        title: "SELinux options stay within the allowed values",
-        severity: Severity::Medium,
-        rationale: "A custom SELinux user, role or type can lift the container's confinement.",
-        remediation: "Leave seLinuxOptions.user and role unset and type empty or one of container_t, container_init_t, container_kvm_t, container_engine_t.",
-        reference: "Pod Security Standards, baseline: SELinux",
-        remediable: false,
-        judge: selinux,
-    },
-    Spec {
-        id: "k8s.container.proc_mount",
-        title: "/proc is masked",
-        severity: Severity::Medium,
-        rationale: "An unmasked /proc exposes kernel interfaces to the container.",
-        remediation: "Remove securityContext.procMount or set it to Default.",
-        reference: "Pod Security Standards, baseline: /proc Mount Type",
-        remediable: false,
-        judge: proc_mount,
-    },
-    Spec {
-        id: "k8s.pod.seccomp_unconfined",
-        title: "Seccomp is not disabled",
-        severity: Severity::Medium,
-        rationale: "An Unconfined seccomp profile lets the container call every system call of the kernel.",
-        remediation: "Use seccompProfile.type RuntimeDefault or Localhost.",
-        reference: "Pod Security Standards, baseline: Seccomp",
-        remediable: false,
-        judge: seccomp_unconfined,
-    },
-    Spec {
-        id: "k8s.pod.sysctls",
-        title: "Only safe sysctls are set",
-        severity: Severity::Medium,
-        rationale: "Unsafe sysctls change kernel settings shared with other pods on the node.",
-        remediation: "Remove sysctls outside the safe set from securityContext.sysctls.",
-        reference: "Pod Security Standards, baseline: Sysctls",
-        remediable: false,
-        judge: sysctls,
-    },
-    Spec {
-        id: "k8s.pod.host_process",
-        title: "No Windows HostProcess containers",
-        severity: Severity::Critical,
-        rationale: "A HostProcess container runs directly on the Windows node with its privileges.",
-        remediation: "Remove windowsOptions.hostProcess or set it to false.",
-        reference: "Pod Security Standards, baseline: HostProcess",
-        remediable: false,
-        judge: host_process,
-    },
-    Spec {
-        id: "k8s.volume.types",
-        title: "Only restricted volume types",
-        severity: Severity::Low,
-        rationale: "Volume types outside the restricted set reach node or network storage directly.",
-        remediation: "Use configMap, csi, downwardAPI, emptyDir, ephemeral, persistentVolumeClaim, projected or secret volumes.",
-        reference: "Pod Security Standards, restricted: Volume Types",
-        remediable: false,
-        judge: volume_types,
-    },
-    Spec {
-        id: "k8s.container.privilege_escalation",
-        title: "Containers forbid privilege escalation",
-        severity: Severity::High,
-        rationale: "Without allowPrivilegeEscalation: false, setuid binaries can gain more privileges than the process started with.",
-        remediation: "Set securityContext.allowPrivilegeEscalation: false on every container.",
-        reference: "Pod Security Standards, restricted: Privilege Escalation",
-        remediable: true,
-        judge: privilege_escalation,
-    },
-    Spec {
-        id: "k8s.pod.run_as_user",
-        title: "No container runs as UID 0",
-        severity: Severity::High,
-        rationale: "runAsUser: 0 runs the process as root whatever the image says.",
-        remediation: "Set runAsUser to a non-zero UID, or remove it and rely on runAsNonRoot.",
-        reference: "Pod Security Standards, restricted: Running as Non-root user",
-        remediable: true,
-        judge: run_as_user,
-    },
-    Spec {
-        id: "k8s.pod.seccomp_profile",
-        title: "Containers run with a restricted seccomp profile",
-        severity: Severity::Medium,
-        rationale: "The RuntimeDefault profile blocks system calls that containers do not need.",
-        remediation: "Set securityContext.seccompProfile.type: RuntimeDefault on the pod.",
-        reference: "Pod Security Standards, restricted: Seccomp",
-        remediable: false,
-        judge: seccomp_profile,
-    },
-    Spec {
-        id: "k8s.container.capabilities_drop_all",
-        title: "Containers drop all capabilities",
-        severity: Severity::Medium,
-        rationale: "Dropping ALL and adding back at most NET_BIND_SERVICE leaves a compromised process the least power.",
-        remediation: "Set securityContext.capabilities.drop: [ALL]; add only NET_BIND_SERVICE if needed.",
-        reference: "Pod Security Standards, restricted: Capabilities",
-        remediable: false,
-        judge: capabilities_drop_all,
-    },
-    Spec {
-        id: "k8s.container.cpu_limit",
-        title: "Containers set a CPU limit",
-        severity: Severity::Low,
-        rationale: "Without a CPU limit one container can starve its neighbours of CPU time.",
-        remediation: "Set resources.limits.cpu on every container and init container.",
-        reference: "",
-        remediable: true,
-        judge: cpu_limit,
-    },
-    Spec {
-        id: "k8s.container.image_latest",
-        title: "Images have a fixed tag",
-        severity: Severity::Medium,
-        rationale: "An image on latest (or with no tag) changes under a running workload without review.",
-        remediation: "Use an explicit version tag or a digest.",
-        reference: "",
-        remediable: false,
-        judge: image_latest,
-    },
-    Spec {
-        id: "k8s.container.image_digest",
-        title: "Images are pinned by digest",
-        severity: Severity::Low,
-        rationale: "A tag can be moved to other content; a digest cannot.",
-        remediation: "Reference images as name@sha256:<digest>.",
-        reference: "",
-        remediable: false,
-        judge: image_digest,
-    },
-    Spec {
-        id: "k8s.container.read_only_root_filesystem",
-        title: "Root filesystems are read-only",
-        severity: Severity::Medium,
-        rationale: "A writable root filesystem lets an intruder change binaries and persist in the container.",
-        remediation: "Set securityContext.readOnlyRootFilesystem: true and mount emptyDir volumes where the application writes.",
-        reference: "",
-        remediable: true,
-        judge: read_only_root_filesystem,
-    },
+const SPECS: &[(CheckSpec, RuleFn)] = &[
+    (
+        CheckSpec {
+            id: "k8s.pod.run_as_non_root",
+            title: "Containers run as non-root",
+            severity: Severity::High,
+            rationale: "A process running as root in a container is root on the node once it escapes the container.",
+            remediation: "Set securityContext.runAsNonRoot: true on the pod (or on every container) and run the image as a non-zero UID.",
+            reference: "Pod Security Standards, restricted: Running as Non-root",
+            remediable: true,
+            resource_kind: "Workload",
+        },
+        run_as_non_root,
+    ),
+    (
+        CheckSpec {
+            id: "k8s.container.memory_limit",
+            title: "Containers set a memory limit",
+            severity: Severity::Medium,
+            rationale: "Without a memory limit one container can exhaust the node's memory and starve its neighbours.",
+            remediation: "Set resources.limits.memory on every container and init container.",
+            reference: "",
+            remediable: true,
+            resource_kind: "Workload",
+        },
+        memory_limit,
+    ),
+    (
+        CheckSpec {
+            id: "k8s.volume.secret_default_mode",
+            title: "Secret volumes have restrictive file modes",
+            severity: Severity::Medium,
+            rationale: "Kubernetes mounts secret files 0644 by default: readable by every user in the container.",
+            remediation: "Set defaultMode (and any items[].mode) on secret volumes to 0400 or 0440.",
+            reference: "",
+            remediable: false,
+            resource_kind: "Workload",
+        },
+        secret_default_mode,
+    ),
+    (
+        CheckSpec {
+            id: "k8s.workload.required_labels",
+            title: "Workloads carry the compliance labels",
+            severity: Severity::Low,
+            rationale: "Data classification, retention and scope labels let audits and policies find what handles which data.",
+            remediation: "Add the labels data-classification, data-retention and compliance-scope to metadata.labels.",
+            reference: "",
+            remediable: false,
+            resource_kind: "Workload",
+        },
+        required_labels,
+    ),
+    (
+        CheckSpec {
+            id: "k8s.container.privileged",
+            title: "No privileged containers",
+            severity: Severity::Critical,
+            rationale: "A privileged container has every capability and the node's devices: it is root on the node.",
+            remediation: "Remove securityContext.privileged or set it to false.",
+            reference: "Pod Security Standards, baseline: Privileged Containers",
+            remediable: false,
+            resource_kind: "Workload",
+        },
+        privileged,
+    ),
+    (
+        CheckSpec {
+            id: "k8s.pod.host_namespaces",
+            title: "Pods do not share host namespaces",
+            severity: Severity::High,
+            rationale: "Sharing the node's network, PID or IPC namespace exposes the node's processes and traffic.",
+            remediation: "Remove hostNetwork, hostPID and hostIPC or set them to false.",
+            reference: "Pod Security Standards, baseline: Host Namespaces",
+            remediable: false,
+            resource_kind: "Workload",
+        },
+        host_namespaces,
+    ),
+    (
+        CheckSpec {
+            id: "k8s.volume.host_path",
+            title: "No hostPath volumes",
+            severity: Severity::High,
+            rationale: "A hostPath volume exposes the node's file system to the container.",
+            remediation: "Replace hostPath volumes with persistent volume claims, configMaps or emptyDir.",
+            reference: "Pod Security Standards, baseline: HostPath Volumes",
+            remediable: false,
+            resource_kind: "Workload",
+        },
+        host_path,
+    ),
+    (
+        CheckSpec {
+            id: "k8s.container.host_ports",
+            title: "Containers do not bind host ports",
+            severity: Severity::Medium,
+            rationale: "Host ports bypass network policy and tie the pod to a node.",
+            remediation: "Remove hostPort from container ports; expose the pod through a Service.",
+            reference: "Pod Security Standards, baseline: Host Ports",
+            remediable: false,
+            resource_kind: "Workload",
+        },
+        host_ports,
+    ),
+    (
+        CheckSpec {
+            id: "k8s.container.added_capabilities",
+            title: "Containers add no capability beyond the baseline set",
+            severity: Severity::High,
+            rationale: "Capabilities such as SYS_ADMIN or NET_ADMIN give near-root power over the node.",
+            remediation: "Remove capabilities outside the baseline set from securityContext.capabilities.add.",
+            reference: "Pod Security Standards, baseline: Capabilities",
+            remediable: false,
+            resource_kind: "Workload",
+        },
+        added_capabilities,
+    ),
+    (
+        CheckSpec {
+            id: "k8s.pod.apparmor",
+            title: "AppArmor is not disabled",
+            severity: Severity::Medium,
+            rationale: "An Unconfined AppArmor profile removes a layer of confinement.",
+            remediation: "Use appArmorProfile.type RuntimeDefault or Localhost, or leave it unset.",
+            reference: "Pod Security Standards, baseline: AppArmor",
+            remediable: false,
+            resource_kind: "Workload",
+        },
+        apparmor,
+    ),
+    (
+        CheckSpec {
+            id: "k8s.pod.selinux",
+            title: "SELinux options stay within the allowed values",
+            severity: Severity::Medium,
+            rationale: "A custom SELinux user, role or type can lift the container's confinement.",
+            remediation: "Leave seLinuxOptions.user and role unset and type empty or one of container_t, container_init_t, container_kvm_t, container_engine_t.",
+            reference: "Pod Security Standards, baseline: SELinux",
+            remediable: false,
+            resource_kind: "Workload",
+        },
+        selinux,
+    ),
+    (
+        CheckSpec {
+            id: "k8s.container.proc_mount",
+            title: "/proc is masked",
+            severity: Severity::Medium,
+            rationale: "An unmasked /proc exposes kernel interfaces to the container.",
+            remediation: "Remove securityContext.procMount or set it to Default.",
+            reference: "Pod Security Standards, baseline: /proc Mount Type",
+            remediable: false,
+            resource_kind: "Workload",
+        },
+        proc_mount,
+    ),
+    (
+        CheckSpec {
+            id: "k8s.pod.seccomp_unconfined",
+            title: "Seccomp is not disabled",
+            severity: Severity::Medium,
+            rationale: "An Unconfined seccomp profile lets the container call every system call of the kernel.",
+            remediation: "Use seccompProfile.type RuntimeDefault or Localhost.",
+            reference: "Pod Security Standards, baseline: Seccomp",
+            remediable: false,
+            resource_kind: "Workload",
+        },
+        seccomp_unconfined,
+    ),
+    (
+        CheckSpec {
+            id: "k8s.pod.sysctls",
+            title: "Only safe sysctls are set",
+            severity: Severity::Medium,
+            rationale: "Unsafe sysctls change kernel settings shared with other pods on the node.",
+            remediation: "Remove sysctls outside the safe set from securityContext.sysctls.",
+            reference: "Pod Security Standards, baseline: Sysctls",
+            remediable: false,
+            resource_kind: "Workload",
+        },
+        sysctls,
+    ),
+    (
+        CheckSpec {
+            id: "k8s.pod.host_process",
+            title: "No Windows HostProcess containers",
+            severity: Severity::Critical,
+            rationale: "A HostProcess container runs directly on the Windows node with its privileges.",
+            remediation: "Remove windowsOptions.hostProcess or set it to false.",
+            reference: "Pod Security Standards, baseline: HostProcess",
+            remediable: false,
+            resource_kind: "Workload",
+        },
+        host_process,
+    ),
+    (
+        CheckSpec {
+            id: "k8s.volume.types",
+            title: "Only restricted volume types",
+            severity: Severity::Low,
+            rationale: "Volume types outside the restricted set reach node or network storage directly.",
+            remediation: "Use configMap, csi, downwardAPI, emptyDir, ephemeral, persistentVolumeClaim, projected or secret volumes.",
+            reference: "Pod Security Standards, restricted: Volume Types",
+            remediable: false,
+            resource_kind: "Workload",
+        },
+        volume_types,
+    ),
+    (
+        CheckSpec {
+            id: "k8s.container.privilege_escalation",
+            title: "Containers forbid privilege escalation",
+            severity: Severity::High,
+            rationale: "Without allowPrivilegeEscalation: false, setuid binaries can gain more privileges than the process started with.",
+            remediation: "Set securityContext.allowPrivilegeEscalation: false on every container.",
+            reference: "Pod Security Standards, restricted: Privilege Escalation",
+            remediable: true,
+            resource_kind: "Workload",
+        },
+        privilege_escalation,
+    ),
+    (
+        CheckSpec {
+            id: "k8s.pod.run_as_user",
+            title: "No container runs as UID 0",
+            severity: Severity::High,
+            rationale: "runAsUser: 0 runs the process as root whatever the image says.",
+            remediation: "Set runAsUser to a non-zero UID, or remove it and rely on runAsNonRoot.",
+            reference: "Pod Security Standards, restricted: Running as Non-root user",
+            remediable: true,
+            resource_kind: "Workload",
+        },
+        run_as_user,
+    ),
+    (
+        CheckSpec {
+            id: "k8s.pod.seccomp_profile",
+            title: "Containers run with a restricted seccomp profile",
+            severity: Severity::Medium,
+            rationale: "The RuntimeDefault profile blocks system calls that containers do not need.",
+            remediation: "Set securityContext.seccompProfile.type: RuntimeDefault on the pod.",
+            reference: "Pod Security Standards, restricted: Seccomp",
+            remediable: false,
+            resource_kind: "Workload",
+        },
+        seccomp_profile,
+    ),
+    (
+        CheckSpec {
+            id: "k8s.container.capabilities_drop_all",
+            title: "Containers drop all capabilities",
+            severity: Severity::Medium,
+            rationale: "Dropping ALL and adding back at most NET_BIND_SERVICE leaves a compromised process the least power.",
+            remediation: "Set securityContext.capabilities.drop: [ALL]; add only NET_BIND_SERVICE if needed.",
+            reference: "Pod Security Standards, restricted: Capabilities",
+            remediable: false,
+            resource_kind: "Workload",
+        },
+        capabilities_drop_all,
+    ),
+    (
+        CheckSpec {
+            id: "k8s.container.cpu_limit",
+            title: "Containers set a CPU limit",
+            severity: Severity::Low,
+            rationale: "Without a CPU limit one container can starve its neighbours of CPU time.",
+            remediation: "Set resources.limits.cpu on every container and init container.",
+            reference: "",
+            remediable: true,
+            resource_kind: "Workload",
+        },
+        cpu_limit,
+    ),
+    (
+        CheckSpec {
+            id: "k8s.container.image_latest",
+            title: "Images have a fixed tag",
+            severity: Severity::Medium,
+            rationale: "An image on latest (or with no tag) changes under a running workload without review.",
+            remediation: "Use an explicit version tag or a digest.",
+            reference: "",
+            remediable: false,
+            resource_kind: "Workload",
+        },
+        image_latest,
+    ),
+    (
+        CheckSpec {
+            id: "k8s.container.image_digest",
+            title: "Images are pinned by digest",
+            severity: Severity::Low,
+            rationale: "A tag can be moved to other content; a digest cannot.",
+            remediation: "Reference images as name@sha256:<digest>.",
+            reference: "",
+            remediable: false,
+            resource_kind: "Workload",
+        },
+        image_digest,
+    ),
+    (
+        CheckSpec {
+            id: "k8s.container.read_only_root_filesystem",
+            title: "Root filesystems are read-only",
+            severity: Severity::Medium,
+            rationale: "A writable root filesystem lets an intruder change binaries and persist in the container.",
+            remediation: "Set securityContext.readOnlyRootFilesystem: true and mount emptyDir volumes where the application writes.",
+            reference: "",
+            remediable: true,
+            resource_kind: "Workload",
+        },
+        read_only_root_filesystem,
+    ),
 ];
 
 static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
-    SPECS
-        .iter()
-        .filter_map(|s| {
-            // The ids above are literals covered by a test; a malformed one
-            // would be dropped here, and that test would fail.
-            let mut check = Check::new(s.id, s.title, s.severity, "Workload")
-                .ok()?
-                .with_rationale(s.rationale)
-                .with_remediation(s.remediation);
-            if !s.reference.is_empty() {
-                check = check.with_reference(s.reference);
-            }
-            if s.remediable {
-                check = check.remediable();
-            }
-            Some(Rule { check, judge: s.judge })
-        })
-        .collect()
+    // The ids above are literals covered by a test; a malformed one would be
+    // dropped here, and that test would fail.
+    SPECS.iter().filter_map(|(spec, judge)| Some(Rule { check: spec.to_check().ok()?, judge: *judge })).collect()
 });
 
 /// Every Kubernetes rule, in catalogue order.
@@ -1041,7 +1076,7 @@ mod tests {
     #[test]
     fn catalogue_ids_are_valid_and_unique() {
         assert_eq!(rules().len(), SPECS.len(), "a malformed check id was dropped");
-        let mut ids: Vec<&str> = SPECS.iter().map(|s| s.id).collect();
+        let mut ids: Vec<&str> = SPECS.iter().map(|(s, _)| s.id).collect();
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), SPECS.len());
