@@ -85,41 +85,11 @@ pub enum FrameworksCommand {
     },
 }
 
-/// Report formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// The versioned JSON report (compliance_report_YYYYMMDD_HHMMSS.json, UTC).
-    Json,
-    /// Markdown, for people and pull requests (.md).
-    Markdown,
-    /// A self-contained HTML page (.html).
-    Html,
-    /// JUnit XML for CI systems: one test case per check and resource (.junit.xml).
-    Junit,
-    /// SARIF 2.1.0 for code review: rules are checks, results are failures (.sarif).
-    Sarif,
-    /// CSV, one row per evidence (.csv).
-    Csv,
-    /// Prometheus text exposition of the metrics (.prom), for a textfile collector.
-    Prometheus,
-    /// OSCAL 1.1 assessment results for GRC tools (.oscal.json).
-    Oscal,
-}
-
-impl Format {
-    /// The report crate's format.
-    pub fn to_report(self) -> compliance_report::Format {
-        match self {
-            Format::Json => compliance_report::Format::Json,
-            Format::Markdown => compliance_report::Format::Markdown,
-            Format::Html => compliance_report::Format::Html,
-            Format::Junit => compliance_report::Format::Junit,
-            Format::Sarif => compliance_report::Format::Sarif,
-            Format::Csv => compliance_report::Format::Csv,
-            Format::Prometheus => compliance_report::Format::Prometheus,
-            Format::Oscal => compliance_report::Format::Oscal,
-        }
-    }
+/// `--format` values: the report crate's formats, by name.
+fn format_parser() -> impl clap::builder::TypedValueParser<Value = compliance_report::Format> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(compliance_report::Format::ALL.map(|f| f.name()))
+        .try_map(|name| name.parse::<compliance_report::Format>())
 }
 
 /// Severity threshold for the exit code.
@@ -198,9 +168,10 @@ pub struct ScanArgs {
     /// Waivers file (YAML or JSON).
     #[arg(long, value_name = "FILE")]
     pub waivers: Option<PathBuf>,
-    /// Report formats to write; repeatable.
-    #[arg(long = "format", value_enum, default_values_t = [Format::Json])]
-    pub formats: Vec<Format>,
+    /// Report formats to write; repeatable: json (the versioned report), markdown, html (for people),
+    /// junit, sarif (for CI and code review), oscal (for GRC tools), csv, prometheus (textfile collector).
+    #[arg(long = "format", value_parser = format_parser(), default_value = "json")]
+    pub formats: Vec<compliance_report::Format>,
     /// Folder for the report files.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub out: PathBuf,

@@ -99,7 +99,7 @@ pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
         let previous = Report::read_json(path).map_err(|e| UsageError(format!("--previous: {e}")))?;
         report = report.with_delta_from(&previous);
     }
-    let mut formats: Vec<compliance_report::Format> = args.formats.iter().map(|f| f.to_report()).collect();
+    let mut formats = args.formats.clone();
     formats.dedup();
     for path in report.write_all(&formats, &args.out).map_err(|e| UsageError(e.to_string()))? {
         outln!("report: {}", path.display());

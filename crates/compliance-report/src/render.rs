@@ -49,6 +49,20 @@ impl Format {
         Format::Oscal,
     ];
 
+    /// The name used on the command line and in configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Markdown => "markdown",
+            Format::Html => "html",
+            Format::Junit => "junit",
+            Format::Sarif => "sarif",
+            Format::Csv => "csv",
+            Format::Prometheus => "prometheus",
+            Format::Oscal => "oscal",
+        }
+    }
+
     /// The file extension.
     pub fn extension(self) -> &'static str {
         match self {
@@ -61,6 +75,22 @@ impl Format {
             Format::Prometheus => "prom",
             Format::Oscal => "oscal.json",
         }
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    /// ```
+    /// use compliance_report::Format;
+    /// assert_eq!("sarif".parse::<Format>(), Ok(Format::Sarif));
+    /// assert!("pdf".parse::<Format>().is_err());
+    /// ```
+    fn from_str(s: &str) -> Result<Self, String> {
+        Format::ALL.into_iter().find(|f| f.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+            format!("unknown format {s:?}; one of {}", names.join(", "))
+        })
     }
 }
 
