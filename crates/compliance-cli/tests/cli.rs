@@ -533,3 +533,29 @@ fn previous_report_gives_the_changes() -> TestResult {
     assert_eq!(report["delta"]["new_failures"].as_array().map(Vec::len), Some(11));
     Ok(())
 }
+
+#[test]
+fn every_format_in_one_scan() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let out_dir = dir.path().to_str().ok_or("path")?;
+    let mut args = vec!["scan", "--k8s-manifests", "examples/manifests", "--out", out_dir, "--fail-on", "high"];
+    for f in ["json", "markdown", "html", "junit", "sarif", "oscal", "csv", "prometheus"] {
+        args.extend(["--format", f]);
+    }
+    let out = compliance(&args);
+    assert_eq!(out.status.code(), Some(1), "high failures exist: {}", text(&out.stderr));
+    let written: Vec<String> =
+        std::fs::read_dir(dir.path())?.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();
+    for ext in [".json", ".md", ".html", ".junit.xml", ".sarif", ".oscal.json", ".csv", ".prom"] {
+        let file =
+            written.iter().find(|n| n.ends_with(ext) && (ext != ".json" || !n.ends_with(".oscal.json"))).ok_or(ext)?;
+        let body = std::fs::read_to_string(dir.path().join(file))?;
+        assert!(!body.is_empty(), "{file}");
+        if ext.ends_with("json") || ext == ".sarif" {
+            let _: Value = serde_json::from_str(&body)?;
+        }
+    }
+    report_in(dir.path())?;
+    assert_eq!(written.len(), 8, "{written:?}");
+    Ok(())
+}
