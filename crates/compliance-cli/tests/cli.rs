@@ -44,9 +44,9 @@ fn report_in(dir: &Path) -> Result<Value, Box<dyn std::error::Error>> {
     let path = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("compliance_report_") && n.ends_with(".json"))
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with("compliance_report_") && n.ends_with(".json") && !n.ends_with(".oscal.json")
+            })
         })
         .ok_or("no report written")?;
     let report: Value = serde_json::from_slice(&std::fs::read(path)?)?;
