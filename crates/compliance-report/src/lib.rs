@@ -44,7 +44,7 @@ pub use frameworks::{MappedFramework, builtin_frameworks, builtin_mappings, chec
 pub const REPORT_SCHEMA: &str = include_str!("../schema/report.schema.json");
 
 pub use delta::{Change, CheckDelta, ControlChange, Delta};
-pub use model::{ControlResult, ControlStatus, FrameworkResult, Report, SCHEMA_VERSION, write_new};
+pub use model::{CheckResult, ControlResult, ControlStatus, FrameworkResult, Report, SCHEMA_VERSION, write_new};
 pub use render::Format;
 
 /// Errors of this crate.

@@ -65,6 +65,26 @@ pub struct ControlResult {
     pub errors: usize,
 }
 
+/// One check's result in a report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CheckResult {
+    /// The check.
+    pub check_id: CheckId,
+    /// Passing resources.
+    pub passed: usize,
+    /// Failing resources no waiver covers.
+    pub failed: usize,
+    /// Failing resources covered by a waiver.
+    pub waived: usize,
+    /// Resources that could not be judged.
+    pub errors: usize,
+    /// Resources the check does not apply to.
+    pub not_applicable: usize,
+    /// Passed over judged resources, in percent; `null` when none was judged.
+    pub score_percentage: Option<f64>,
+}
+
 /// One framework's result in a report.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -112,6 +132,9 @@ pub struct Report {
     pub errors: usize,
     /// Evidence that does not apply.
     pub not_applicable: usize,
+    /// Per-check results, by check id (added in schema 1.1).
+    #[serde(default)]
+    pub check_results: Vec<CheckResult>,
     /// Per-framework results.
     pub frameworks: Vec<FrameworkResult>,
     /// Collectors or sources that could not be read, with the reason.
@@ -160,6 +183,7 @@ impl Report {
             waived: run.evidence.iter().filter(|e| e.status == Status::Fail && e.waiver.is_some()).count(),
             errors: count(Status::Error),
             not_applicable: count(Status::NotApplicable),
+            check_results: check_results(&by_check),
             frameworks: frameworks.iter().map(|f| framework_result(f.as_ref(), &by_check)).collect(),
             gaps: run.gaps,
             expired_waivers: run.expired_waivers,
@@ -269,6 +293,30 @@ pub fn write_new(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, Report
 fn percentage(part: usize, whole: usize) -> Option<f64> {
     // Counts stay far below 2^52, so the conversion is exact.
     (whole > 0).then(|| (part as f64) * 100.0 / (whole as f64))
+}
+
+fn check_results(by_check: &HashMap<&CheckId, Vec<&Evidence>>) -> Vec<CheckResult> {
+    let mut results: Vec<CheckResult> = by_check
+        .iter()
+        .map(|(id, list)| {
+            let n = |s: Status, waived: Option<bool>| {
+                list.iter().filter(|e| e.status == s && waived.is_none_or(|w| e.waiver.is_some() == w)).count()
+            };
+            let (passed, failed) = (n(Status::Pass, None), n(Status::Fail, Some(false)));
+            let waived = n(Status::Fail, Some(true));
+            CheckResult {
+                check_id: (*id).clone(),
+                passed,
+                failed,
+                waived,
+                errors: n(Status::Error, None),
+                not_applicable: n(Status::NotApplicable, None),
+                score_percentage: percentage(passed, passed + failed + waived),
+            }
+        })
+        .collect();
+    results.sort_by(|a, b| a.check_id.cmp(&b.check_id));
+    results
 }
 
 fn framework_result(framework: &dyn Framework, by_check: &HashMap<&CheckId, Vec<&Evidence>>) -> FrameworkResult {

@@ -296,6 +296,20 @@ fn markdown(r: &Report) -> String {
             }
         }
     }
+    if !r.check_results.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n## Checks\n\n| check | score | pass | fail | waived | not judged | n/a |\n|---|---|---|---|---|---|---|"
+        );
+        for c in &r.check_results {
+            let score = c.score_percentage.map_or("n/a".to_owned(), |s| format!("{s:.1}%"));
+            let _ = writeln!(
+                out,
+                "| `{}` | {score} | {} | {} | {} | {} | {} |",
+                c.check_id, c.passed, c.failed, c.waived, c.errors, c.not_applicable
+            );
+        }
+    }
     let (shown, left_out) = failures_for_people(r);
     let mut by_check: BTreeMap<&str, Vec<&Evidence>> = BTreeMap::new();
     for e in shown {

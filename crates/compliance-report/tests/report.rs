@@ -66,6 +66,17 @@ async fn counts_percentage_and_control_statuses() -> TestResult {
     // 1 passed of 4 assessed controls.
     assert_eq!(fw.score_percentage, Some(25.0));
     assert_eq!(report.failures_at_or_above(Severity::High), 1, "the waived failure does not count");
+    let per_check: Vec<(String, Option<f64>, usize, usize)> =
+        report.check_results.iter().map(|c| (c.check_id.to_string(), c.score_percentage, c.waived, c.errors)).collect();
+    assert_eq!(
+        per_check,
+        [
+            ("demo.x.fail".to_owned(), Some(0.0), 0, 0),
+            ("demo.x.pass".to_owned(), Some(100.0), 0, 0),
+            ("demo.x.unknown".to_owned(), None, 0, 1),
+            ("demo.x.waived".to_owned(), Some(0.0), 1, 0),
+        ]
+    );
     assert_eq!(
         report.summary_line(),
         "Compliance: 50.0% (2 of 4 judged evidence compliant; 1 errors, 0 gaps); demo 25.0%"
