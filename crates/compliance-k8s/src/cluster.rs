@@ -103,7 +103,15 @@ impl ClusterCollector {
         Self { client, config }
     }
 
-    async fn list_kind<K>(&self, kind: WorkloadKind, namespace: Option<&str>, scope: &Scope, out: &mut Collection)
+    /// Lists and judges one kind. `Err` when the API server cannot be reached
+    /// at all (no HTTP answer): listing the other kinds would only wait again.
+    async fn list_kind<K>(
+        &self,
+        kind: WorkloadKind,
+        namespace: Option<&str>,
+        scope: &Scope,
+        out: &mut Collection,
+    ) -> Result<(), String>
     where
         K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + DeserializeOwned + Serialize + Debug,
     {
@@ -133,6 +141,10 @@ impl ClusterCollector {
                     items.clear();
                     params = ListParams::default().limit(self.config.page_size);
                 }
+                Err(e) if !matches!(e, kube::Error::Api(_)) && items.is_empty() && pages == 0 => {
+                    warn!(%source, error = %e, "API server unreachable");
+                    return Err(format!("list {} failed: {e}", K::plural(&())));
+                }
                 Err(e) => {
                     let kind_of_gap = match &e {
                         kube::Error::Api(s) if s.code == 401 || s.code == 403 => GapKind::Denied,
@@ -154,6 +166,7 @@ impl ClusterCollector {
         for item in items {
             self.judge(kind, item, scope, out);
         }
+        Ok(())
     }
 
     async fn list_page<K>(&self, api: &Api<K>, params: &ListParams) -> Result<kube::core::ObjectList<K>, kube::Error>
@@ -232,23 +245,21 @@ impl Collector for ClusterCollector {
         } else {
             self.config.namespaces.iter().map(|n| Some(n.as_str())).collect()
         };
+        let unreachable = |reason: String| compliance_core::Error::Collect {
+            collector: "k8s-cluster".into(),
+            reason: format!("cluster {} unreachable: {reason}", self.config.cluster),
+        };
         for ns in namespaces {
-            self.list_kind::<Pod>(WorkloadKind::Pod, ns, scope, &mut out).await;
-            self.list_kind::<Deployment>(WorkloadKind::Deployment, ns, scope, &mut out).await;
-            self.list_kind::<StatefulSet>(WorkloadKind::StatefulSet, ns, scope, &mut out).await;
-            self.list_kind::<DaemonSet>(WorkloadKind::DaemonSet, ns, scope, &mut out).await;
-            self.list_kind::<ReplicaSet>(WorkloadKind::ReplicaSet, ns, scope, &mut out).await;
-            self.list_kind::<ReplicationController>(WorkloadKind::ReplicationController, ns, scope, &mut out).await;
-            self.list_kind::<Job>(WorkloadKind::Job, ns, scope, &mut out).await;
-            self.list_kind::<CronJob>(WorkloadKind::CronJob, ns, scope, &mut out).await;
-        }
-        // Every list failing means the cluster itself could not be read.
-        if out.evidence.is_empty() && !out.gaps.is_empty() && out.gaps.iter().all(|g| g.kind == GapKind::Unreadable) {
-            let reason = out.gaps.first().map(|g| g.reason.clone()).unwrap_or_default();
-            return Err(compliance_core::Error::Collect {
-                collector: "k8s-cluster".into(),
-                reason: format!("cluster {} unreachable: {reason}", self.config.cluster),
-            });
+            self.list_kind::<Pod>(WorkloadKind::Pod, ns, scope, &mut out).await.map_err(unreachable)?;
+            self.list_kind::<Deployment>(WorkloadKind::Deployment, ns, scope, &mut out).await.map_err(unreachable)?;
+            self.list_kind::<StatefulSet>(WorkloadKind::StatefulSet, ns, scope, &mut out).await.map_err(unreachable)?;
+            self.list_kind::<DaemonSet>(WorkloadKind::DaemonSet, ns, scope, &mut out).await.map_err(unreachable)?;
+            self.list_kind::<ReplicaSet>(WorkloadKind::ReplicaSet, ns, scope, &mut out).await.map_err(unreachable)?;
+            self.list_kind::<ReplicationController>(WorkloadKind::ReplicationController, ns, scope, &mut out)
+                .await
+                .map_err(unreachable)?;
+            self.list_kind::<Job>(WorkloadKind::Job, ns, scope, &mut out).await.map_err(unreachable)?;
+            self.list_kind::<CronJob>(WorkloadKind::CronJob, ns, scope, &mut out).await.map_err(unreachable)?;
         }
         info!(cluster = %self.config.cluster, evidence = out.evidence.len(), gaps = out.gaps.len(), "cluster judged");
         Ok(out)

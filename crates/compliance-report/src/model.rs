@@ -239,14 +239,18 @@ impl Report {
 
     /// The one-line summary the CLI ends with: overall percentage and each framework's score.
     pub fn summary_line(&self) -> String {
-        let mut line = format!(
-            "Compliance: {:.1}% ({} of {} judged evidence compliant; {} errors, {} gaps)",
-            self.compliance_percentage,
-            self.compliant,
-            self.compliant + self.non_compliant,
-            self.errors,
-            self.gaps.len()
-        );
+        let judged = self.compliant + self.non_compliant;
+        let mut line = if judged == 0 {
+            format!("Compliance: n/a (nothing was judged; {} errors, {} gaps)", self.errors, self.gaps.len())
+        } else {
+            format!(
+                "Compliance: {:.1}% ({} of {judged} judged evidence compliant; {} errors, {} gaps)",
+                self.compliance_percentage,
+                self.compliant,
+                self.errors,
+                self.gaps.len()
+            )
+        };
         for f in &self.frameworks {
             match f.score_percentage {
                 Some(score) => line.push_str(&format!("; {} {:.1}%", f.id, score)),
