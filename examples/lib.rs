@@ -6,6 +6,7 @@
 //! - `scan_manifests`: judge a folder of manifests and print the failures.
 //! - `admission_review`: answer an `AdmissionReview` request.
 //! - `fix_manifests`: plan fixes and write fixed copies of manifests.
+//! - `report_outputs`: every report output, and the changes since a previous run.
 //! - `cluster_scan`: judge a live cluster (needs a kubeconfig).
 //! - `aws_review`: IAM access review and S3 posture of an AWS account (or
 //!   of an emulator: CI runs it against moto).
