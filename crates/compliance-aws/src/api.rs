@@ -36,9 +36,9 @@ impl ApiError {
         let message = match err.message() {
             Some(m) => m.to_owned(),
             None => match &err {
-                SdkError::DispatchFailure(e) => format!("request not sent: {e:?}"),
                 SdkError::TimeoutError(_) => "timed out".to_owned(),
-                other => other.to_string(),
+                // Credentials that cannot be loaded, DNS, TLS: the causes say which.
+                other => causes(other),
             },
         };
         Self { operation, code, message, status }
@@ -66,6 +66,20 @@ impl ApiError {
             self.to_string()
         }
     }
+}
+
+/// An error and its causes, each once: `a: b: c`.
+fn causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }
 
 /// The AWS account of an ARN (`arn:aws:iam::123456789012:user/alice`).

@@ -68,6 +68,7 @@ pub async fn collectors(
     let config: Arc<dyn Collector> = if config_rules.is_empty() {
         match ConfigRulesCollector::discover(sdk).await {
             Ok(c) => Arc::new(c),
+            Err(Error::Collect { reason, .. }) => Arc::new(Unavailable { name: "aws-config", reason }),
             Err(e) => Arc::new(Unavailable { name: "aws-config", reason: e.to_string() }),
         }
     } else {
