@@ -32,6 +32,45 @@ mock! {
     }
 }
 
+// The same trait mocked through the signature async-trait generates, so that
+// an expectation can return a future that really waits (for timeouts,
+// cancellation and the concurrency bound).
+mock! {
+    SlowColl {}
+    impl Collector for SlowColl {
+        fn name(&self) -> &str;
+        fn checks(&self) -> Vec<Check>;
+        fn collect<'life0, 'life1, 'async_trait>(&'life0 self, scope: &'life1 Scope)
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = compliance_core::Result<Collection>> + Send + 'async_trait>>
+        where 'life0: 'async_trait, 'life1: 'async_trait, Self: 'async_trait;
+    }
+}
+
+/// A mocked collector whose collection sleeps for `delay`, tracking how many
+/// run at once in `running`/`peak`.
+fn slow_mock(
+    name: &str,
+    delay: Duration,
+    calls: std::ops::RangeInclusive<usize>,
+    running: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+) -> MockSlowColl {
+    let mut m = MockSlowColl::new();
+    m.expect_name().return_const(name.to_owned());
+    m.expect_checks().returning(Vec::new);
+    m.expect_collect().times(calls).returning(move |_| {
+        let (running, peak) = (Arc::clone(&running), Arc::clone(&peak));
+        Box::pin(async move {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(delay).await;
+            running.fetch_sub(1, Ordering::SeqCst);
+            Ok(Collection::default())
+        })
+    });
+    m
+}
+
 mock! {
     Appr {}
     #[async_trait]
@@ -53,42 +92,20 @@ fn good_collection() -> compliance_core::Result<Collection> {
     Ok(vec![Evidence::new(&check, ResourceRef::new("mock", "Thing", "t1", "t1"), Status::Pass, "fine")].into())
 }
 
-/// Sleeps, and tracks how many instances run at once.
-struct Sleeper {
-    name: String,
+/// `n` mocked slow collectors, each expecting `calls` collections; returns
+/// them and the peak number that ran at once.
+fn sleepers(
+    n: usize,
     delay: Duration,
-    running: Arc<AtomicUsize>,
-    peak: Arc<AtomicUsize>,
-}
-
-#[async_trait]
-impl Collector for Sleeper {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn checks(&self) -> Vec<Check> {
-        Vec::new()
-    }
-    async fn collect(&self, _scope: &Scope) -> compliance_core::Result<Collection> {
-        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
-        self.peak.fetch_max(now, Ordering::SeqCst);
-        tokio::time::sleep(self.delay).await;
-        self.running.fetch_sub(1, Ordering::SeqCst);
-        Ok(Collection::default())
-    }
-}
-
-fn sleepers(n: usize, delay: Duration) -> (Vec<Arc<dyn Collector>>, Arc<AtomicUsize>) {
+    calls: std::ops::RangeInclusive<usize>,
+) -> (Vec<Arc<dyn Collector>>, Arc<AtomicUsize>) {
     let running = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
     let list = (0..n)
         .map(|i| {
-            Arc::new(Sleeper {
-                name: format!("sleeper-{i}"),
-                delay,
-                running: Arc::clone(&running),
-                peak: Arc::clone(&peak),
-            }) as Arc<dyn Collector>
+            let mock =
+                slow_mock(&format!("sleeper-{i}"), delay, calls.clone(), Arc::clone(&running), Arc::clone(&peak));
+            Arc::new(mock) as Arc<dyn Collector>
         })
         .collect();
     (list, peak)
@@ -131,7 +148,7 @@ async fn failing_and_panicking_collectors_become_gaps_and_the_rest_completes() -
 
 #[tokio::test(start_paused = true)]
 async fn a_collector_past_its_timeout_becomes_a_gap() -> TestResult {
-    let (slow, _) = sleepers(1, Duration::from_secs(3600));
+    let (slow, _) = sleepers(1, Duration::from_secs(3600), 1..=1);
     let config = EngineConfig::default().with_collector_timeout(Duration::from_secs(5));
     let engine = Engine::new()
         .with_config(config)
@@ -151,7 +168,7 @@ async fn a_collector_past_its_timeout_becomes_a_gap() -> TestResult {
 #[tokio::test(start_paused = true)]
 async fn the_concurrency_bound_holds() -> TestResult {
     for bound in [1, 2, 3] {
-        let (list, peak) = sleepers(7, Duration::from_secs(1));
+        let (list, peak) = sleepers(7, Duration::from_secs(1), 1..=1);
         let mut engine = Engine::new().with_config(EngineConfig::default().with_concurrency(bound));
         for c in list {
             engine = engine.with_collector(c);
@@ -169,7 +186,8 @@ async fn the_concurrency_bound_holds() -> TestResult {
 
 #[tokio::test(start_paused = true)]
 async fn cancellation_turns_running_and_waiting_collectors_into_gaps() -> TestResult {
-    let (list, _) = sleepers(3, Duration::from_secs(60));
+    // With one slot, only the first starts; the two waiting are never called.
+    let (list, peak) = sleepers(3, Duration::from_secs(60), 0..=1);
     let mut engine = Engine::new().with_config(EngineConfig::default().with_concurrency(1));
     for c in list {
         engine = engine.with_collector(c);
@@ -184,6 +202,7 @@ async fn cancellation_turns_running_and_waiting_collectors_into_gaps() -> TestRe
     assert_eq!(run.gaps.len(), 3);
     assert!(run.gaps.iter().all(|g| g.kind == GapKind::Cancelled), "{:?}", run.gaps);
     assert!(run.timings.iter().all(|t| t.outcome == CollectorOutcome::Cancelled));
+    assert_eq!(peak.load(Ordering::SeqCst), 1, "exactly one collector had started");
     Ok(())
 }
 
