@@ -201,16 +201,21 @@ impl Report {
 
     /// The report's file name: `compliance_report_<YYYYMMDD_HHMMSS>.json`, UTC.
     pub fn json_file_name(&self) -> String {
-        format!("compliance_report_{}.json", self.generated_at.format("%Y%m%d_%H%M%S"))
+        self.file_name(crate::Format::Json)
+    }
+
+    /// The file name of the report in `format`:
+    /// `compliance_report_<YYYYMMDD_HHMMSS>.<extension>`, UTC.
+    pub fn file_name(&self, format: crate::Format) -> String {
+        format!("compliance_report_{}.{}", self.generated_at.format("%Y%m%d_%H%M%S"), format.extension())
     }
 
     /// Writes the JSON report into `dir` (created if missing) and returns its
-    /// path. A report is never overwritten: a second report of the same
-    /// second gets `_2`, `_3`, ... before `.json`.
+    /// path: [`Report::write`] with [`Format::Json`](crate::Format::Json). A
+    /// report is never overwritten: a second report of the same second gets
+    /// `_2`, `_3`, ... before `.json`.
     pub fn write_json(&self, dir: &Path) -> Result<PathBuf, ReportError> {
-        let text = serde_json::to_vec_pretty(self)
-            .map_err(|e| ReportError::Format { path: dir.display().to_string(), message: e.to_string() })?;
-        write_new(dir, &self.json_file_name(), &text)
+        self.write(crate::Format::Json, dir)
     }
 
     /// Reads a JSON report back (for deltas and remediation).

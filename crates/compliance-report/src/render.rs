@@ -146,8 +146,7 @@ impl Report {
     /// `compliance_report_<YYYYMMDD_HHMMSS>.<extension>` (never overwriting).
     pub fn write(&self, format: Format, dir: &Path) -> Result<PathBuf, ReportError> {
         use std::io::Write;
-        let name = format!("compliance_report_{}.{}", self.generated_at.format("%Y%m%d_%H%M%S"), format.extension());
-        let (path, file) = create_new(dir, &name)?;
+        let (path, file) = create_new(dir, &self.file_name(format))?;
         let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
         self.render_to(format, &mut writer)?;
         writer.flush().map_err(|source| ReportError::Write { path: path.display().to_string(), source })?;
