@@ -96,10 +96,13 @@ pub fn all_checks() -> Vec<compliance_core::Check> {
     checks
 }
 
-/// True for a check this binary can produce: a built-in one, or an AWS
-/// Config rule (`aws.config.<rule-name>`, discovered per account).
-pub fn is_known_check(id: &compliance_core::CheckId) -> bool {
-    id.as_str().starts_with("aws.config.") || all_checks().iter().any(|c| &c.id == id)
+/// A test for the checks this binary can produce: a built-in one, or an
+/// AWS Config rule (`aws.config.<rule-name>`, discovered per account). The
+/// catalogue is built once, not per check asked about.
+pub fn known_checks() -> impl Fn(&compliance_core::CheckId) -> bool {
+    let built_in: std::collections::HashSet<compliance_core::CheckId> =
+        all_checks().into_iter().map(|c| c.id).collect();
+    move |id| id.as_str().starts_with("aws.config.") || built_in.contains(id)
 }
 
 fn list_checks(format: ListFormat) -> Result<ExitCode, UsageError> {

@@ -17,12 +17,13 @@ pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
     }
     let scope = scope(&args.checks)?;
     let mut frameworks = select_frameworks(&args.frameworks)?;
+    let is_known = crate::known_checks();
     for path in &args.framework_files {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| UsageError(format!("--framework-file {name}: {e}")))?;
         let framework = compliance_report::parse_framework(&text, &name)
             .map_err(|e| UsageError(format!("--framework-file {e}")))?;
-        compliance_report::check_known(&framework, &name, crate::is_known_check)
+        compliance_report::check_known(&framework, &name, &is_known)
             .map_err(|e| UsageError(format!("--framework-file {e}")))?;
         frameworks.push(Arc::new(framework));
     }
