@@ -5,7 +5,7 @@ use compliance_core::{ResourceRef, Scope, Severity, Status};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::rules::{CheckConfig, evaluate, labels_of};
+use crate::rules::{CheckConfig, evaluate};
 use crate::workload::Workload;
 
 /// How admission decides.
@@ -131,7 +131,7 @@ pub fn review(body: &Value, config: &AdmissionConfig) -> Result<Value, Admission
         workload.name
     );
     let resource =
-        ResourceRef::new("k8s", workload.kind.as_str(), id, workload.name.clone()).with_labels(labels_of(&workload));
+        ResourceRef::new("k8s", workload.kind.as_str(), id, workload.name.clone()).with_labels(workload.labels.clone());
     let evidence = evaluate(&workload, resource, &config.checks, &config.scope);
     let mut denials = Vec::new();
     let mut warnings = Vec::new();

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
-use crate::rules::{CheckConfig, checks, evaluate, labels_of, unreadable};
+use crate::rules::{CheckConfig, checks, evaluate, unreadable};
 use crate::workload::{Workload, WorkloadKind};
 
 /// Settings of a cluster scan.
@@ -203,7 +203,7 @@ impl ClusterCollector {
             .and_then(|v| Workload::from_object(v).map_err(|e| e.to_string()));
         match workload {
             Ok(Some(w)) => {
-                let resource = resource.with_labels(labels_of(&w));
+                let resource = resource.with_labels(w.labels.clone());
                 out.evidence.extend(evaluate(&w, resource, &self.config.checks, scope));
             }
             Ok(None) => {}

@@ -9,7 +9,7 @@ use compliance_core::{Check, Collection, Collector, Error, Gap, GapKind, Resourc
 use serde_json::Value;
 use tracing::{debug, info, warn};
 
-use crate::rules::{CheckConfig, checks, evaluate, labels_of, unreadable};
+use crate::rules::{CheckConfig, checks, evaluate, unreadable};
 use crate::workload::{Workload, WorkloadKind};
 
 /// Folders deeper than this are not entered (a guard against link loops).
@@ -222,7 +222,7 @@ fn judge_document(
     }
     match Workload::from_object(Value::Object(map)) {
         Ok(Some(workload)) => {
-            let resource = resource.with_labels(labels_of(&workload));
+            let resource = resource.with_labels(workload.labels.clone());
             out.evidence.extend(evaluate(&workload, resource, config, scope));
         }
         Ok(None) => {}

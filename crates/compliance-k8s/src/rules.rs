@@ -7,7 +7,6 @@
 //! `runAsNonRoot` at both pod and container level, and accepted any secret
 //! `defaultMode`), the effective value is judged instead.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
 
 use compliance_core::{Check, CheckId, CheckSpec, Evidence, ResourceRef, Scope, Severity, Status, Verdict};
@@ -1062,11 +1061,6 @@ pub fn unreadable(
                 .observed_at(now)
         })
         .collect()
-}
-
-/// Labels of a workload, for resource references.
-pub(crate) fn labels_of(w: &Workload) -> BTreeMap<String, String> {
-    w.labels.clone()
 }
 
 #[cfg(test)]
