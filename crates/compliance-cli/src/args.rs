@@ -153,6 +153,13 @@ pub struct ScanArgs {
     pub aws_bucket_concurrency: usize,
     #[command(flatten)]
     pub aws_connection: AwsArgs,
+    /// Rego policy file or folder (`.rego`, recursive); repeatable. Each policy is a check,
+    /// judged on the manifests (as admission requests). One that does not compile is a gap.
+    #[arg(long = "rego-policy", value_name = "PATH")]
+    pub rego_policies: Vec<PathBuf>,
+    /// Milliseconds one Rego evaluation may take before it is stopped (error evidence).
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub rego_eval_limit_ms: u64,
     /// Labels `k8s.workload.required_labels` demands, comma-separated.
     #[arg(long, value_name = "LABELS", value_delimiter = ',')]
     pub k8s_required_labels: Vec<String>,

@@ -99,10 +99,37 @@ pub fn all_checks() -> Vec<compliance_core::Check> {
 /// A test for the checks this binary can produce: a built-in one, or an
 /// AWS Config rule (`aws.config.<rule-name>`, discovered per account). The
 /// catalogue is built once, not per check asked about.
-pub fn known_checks() -> impl Fn(&compliance_core::CheckId) -> bool {
-    let built_in: std::collections::HashSet<compliance_core::CheckId> =
+pub fn known_checks(policies: &compliance_k8s::RegoPolicies) -> impl Fn(&compliance_core::CheckId) -> bool + use<> {
+    let mut built_in: std::collections::HashSet<compliance_core::CheckId> =
         all_checks().into_iter().map(|c| c.id).collect();
+    built_in.extend(policies.check_ids());
     move |id| id.as_str().starts_with("aws.config.") || built_in.contains(id)
+}
+
+/// Loads Rego policies; each one that does not load is a gap naming its
+/// file and line, and the others are used.
+pub fn load_policies(
+    paths: &[std::path::PathBuf],
+    eval_limit_ms: u64,
+) -> (compliance_k8s::RegoPolicies, Vec<compliance_core::Gap>) {
+    let config = compliance_k8s::RegoConfig::default().with_eval_limit(std::time::Duration::from_millis(eval_limit_ms));
+    let (policies, errors) = compliance_k8s::RegoPolicies::load(paths, &config);
+    let gaps = errors
+        .into_iter()
+        .map(|e| {
+            let source = match &e {
+                compliance_k8s::RegoError::Invalid { path, line: Some(line), .. } => format!("{path}:{line}"),
+                compliance_k8s::RegoError::Invalid { path, .. } | compliance_k8s::RegoError::Read { path, .. } => {
+                    path.clone()
+                }
+                _ => String::new(),
+            };
+            let mut gap = compliance_core::Gap::source(source, compliance_core::GapKind::Unreadable, e.to_string());
+            gap.collector = "rego-policies".into();
+            gap
+        })
+        .collect();
+    (policies, gaps)
 }
 
 fn list_checks(format: ListFormat) -> Result<ExitCode, UsageError> {

@@ -15,9 +15,10 @@ pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
     if args.k8s_manifests.is_empty() && !args.k8s_cluster && !args.aws {
         return Err(UsageError("nothing to scan: give --k8s-manifests PATH, --k8s-cluster or --aws".into()));
     }
-    let scope = scope(&args.checks)?;
+    let (policies, policy_gaps) = crate::load_policies(&args.rego_policies, args.rego_eval_limit_ms);
+    let scope = scope(&args.checks, &policies.checks())?;
     let mut frameworks = select_frameworks(&args.frameworks)?;
-    let is_known = crate::known_checks();
+    let is_known = crate::known_checks(&policies);
     for path in &args.framework_files {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| UsageError(format!("--framework-file {name}: {e}")))?;
@@ -25,8 +26,27 @@ pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
             .map_err(|e| UsageError(format!("--framework-file {e}")))?;
         compliance_report::check_known(&framework, &name, &is_known)
             .map_err(|e| UsageError(format!("--framework-file {e}")))?;
-        frameworks.push(Arc::new(framework));
+        frameworks.push(framework);
     }
+    let mut policy_gaps = policy_gaps;
+    for policy in policies.policies() {
+        for (framework_id, controls) in policy.controls() {
+            let Some(framework) = frameworks.iter_mut().find(|f| &f.framework.id == framework_id) else {
+                continue;
+            };
+            for control in controls {
+                if let Err(e) = framework.map_check(policy.check().id.clone(), control) {
+                    policy_gaps.push(compliance_core::Gap::source(
+                        policy.source(),
+                        compliance_core::GapKind::Unreadable,
+                        format!("METADATA controls: {e}"),
+                    ));
+                }
+            }
+        }
+    }
+    let frameworks: Vec<Arc<dyn compliance_core::Framework>> =
+        frameworks.into_iter().map(|f| Arc::new(f) as Arc<dyn compliance_core::Framework>).collect();
     let waivers = match &args.waivers {
         Some(path) => {
             let text =
@@ -35,7 +55,7 @@ pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
         }
         None => Vec::new(),
     };
-    let mut check_config = CheckConfig::default();
+    let mut check_config = CheckConfig::default().with_policies(policies);
     if !args.k8s_required_labels.is_empty() {
         check_config = check_config
             .with_required_labels(args.k8s_required_labels.iter().map(|l| l.trim()).filter(|l| !l.is_empty()));
@@ -92,7 +112,8 @@ pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
             }
         }
     });
-    let run = engine.run_with(&scope, RunOptions::default().with_progress(tx)).await;
+    let mut run = engine.run_with(&scope, RunOptions::default().with_progress(tx)).await;
+    run.gaps.extend(policy_gaps);
     let _ = printer.await;
 
     let mut report = Report::from_owned_run(run, engine.frameworks());
@@ -124,9 +145,10 @@ pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
     Ok(if failing > 0 || (args.fail_on_gaps && unjudged > 0) { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-fn scope(patterns: &[String]) -> Result<Scope, UsageError> {
+fn scope(patterns: &[String], policy_checks: &[compliance_core::Check]) -> Result<Scope, UsageError> {
     let scope = Scope::only(patterns.iter().cloned());
-    let checks = crate::all_checks();
+    let mut checks = crate::all_checks();
+    checks.extend_from_slice(policy_checks);
     for p in patterns {
         let one = Scope::only([p.clone()]);
         // AWS Config rules are discovered per account: `aws.config.*` patterns cannot be checked here.
@@ -137,15 +159,16 @@ fn scope(patterns: &[String]) -> Result<Scope, UsageError> {
     Ok(scope)
 }
 
-fn select_frameworks(ids: &[String]) -> Result<Vec<Arc<dyn compliance_core::Framework>>, UsageError> {
-    let all = compliance_report::builtin_frameworks();
+fn select_frameworks(ids: &[String]) -> Result<Vec<compliance_report::MappedFramework>, UsageError> {
+    let all: Vec<compliance_report::MappedFramework> =
+        compliance_report::builtin_mappings().into_iter().map(|(_, f)| f).collect();
     if ids.is_empty() {
         return Ok(all);
     }
     ids.iter()
         .map(|id| {
-            all.iter().find(|f| f.id() == id).cloned().ok_or_else(|| {
-                let known: Vec<&str> = all.iter().map(|f| f.id()).collect();
+            all.iter().find(|f| &f.framework.id == id).cloned().ok_or_else(|| {
+                let known: Vec<&str> = all.iter().map(|f| f.framework.id.as_str()).collect();
                 UsageError(format!("unknown framework {id:?}; built in: {}", known.join(", ")))
             })
         })

@@ -127,6 +127,36 @@ pub struct Run {
     pub expired_waivers: Vec<ExpiredWaiver>,
 }
 
+impl Run {
+    /// A run made of evidence observed outside the engine (an admission
+    /// webhook, a watch that re-judged one object): it starts at the oldest
+    /// evidence and ends now.
+    ///
+    /// ```
+    /// use compliance_core::{Check, Evidence, ResourceRef, Run, Severity, Status};
+    /// let check = Check::new("k8s.pod.run_as_non_root", "Containers run as non-root", Severity::High, "Workload")?;
+    /// let pod = ResourceRef::new("k8s", "Pod", "shop/Pod/web", "web");
+    /// let run = Run::from_evidence(vec![check.clone()], vec![Evidence::new(&check, pod, Status::Pass, "ok")]);
+    /// assert_eq!(run.evidence.len(), 1);
+    /// assert!(run.started_at <= run.finished_at);
+    /// # Ok::<(), compliance_core::Error>(())
+    /// ```
+    pub fn from_evidence(checks: Vec<Check>, evidence: Vec<Evidence>) -> Self {
+        let finished_at = Utc::now();
+        let started_at = evidence.iter().map(|e| e.observed_at).min().unwrap_or(finished_at).min(finished_at);
+        Run {
+            id: uuid::Uuid::new_v4(),
+            started_at,
+            finished_at,
+            checks,
+            evidence,
+            gaps: Vec::new(),
+            timings: Vec::new(),
+            expired_waivers: Vec::new(),
+        }
+    }
+}
+
 /// Progress of a run, for a UI or a log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]

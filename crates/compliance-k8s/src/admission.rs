@@ -1,7 +1,9 @@
 //! Admission: judge the object of an `AdmissionReview` request and answer
 //! allowed or denied, with the failing checks' messages.
 
-use compliance_core::{ResourceRef, Scope, Severity, Status};
+use std::sync::Arc;
+
+use compliance_core::{Evidence, ResourceRef, Scope, Severity, Status};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -21,11 +23,33 @@ pub struct AdmissionConfig {
     pub scope: Scope,
     /// Check settings.
     pub checks: CheckConfig,
+    /// What to answer when the object cannot be judged in time or a policy
+    /// fails to evaluate, as Kubernetes names it: `Fail` denies
+    /// (fail-closed), `Ignore` allows with a warning (fail-open).
+    pub failure_policy: FailurePolicy,
+}
+
+/// Kubernetes' `failurePolicy`, applied by the webhook itself when it
+/// cannot judge: before the API server's own timeout does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum FailurePolicy {
+    /// Deny (fail-closed).
+    #[default]
+    Fail,
+    /// Allow, with a warning (fail-open).
+    Ignore,
 }
 
 impl Default for AdmissionConfig {
     fn default() -> Self {
-        Self { deny_severity: Severity::High, warn_only: false, scope: Scope::all(), checks: CheckConfig::default() }
+        Self {
+            deny_severity: Severity::High,
+            warn_only: false,
+            scope: Scope::all(),
+            checks: CheckConfig::default(),
+            failure_policy: FailurePolicy::Fail,
+        }
     }
 }
 
@@ -45,6 +69,18 @@ impl AdmissionConfig {
     /// Sets the checks to run.
     pub fn with_scope(mut self, scope: Scope) -> Self {
         self.scope = scope;
+        self
+    }
+
+    /// Sets the failure policy.
+    pub fn with_failure_policy(mut self, policy: FailurePolicy) -> Self {
+        self.failure_policy = policy;
+        self
+    }
+
+    /// Sets the check settings (and, with feature `rego`, the policies).
+    pub fn with_checks(mut self, checks: CheckConfig) -> Self {
+        self.checks = checks;
         self
     }
 }
@@ -78,6 +114,39 @@ struct Request {
     object: Option<Value>,
 }
 
+/// The evidence for the object of an admission request: the built-in checks
+/// for workloads and, with feature `rego`, the policies for their kinds.
+/// `Err` names the field at fault of a workload that cannot be read.
+fn judge(
+    body: &Value,
+    object: Value,
+    namespace: Option<&str>,
+    config: &AdmissionConfig,
+) -> Result<Vec<Evidence>, String> {
+    let kind = object.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("<unnamed>").to_owned();
+    let id = format!("admission/{}/{kind}/{name}", namespace.unwrap_or("-"));
+    let labels = object.pointer("/metadata/labels").and_then(|l| serde_json::from_value(l.clone()).ok());
+    let mut resource = ResourceRef::new("k8s", kind, id, name).with_labels(labels.unwrap_or_default());
+    if let Some(ns) = namespace {
+        resource = resource.with_namespace(ns);
+    }
+    let resource = Arc::new(resource);
+    #[cfg(feature = "rego")]
+    let mut evidence = config.checks.policies.evaluate(&object, body, &resource, &config.scope);
+    #[cfg(not(feature = "rego"))]
+    let mut evidence = {
+        let _ = body;
+        Vec::new()
+    };
+    match Workload::from_object(object) {
+        Ok(Some(workload)) => evidence.extend(evaluate(&workload, resource, &config.checks, &config.scope)),
+        Ok(None) => {}
+        Err(e) => return Err(format!("the object cannot be judged: {e}")),
+    }
+    Ok(evidence)
+}
+
 /// Judges an `AdmissionReview` (admission.k8s.io/v1) and returns the
 /// `AdmissionReview` response. Objects that are not workloads, and DELETE
 /// requests, are allowed. An object that is a workload but cannot be read is
@@ -97,6 +166,11 @@ struct Request {
 /// # Ok::<(), compliance_k8s::AdmissionError>(())
 /// ```
 pub fn review(body: &Value, config: &AdmissionConfig) -> Result<Value, AdmissionError> {
+    review_with_evidence(body, config).map(|(answer, _)| answer)
+}
+
+/// [`review`], and the evidence behind the answer (for metrics and records).
+pub fn review_with_evidence(body: &Value, config: &AdmissionConfig) -> Result<(Value, Vec<Evidence>), AdmissionError> {
     let review: Review = serde_json::from_value(body.clone()).map_err(|e| AdmissionError::Malformed(e.to_string()))?;
     if review.api_version != "admission.k8s.io/v1" || review.kind != "AdmissionReview" {
         return Err(AdmissionError::Malformed(format!("apiVersion {:?} kind {:?}", review.api_version, review.kind)));
@@ -113,39 +187,34 @@ pub fn review(body: &Value, config: &AdmissionConfig) -> Result<Value, Admission
         json!({ "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response })
     };
     let Some(mut object) = request.object.clone().filter(|_| request.operation.as_deref() != Some("DELETE")) else {
-        return Ok(answer(true, None, Vec::new()));
+        return Ok((answer(true, None, Vec::new()), Vec::new()));
     };
     // Objects in a request may omit the namespace; the request carries it.
     if let (Some(ns), Some(meta)) = (&request.namespace, object.get_mut("metadata").and_then(Value::as_object_mut)) {
         meta.entry("namespace").or_insert_with(|| json!(ns));
     }
-    let workload = match Workload::from_object(object) {
-        Ok(Some(w)) => w,
-        Ok(None) => return Ok(answer(true, None, Vec::new())),
-        Err(e) => return Ok(answer(false, Some(format!("the object cannot be judged: {e}")), Vec::new())),
+    let evidence = match judge(body, object, request.namespace.as_deref(), config) {
+        Ok(evidence) => evidence,
+        Err(reason) => return Ok((answer(false, Some(reason), Vec::new()), Vec::new())),
     };
-    let id = format!(
-        "admission/{}/{}/{}",
-        request.namespace.as_deref().unwrap_or("-"),
-        workload.kind.as_str(),
-        workload.name
-    );
-    let resource =
-        ResourceRef::new("k8s", workload.kind.as_str(), id, workload.name.clone()).with_labels(workload.labels.clone());
-    let evidence = evaluate(&workload, resource, &config.checks, &config.scope);
     let mut denials = Vec::new();
     let mut warnings = Vec::new();
-    for e in evidence.iter().filter(|e| e.status == Status::Fail) {
+    for e in evidence.iter().filter(|e| matches!(e.status, Status::Fail | Status::Error)) {
         let line = format!("{} ({}): {}", e.check_id, e.severity, e.message);
-        if !config.warn_only && e.severity >= config.deny_severity {
+        let denies = match e.status {
+            Status::Error => config.failure_policy == FailurePolicy::Fail,
+            _ => e.severity >= config.deny_severity,
+        };
+        if !config.warn_only && denies {
             denials.push(line);
         } else {
             warnings.push(line);
         }
     }
-    Ok(if denials.is_empty() {
+    let response = if denials.is_empty() {
         answer(true, None, warnings)
     } else {
         answer(false, Some(denials.join("; ")), warnings)
-    })
+    };
+    Ok((response, evidence))
 }

@@ -44,14 +44,20 @@ mod admission;
 #[cfg(feature = "cluster")]
 mod cluster;
 mod manifests;
+#[cfg(feature = "rego")]
+mod rego;
 mod remediate;
 mod rules;
+#[cfg(feature = "webhook")]
+pub mod webhook;
 mod workload;
 
-pub use admission::{AdmissionConfig, AdmissionError, review};
+pub use admission::{AdmissionConfig, AdmissionError, FailurePolicy, review, review_with_evidence};
 #[cfg(feature = "cluster")]
 pub use cluster::{ClusterCollector, ClusterConfig};
 pub use manifests::{ManifestCollector, scan_paths, scan_text};
+#[cfg(feature = "rego")]
+pub use rego::{RegoConfig, RegoError, RegoPolicies, RegoPolicy, RegoSyntax, admission_input};
 #[cfg(feature = "cluster")]
 pub use remediate::WorkloadRemediator;
 pub use remediate::{FixDefaults, ManifestFix, fix_manifest, plan_patch};

@@ -9,7 +9,7 @@ use compliance_core::{Check, Collection, Collector, Error, Gap, GapKind, Resourc
 use serde_json::Value;
 use tracing::{debug, info, warn};
 
-use crate::rules::{CheckConfig, checks, evaluate, unreadable};
+use crate::rules::{CheckConfig, evaluate, unreadable};
 use crate::workload::{Workload, WorkloadKind};
 
 /// Folders deeper than this are not entered (a guard against link loops).
@@ -60,7 +60,7 @@ impl Collector for ManifestCollector {
     }
 
     fn checks(&self) -> Vec<Check> {
-        checks()
+        self.config.checks()
     }
 
     async fn collect(&self, scope: &Scope) -> compliance_core::Result<Collection> {
@@ -205,10 +205,15 @@ fn judge_document(
         return;
     }
     let api_version = map.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_owned();
-    let Some(workload_kind) = WorkloadKind::from_type(&api_version, &kind) else {
+    let workload_kind = WorkloadKind::from_type(&api_version, &kind);
+    #[cfg(feature = "rego")]
+    let judged_by_policy = config.policies.policies().iter().any(|p| p.judges(&api_version, &kind));
+    #[cfg(not(feature = "rego"))]
+    let judged_by_policy = false;
+    if workload_kind.is_none() && !judged_by_policy {
         debug!(file, line, kind, "not a workload");
         return;
-    };
+    }
     let meta = map.get("metadata");
     let name = meta.and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or("<unnamed>").to_owned();
     let namespace = meta.and_then(|m| m.get("namespace")).and_then(Value::as_str).map(str::to_owned);
@@ -220,7 +225,18 @@ fn judge_document(
     if let Some(ns) = namespace {
         resource = resource.with_namespace(ns);
     }
-    match Workload::from_object(Value::Object(map)) {
+    let object = Value::Object(map);
+    #[cfg(feature = "rego")]
+    if judged_by_policy {
+        let input = crate::rego::admission_input(&object, None);
+        let labels = object.pointer("/metadata/labels").and_then(|l| serde_json::from_value(l.clone()).ok());
+        let resource = std::sync::Arc::new(resource.clone().with_labels(labels.unwrap_or_default()));
+        out.evidence.extend(config.policies.evaluate(&object, &input, &resource, scope));
+    }
+    let Some(workload_kind) = workload_kind else {
+        return;
+    };
+    match Workload::from_object(object) {
         Ok(Some(workload)) => {
             let resource = resource.with_labels(workload.labels.clone());
             out.evidence.extend(evaluate(&workload, resource, config, scope));

@@ -74,6 +74,35 @@ impl Framework for MappedFramework {
     }
 }
 
+impl MappedFramework {
+    /// Adds a check to one of its controls: how a check defined outside
+    /// the built-in catalogue (a Rego policy) says which controls it
+    /// supports. An unknown control is an error naming it.
+    ///
+    /// ```
+    /// use compliance_core::Framework;
+    /// let (_, mut soc2) = compliance_report::builtin_mappings().remove(0);
+    /// soc2.map_check("rego.acme.images".parse()?, "CC8.1")?;
+    /// assert!(soc2.controls_for(&"rego.acme.images".parse()?).iter().any(|c| c.id == "CC8.1"));
+    /// assert!(soc2.map_check("rego.acme.images".parse()?, "CC99.1").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn map_check(&mut self, check: CheckId, control: &str) -> Result<(), ReportError> {
+        let framework = &mut self.framework;
+        let Some(entry) = framework.controls.iter_mut().find(|c| c.id == control) else {
+            return Err(ReportError::Format {
+                path: framework.id.clone(),
+                message: format!("no control {control:?} in {} {}", framework.name, framework.version),
+            });
+        };
+        if !entry.checks.contains(&check) {
+            entry.checks.push(check.clone());
+        }
+        self.unmapped.remove(&check);
+        Ok(())
+    }
+}
+
 /// A control id as standards write them: letters, digits, `.` and `-`,
 /// starting with a letter or digit and ending with a digit, no empty part.
 fn valid_control_id(id: &str) -> bool {

@@ -6,8 +6,12 @@ mod article_rules;
 mod cluster;
 mod corpus;
 mod pss;
+#[cfg(feature = "rego")]
+mod rego;
 #[cfg(feature = "cluster")]
 mod remediation;
+#[cfg(all(feature = "webhook", feature = "rego"))]
+mod webhook;
 
 use compliance_core::{Evidence, Scope};
 use compliance_k8s::{CheckConfig, scan_text};

@@ -1,0 +1,421 @@
+//! A validating admission webhook (feature `webhook`): `AdmissionReview` v1
+//! over HTTPS, judged with the built-in checks and (feature `rego`) Rego
+//! policies.
+//!
+//! [`Webhook::router`] is an axum `Router` (`POST /validate`, `GET /healthz`)
+//! to serve on its own with [`serve_tls`] or to merge into an existing axum
+//! service. The certificate and key are read from files and re-read when
+//! they change, so a cert-manager renewal needs no restart.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use compliance_k8s::webhook::{TlsFiles, Webhook, WebhookConfig, serve_tls};
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let webhook = Webhook::new(WebhookConfig::default());
+//! let tls = TlsFiles::new("/etc/webhook/tls.crt", "/etc/webhook/tls.key").server_config()?;
+//! let listener = tokio::net::TcpListener::bind("0.0.0.0:8443").await?;
+//! serve_tls(listener, webhook.router(), tls, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use compliance_core::{Check, Evidence, Status};
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use rustls::ServerConfig;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tracing::{debug, info, warn};
+
+use crate::admission::{AdmissionConfig, AdmissionError, FailurePolicy, review_with_evidence};
+
+/// Settings of the webhook.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct WebhookConfig {
+    /// How objects are judged: checks, policies, deny severity, warn-only,
+    /// failure policy.
+    pub admission: AdmissionConfig,
+    /// Namespaces whose requests are allowed without being judged.
+    pub exempt_namespaces: Vec<String>,
+    /// The longest the webhook judges one request before it answers by the
+    /// failure policy. Keep it below the `timeoutSeconds` of the
+    /// `ValidatingWebhookConfiguration` (10 s by default), so the webhook,
+    /// not the API server, decides.
+    #[serde(with = "millis")]
+    pub timeout: Duration,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self { admission: AdmissionConfig::default(), exempt_namespaces: Vec::new(), timeout: Duration::from_secs(3) }
+    }
+}
+
+impl WebhookConfig {
+    /// Sets how objects are judged.
+    pub fn with_admission(mut self, admission: AdmissionConfig) -> Self {
+        self.admission = admission;
+        self
+    }
+
+    /// Sets the exempt namespaces.
+    pub fn with_exempt_namespaces<I: IntoIterator<Item = S>, S: Into<String>>(mut self, namespaces: I) -> Self {
+        self.exempt_namespaces = namespaces.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the time limit per request.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+/// Counts of what the webhook answered since it started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct WebhookStats {
+    /// Requests allowed after judging (with or without warnings).
+    pub allowed: u64,
+    /// Requests denied.
+    pub denied: u64,
+    /// Requests from exempt namespaces, allowed unjudged.
+    pub exempt: u64,
+    /// Requests not judged in time, answered by the failure policy.
+    pub timed_out: u64,
+    /// Bodies that were not an `AdmissionReview` (answered 400).
+    pub malformed: u64,
+}
+
+/// Errors of the webhook's set-up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WebhookError {
+    /// The certificate or key cannot be used.
+    #[error("{path}: {message}")]
+    Tls {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// The webhook: judges requests, remembers the latest evidence per check
+/// and object (for metrics), counts answers.
+#[derive(Debug)]
+pub struct Webhook {
+    config: WebhookConfig,
+    latest: Mutex<HashMap<(String, String), Evidence>>,
+    stats: Mutex<WebhookStats>,
+}
+
+fn bad_request(message: String) -> (StatusCode, Value) {
+    (StatusCode::BAD_REQUEST, json!({ "error": message }))
+}
+
+fn answer(uid: &str, allowed: bool, message: Option<String>, warnings: Vec<String>) -> Value {
+    let mut response = json!({ "uid": uid, "allowed": allowed });
+    if let Some(m) = message {
+        response["status"] = json!({ "code": 403, "reason": "Forbidden", "message": m });
+    }
+    if !warnings.is_empty() {
+        response["warnings"] = json!(warnings);
+    }
+    json!({ "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response })
+}
+
+impl Webhook {
+    /// A webhook with these settings.
+    pub fn new(config: WebhookConfig) -> Arc<Self> {
+        Arc::new(Self { config, latest: Mutex::default(), stats: Mutex::default() })
+    }
+
+    /// The checks it judges with.
+    pub fn checks(&self) -> Vec<Check> {
+        self.config.admission.checks.checks()
+    }
+
+    /// Answers counted so far.
+    pub fn stats(&self) -> WebhookStats {
+        self.stats.lock().map(|s| *s).unwrap_or_default()
+    }
+
+    /// The latest evidence per check and object judged.
+    pub fn evidence(&self) -> Vec<Evidence> {
+        self.latest.lock().map(|m| m.values().cloned().collect()).unwrap_or_default()
+    }
+
+    fn count(&self, f: impl FnOnce(&mut WebhookStats)) {
+        if let Ok(mut stats) = self.stats.lock() {
+            f(&mut stats);
+        }
+    }
+
+    /// Answers one request body: `200` with the `AdmissionReview` response,
+    /// or `400` with `{"error": …}` when the body is not an `AdmissionReview`.
+    pub async fn handle(self: &Arc<Self>, body: &[u8]) -> (StatusCode, Value) {
+        let review: Value = match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => {
+                self.count(|s| s.malformed += 1);
+                return bad_request(format!("the body is not JSON: {e}"));
+            }
+        };
+        let request = &review["request"];
+        let (Some(uid), true) = (request["uid"].as_str(), review["kind"] == "AdmissionReview") else {
+            self.count(|s| s.malformed += 1);
+            return bad_request("not an admission.k8s.io/v1 AdmissionReview with a request.uid".into());
+        };
+        let uid = uid.to_owned();
+        let namespace = request["namespace"].as_str().unwrap_or_default().to_owned();
+        if self.config.exempt_namespaces.contains(&namespace) {
+            self.count(|s| s.exempt += 1);
+            debug!(uid, namespace, "exempt namespace: allowed unjudged");
+            return (StatusCode::OK, answer(&uid, true, None, Vec::new()));
+        }
+        let webhook = Arc::clone(self);
+        let judged = tokio::task::spawn_blocking(move || review_with_evidence(&review, &webhook.config.admission));
+        match tokio::time::timeout(self.config.timeout, judged).await {
+            Ok(Ok(Ok((response, evidence)))) => {
+                let allowed = response["response"]["allowed"] == true;
+                self.count(|s| if allowed { s.allowed += 1 } else { s.denied += 1 });
+                let failing = evidence.iter().filter(|e| e.status == Status::Fail).count();
+                info!(uid, namespace, allowed, failing, "admission review");
+                if let Ok(mut latest) = self.latest.lock() {
+                    for e in evidence {
+                        latest.insert((e.check_id.to_string(), e.resource.id.clone()), e);
+                    }
+                }
+                (StatusCode::OK, response)
+            }
+            Ok(Ok(Err(AdmissionError::Malformed(message)))) => {
+                self.count(|s| s.malformed += 1);
+                bad_request(format!("not an admission.k8s.io/v1 AdmissionReview request: {message}"))
+            }
+            outcome => {
+                let why = match outcome {
+                    Err(_) => format!("not judged within {} ms", self.config.timeout.as_millis()),
+                    Ok(Err(e)) => format!("judging failed: {e}"),
+                    Ok(Ok(_)) => "not judged".to_owned(),
+                };
+                self.count(|s| s.timed_out += 1);
+                warn!(uid, namespace, "{why}; answering by the failure policy");
+                let response = match self.config.admission.failure_policy {
+                    FailurePolicy::Ignore => answer(
+                        &uid,
+                        true,
+                        None,
+                        vec![format!("compliance webhook: {why}; allowed (failurePolicy Ignore)")],
+                    ),
+                    _ => answer(
+                        &uid,
+                        false,
+                        Some(format!("compliance webhook: {why}; denied (failurePolicy Fail)")),
+                        Vec::new(),
+                    ),
+                };
+                (StatusCode::OK, response)
+            }
+        }
+    }
+
+    /// `POST /validate` (the webhook) and `GET /healthz`.
+    pub fn router(self: &Arc<Self>) -> Router {
+        async fn validate(State(webhook): State<Arc<Webhook>>, body: Bytes) -> impl IntoResponse {
+            let (status, value) = webhook.handle(&body).await;
+            (status, axum::Json(value))
+        }
+        Router::new()
+            .route("/validate", post(validate))
+            .route("/healthz", get(|| async { "ok" }))
+            .with_state(Arc::clone(self))
+    }
+}
+
+/// The certificate chain and key files (PEM) of the webhook's server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TlsFiles {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+impl TlsFiles {
+    /// The two files.
+    pub fn new(cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        Self { cert: cert.into(), key: key.into() }
+    }
+
+    /// A rustls server configuration that serves these files and re-reads
+    /// them when either changes (checked at most once a second). A change
+    /// that does not load is logged and the previous certificate is kept.
+    pub fn server_config(&self) -> Result<Arc<ServerConfig>, WebhookError> {
+        let resolver = ReloadingCert::new(self.clone())?;
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| WebhookError::Tls { path: self.cert.display().to_string(), message: e.to_string() })?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(resolver));
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+fn load_key(files: &TlsFiles) -> Result<Arc<CertifiedKey>, WebhookError> {
+    let tls_error = |path: &Path, message: String| WebhookError::Tls { path: path.display().to_string(), message };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
+        .and_then(Iterator::collect)
+        .map_err(|e| tls_error(&files.cert, format!("cannot read the certificate: {e}")))?;
+    if certs.is_empty() {
+        return Err(tls_error(&files.cert, "no certificate in the file".into()));
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key)
+        .map_err(|e| tls_error(&files.key, format!("cannot read the private key: {e}")))?;
+    let signing = rustls::crypto::aws_lc_rs::default_provider()
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| tls_error(&files.key, format!("unusable private key: {e}")))?;
+    let certified = CertifiedKey::new(certs, signing);
+    certified
+        .keys_match()
+        .map_err(|e| tls_error(&files.key, format!("the key does not match the certificate: {e}")))?;
+    Ok(Arc::new(certified))
+}
+
+#[derive(Debug)]
+struct Loaded {
+    stamps: (Option<SystemTime>, Option<SystemTime>),
+    checked: Instant,
+    key: Arc<CertifiedKey>,
+}
+
+/// Serves the files' certificate; re-reads them when they change.
+#[derive(Debug)]
+struct ReloadingCert {
+    files: TlsFiles,
+    loaded: RwLock<Loaded>,
+}
+
+impl ReloadingCert {
+    fn new(files: TlsFiles) -> Result<Self, WebhookError> {
+        let stamps = (modified(&files.cert), modified(&files.key));
+        let key = load_key(&files)?;
+        Ok(Self { files, loaded: RwLock::new(Loaded { stamps, checked: Instant::now(), key }) })
+    }
+
+    fn current(&self) -> Option<Arc<CertifiedKey>> {
+        {
+            let loaded = self.loaded.read().ok()?;
+            if loaded.checked.elapsed() < Duration::from_secs(1) {
+                return Some(Arc::clone(&loaded.key));
+            }
+        }
+        let mut loaded = self.loaded.write().ok()?;
+        loaded.checked = Instant::now();
+        let stamps = (modified(&self.files.cert), modified(&self.files.key));
+        if stamps != loaded.stamps {
+            match load_key(&self.files) {
+                Ok(key) => {
+                    info!(cert = %self.files.cert.display(), "webhook certificate reloaded");
+                    loaded.key = key;
+                    loaded.stamps = stamps;
+                }
+                // A renewal may write the two files one after the other: try again on the next check.
+                Err(e) => warn!("webhook certificate not reloaded, keeping the previous one: {e}"),
+            }
+        }
+        Some(Arc::clone(&loaded.key))
+    }
+}
+
+impl ResolvesServerCert for ReloadingCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.current()
+    }
+}
+
+/// Serves `app` over TLS on `listener` until `shutdown` completes; requests
+/// in flight are finished. A failed handshake is logged and ignored.
+pub async fn serve_tls(
+    listener: TcpListener,
+    app: Router,
+    tls: Arc<ServerConfig>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let connections = tokio_util::task::TaskTracker::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    warn!("accept failed: {e}");
+                    continue;
+                }
+            },
+        };
+        let acceptor = acceptor.clone();
+        let service = TowerToHyperService::new(app.clone());
+        connections.spawn(async move {
+            let stream = match acceptor.accept(stream).await {
+                Ok(s) => s,
+                Err(e) => {
+                    debug!(%peer, "TLS handshake failed: {e}");
+                    return;
+                }
+            };
+            let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = connection.await {
+                debug!(%peer, "connection ended: {e}");
+            }
+        });
+    }
+    connections.close();
+    // Requests in flight finish; an idle keep-alive connection does not hold the exit for long.
+    if tokio::time::timeout(Duration::from_secs(10), connections.wait()).await.is_err() {
+        warn!("connections still open after 10 s; closing");
+    }
+    Ok(())
+}
