@@ -83,6 +83,7 @@ fn causes(err: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// The AWS account of an ARN (`arn:aws:iam::123456789012:user/alice`).
+#[cfg_attr(not(feature = "iam"), allow(dead_code))]
 pub(crate) fn account_of(arn: &str) -> Option<String> {
     arn.split(':').nth(4).filter(|a| !a.is_empty()).map(str::to_owned)
 }

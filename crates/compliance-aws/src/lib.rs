@@ -15,6 +15,7 @@
 //! - [`s3`]: bucket posture in each bucket's region (`aws.s3.public_access_block`,
 //!   `aws.s3.default_encryption`, `aws.s3.versioning`, `aws.s3.ssl_only`,
 //!   `aws.s3.access_logging`) and the S3 remediator.
+//! - `terraform`: the same S3 checks on Terraform source and plans.
 //!
 //! Decisions are pure functions over typed data (`judge_*`), and every call
 //! goes through a small facade trait (`IamApi`, `ConfigApi`, `BucketApi`), so
@@ -40,14 +41,18 @@
 //! - `iam` (default): IAM access reviews and the IAM remediator.
 //! - `config` (default): AWS Config rule compliance.
 //! - `s3` (default): S3 bucket posture and the S3 remediator.
+//! - `terraform`: the S3 checks on Terraform source (`.tf`) and plans
+//!   (`terraform show -json`), without the AWS SDK ([`terraform`]).
 
 pub mod api;
 #[cfg(feature = "config")]
 pub mod config_rules;
 #[cfg(feature = "iam")]
 pub mod iam;
-#[cfg(feature = "s3")]
+#[cfg(any(feature = "s3", feature = "terraform"))]
 pub mod s3;
+#[cfg(feature = "terraform")]
+pub mod terraform;
 
 pub use api::ApiError;
 
@@ -58,7 +63,7 @@ pub fn checks() -> Vec<compliance_core::Check> {
     let mut checks = Vec::new();
     #[cfg(feature = "iam")]
     checks.extend(iam::checks());
-    #[cfg(feature = "s3")]
+    #[cfg(any(feature = "s3", feature = "terraform"))]
     checks.extend(s3::checks());
     checks
 }

@@ -2,8 +2,11 @@
 //! access block, default encryption, versioning, an SSL-only bucket policy,
 //! access logging. And the S3 remediator for the first four.
 
+#[cfg(feature = "s3")]
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
+#[cfg(feature = "s3")]
+use std::sync::Mutex;
+use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
 use chrono::Utc;
@@ -118,6 +121,7 @@ pub fn is_missing_configuration(error: &ApiError) -> bool {
     )
 }
 
+#[cfg(feature = "s3")]
 /// [`BucketApi`] over the AWS SDK, with one client per bucket region.
 pub struct SdkBuckets {
     sdk: aws_config::SdkConfig,
@@ -125,6 +129,7 @@ pub struct SdkBuckets {
     clients: Mutex<HashMap<String, aws_sdk_s3::Client>>,
 }
 
+#[cfg(feature = "s3")]
 impl SdkBuckets {
     /// From an SDK configuration. `force_path_style` for S3-compatible
     /// endpoints and emulators.
@@ -148,6 +153,7 @@ impl SdkBuckets {
     }
 }
 
+#[cfg(feature = "s3")]
 fn missing_as_none<T>(result: Result<T, ApiError>) -> Result<Option<T>, ApiError> {
     match result {
         Ok(v) => Ok(Some(v)),
@@ -156,6 +162,7 @@ fn missing_as_none<T>(result: Result<T, ApiError>) -> Result<Option<T>, ApiError
     }
 }
 
+#[cfg(feature = "s3")]
 #[async_trait]
 impl BucketApi for SdkBuckets {
     async fn list_buckets(&self) -> Result<Vec<String>, ApiError> {
@@ -627,6 +634,7 @@ pub struct S3Collector {
 
 impl S3Collector {
     /// Through the SDK.
+    #[cfg(feature = "s3")]
     pub fn new(sdk: &aws_config::SdkConfig, config: S3Config) -> Self {
         let api = Arc::new(SdkBuckets::new(sdk, config.force_path_style));
         Self::with_api(api, config)
@@ -742,6 +750,7 @@ pub struct S3Remediator {
 
 impl S3Remediator {
     /// Through the SDK.
+    #[cfg(feature = "s3")]
     pub fn new(sdk: &aws_config::SdkConfig, config: S3Config) -> Self {
         let api = Arc::new(SdkBuckets::new(sdk, config.force_path_style));
         Self::with_api(api, config)

@@ -36,6 +36,8 @@ pub enum Command {
     },
     /// Plan (dry run, the default) or apply fixes for the failures in a report.
     Remediate(RemediateArgs),
+    /// Serve the validating admission webhook over HTTPS: POST /validate, GET /metrics, GET /healthz.
+    Webhook(WebhookArgs),
     /// Print the monitoring artifacts generated from the exported metric names.
     Monitoring {
         /// What to print.
@@ -153,6 +155,10 @@ pub struct ScanArgs {
     pub aws_bucket_concurrency: usize,
     #[command(flatten)]
     pub aws_connection: AwsArgs,
+    /// Terraform: a folder (each folder of `.tf` files is a module), a `.tf` file, or a plan in JSON
+    /// (`terraform show -json PLAN > plan.json`); repeatable. Judged with the S3 checks.
+    #[arg(long = "terraform", value_name = "PATH")]
+    pub terraform: Vec<PathBuf>,
     /// Rego policy file or folder (`.rego`, recursive); repeatable. Each policy is a check,
     /// judged on the manifests (as admission requests). One that does not compile is a gap.
     #[arg(long = "rego-policy", value_name = "PATH")]
@@ -257,4 +263,54 @@ pub struct RemediateArgs {
     /// Folder for the remediation record (compliance_remediation_YYYYMMDD_HHMMSS.json, UTC).
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub out: PathBuf,
+}
+
+/// Kubernetes' `failurePolicy` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailurePolicyArg {
+    /// Deny what cannot be judged in time (fail-closed).
+    Fail,
+    /// Allow it, with a warning (fail-open).
+    Ignore,
+}
+
+/// `webhook` arguments.
+#[derive(Debug, Args)]
+pub struct WebhookArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8443")]
+    pub listen: std::net::SocketAddr,
+    /// TLS certificate chain (PEM); re-read when it changes.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: PathBuf,
+    /// TLS private key (PEM); re-read when it changes.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: PathBuf,
+    /// Rego policy file or folder; repeatable. One that does not compile is reported and skipped.
+    #[arg(long = "rego-policy", value_name = "PATH")]
+    pub rego_policies: Vec<PathBuf>,
+    /// Milliseconds one Rego evaluation may take.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub rego_eval_limit_ms: u64,
+    /// Failures at or above this severity deny; lower ones are warnings.
+    #[arg(long, value_name = "SEVERITY", default_value = "high")]
+    pub deny_severity: Severity,
+    /// Never deny: failures become warnings.
+    #[arg(long)]
+    pub warn_only: bool,
+    /// Namespace whose requests are allowed unjudged; repeatable.
+    #[arg(long = "exempt-namespace", value_name = "NS")]
+    pub exempt_namespaces: Vec<String>,
+    /// What to answer when a request cannot be judged in time.
+    #[arg(long, value_enum, default_value_t = FailurePolicyArg::Fail)]
+    pub failure_policy: FailurePolicyArg,
+    /// Milliseconds to judge one request; keep it below the webhook's timeoutSeconds.
+    #[arg(long, value_name = "MS", default_value_t = 3000)]
+    pub timeout_ms: u64,
+    /// Only checks matching these patterns; repeatable.
+    #[arg(long = "check", value_name = "PATTERN")]
+    pub checks: Vec<String>,
+    /// Labels `k8s.workload.required_labels` demands, comma-separated.
+    #[arg(long, value_name = "LABELS", value_delimiter = ',')]
+    pub k8s_required_labels: Vec<String>,
 }

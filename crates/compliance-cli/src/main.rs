@@ -16,6 +16,7 @@ mod args;
 mod aws;
 mod remediate;
 mod scan;
+mod webhook;
 
 use std::process::ExitCode;
 
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
         Command::Checks { command: ChecksCommand::List { format } } => list_checks(format),
         Command::Frameworks { command } => list_frameworks(command),
         Command::Remediate(args) => runtime.block_on(remediate::run(args)),
+        Command::Webhook(args) => runtime.block_on(webhook::run(args)),
         Command::Monitoring { command } => {
             match command {
                 MonitoringCommand::AlertRules => outln!("{}", compliance_report::metrics::alert_rules().trim_end()),
@@ -130,6 +132,30 @@ pub fn load_policies(
         })
         .collect();
     (policies, gaps)
+}
+
+/// Completes on SIGTERM or Ctrl-C: how services stop gracefully.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutting down");
 }
 
 fn list_checks(format: ListFormat) -> Result<ExitCode, UsageError> {

@@ -12,8 +12,10 @@ use crate::UsageError;
 use crate::args::ScanArgs;
 
 pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
-    if args.k8s_manifests.is_empty() && !args.k8s_cluster && !args.aws {
-        return Err(UsageError("nothing to scan: give --k8s-manifests PATH, --k8s-cluster or --aws".into()));
+    if args.k8s_manifests.is_empty() && !args.k8s_cluster && !args.aws && args.terraform.is_empty() {
+        return Err(UsageError(
+            "nothing to scan: give --k8s-manifests PATH, --k8s-cluster, --aws or --terraform PATH".into(),
+        ));
     }
     let (policies, policy_gaps) = crate::load_policies(&args.rego_policies, args.rego_eval_limit_ms);
     let scope = scope(&args.checks, &policies.checks())?;
@@ -71,6 +73,10 @@ pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
         engine = engine.with_collector(Arc::new(
             ManifestCollector::new(args.k8s_manifests.clone()).with_config(check_config.clone()),
         ));
+    }
+    if !args.terraform.is_empty() {
+        engine =
+            engine.with_collector(Arc::new(compliance_aws::terraform::TerraformCollector::new(args.terraform.clone())));
     }
     if args.k8s_cluster {
         let (client, cluster) = crate::remediate::kube_client(args.k8s_context.as_deref()).await?;

@@ -559,3 +559,129 @@ fn every_format_in_one_scan() -> TestResult {
     assert_eq!(written.len(), 8, "{written:?}");
     Ok(())
 }
+
+#[test]
+fn rego_policies_are_checks_mapped_to_controls_and_broken_ones_are_gaps() -> TestResult {
+    let policies = tempfile::tempdir()?;
+    std::fs::copy(repo().join("examples/policies/article-v1.rego"), policies.path().join("article.rego"))?;
+    std::fs::write(policies.path().join("broken.rego"), "package broken\n\ndeny contains msg if {\n  msg := \n}\n")?;
+    let out = tempfile::tempdir()?;
+    let o = compliance(&[
+        "scan",
+        "--k8s-manifests",
+        "examples/manifests",
+        "--rego-policy",
+        policies.path().to_str().ok_or("path")?,
+        "--out",
+        out.path().to_str().ok_or("path")?,
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let stderr = text(&o.stderr);
+    assert!(stderr.contains("broken.rego:4"), "{stderr}");
+    let report = report_in(out.path())?;
+    let rego: Vec<&Value> = report["evidence"]
+        .as_array()
+        .ok_or("evidence")?
+        .iter()
+        .filter(|e| e["check_id"] == "rego.article.soc2_admission")
+        .collect();
+    assert_eq!(rego.len(), 4, "one per workload in examples/manifests");
+    let legacy = rego.iter().find(|e| e["resource"]["name"] == "legacy-worker").ok_or("legacy-worker")?;
+    assert_eq!(legacy["status"], "fail");
+    assert!(legacy["message"].as_str().unwrap_or_default().starts_with("Missing required compliance labels"));
+    let soc2 = report["frameworks"].as_array().ok_or("frameworks")?.iter().find(|f| f["id"] == "soc2").ok_or("soc2")?;
+    let cc61 = soc2["controls"].as_array().ok_or("controls")?.iter().find(|c| c["id"] == "CC6.1").ok_or("CC6.1")?;
+    assert!(cc61["checks"].as_array().ok_or("checks")?.iter().any(|c| c == "rego.article.soc2_admission"));
+    let gaps = report["gaps"].as_array().ok_or("gaps")?;
+    assert_eq!(gaps.len(), 1);
+    assert!(gaps[0]["source"].as_str().unwrap_or_default().ends_with("broken.rego:4"), "{gaps:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn webhook_answers_reviews_and_serves_metrics_over_https_then_stops_on_sigterm() -> TestResult {
+    use compliance_test_support::tls::{TestCert, request};
+    let dir = tempfile::tempdir()?;
+    let cert = TestCert::write(dir.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_compliance"))
+        .args(["webhook", "--listen", &addr.to_string(), "--rego-policy", "examples/policies/article-v0.rego"])
+        .arg("--tls-cert")
+        .arg(&cert.cert)
+        .arg("--tls-key")
+        .arg(&cert.key)
+        .current_dir(repo())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while request(addr, &cert.der, "GET", "/healthz", "").await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "the webhook did not come up");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": "cli-1", "kind": {"group": "", "version": "v1", "kind": "Pod"}, "namespace": "shop", "operation": "CREATE",
+            "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "debug"},
+                "spec": {"containers": [{"name": "sh", "image": "busybox:1.36", "securityContext": {"privileged": true}}]}}}});
+    let r = request(addr, &cert.der, "POST", "/validate", &review.to_string()).await.map_err(|e| e.to_string())?;
+    let answer: Value = serde_json::from_str(&r.body)?;
+    assert_eq!(answer["response"]["allowed"], false, "{answer}");
+    let metrics = request(addr, &cert.der, "GET", "/metrics", "").await.map_err(|e| e.to_string())?;
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics.body.contains(r#"compliance_check_failed{check="k8s.container.privileged",severity="critical"} 1"#),
+        "{}",
+        metrics.body
+    );
+    assert!(
+        metrics.body.contains(r#"compliance_check_failed{check="rego.kubernetes.admission",severity="medium"} 1"#),
+        "{}",
+        metrics.body
+    );
+    assert!(metrics.body.contains("compliance_score_percentage"), "{}", metrics.body);
+
+    let kill = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status()?;
+    assert!(kill.success());
+    let output = child.wait_with_output()?;
+    assert_eq!(output.status.code(), Some(0));
+    assert!(text(&output.stderr).contains("webhook stopped: 0 allowed, 1 denied"), "{}", text(&output.stderr));
+    Ok(())
+}
+
+#[test]
+fn terraform_findings_point_at_file_and_line_in_sarif() -> TestResult {
+    let out = tempfile::tempdir()?;
+    let o = compliance(&[
+        "scan",
+        "--terraform",
+        "examples/terraform",
+        "--format",
+        "sarif",
+        "--format",
+        "json",
+        "--out",
+        out.path().to_str().ok_or("path")?,
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let report = report_in(out.path())?;
+    assert_eq!(report["total_evidence"], 20);
+    let sarif_path = std::fs::read_dir(out.path())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "sarif"))
+        .ok_or("no SARIF")?;
+    let sarif: Value = serde_json::from_slice(&std::fs::read(sarif_path)?)?;
+    let results = sarif["runs"][0]["results"].as_array().ok_or("results")?;
+    let legacy_pab = results
+        .iter()
+        .find(|r| {
+            r["ruleId"] == "aws.s3.public_access_block"
+                && r["message"]["text"].as_str().is_some_and(|t| t.contains("no public access block"))
+                && r["locations"][0]["physicalLocation"]["region"]["startLine"] == 77
+        })
+        .ok_or("no SARIF result for the legacy bucket at main.tf:77")?;
+    let uri = legacy_pab["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].as_str().unwrap_or_default();
+    assert_eq!(uri, "examples/terraform/main.tf");
+    Ok(())
+}

@@ -107,6 +107,12 @@ impl Collection {
     pub fn new(evidence: Vec<Evidence>, gaps: Vec<Gap>) -> Self {
         Self { evidence, gaps }
     }
+
+    /// Adds another collection's evidence and gaps.
+    pub fn extend(&mut self, other: Collection) {
+        self.evidence.extend(other.evidence);
+        self.gaps.extend(other.gaps);
+    }
 }
 
 impl From<Vec<Evidence>> for Collection {

@@ -341,8 +341,7 @@ impl RegoPolicy {
     /// without messages, fail with them, error when evaluation fails or
     /// runs past the limit.
     pub fn judge(&self, input: &Value) -> Verdict {
-        let result =
-            regorus::Value::from_json_str(&input.to_string()).and_then(|input| self.compiled.eval_with_input(input));
+        let result = self.compiled.eval_with_input(regorus::Value::from(input.clone()));
         let value = match result {
             Ok(v) => v,
             Err(e) => {

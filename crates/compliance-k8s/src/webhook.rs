@@ -117,6 +117,8 @@ pub struct WebhookStats {
     pub timed_out: u64,
     /// Bodies that were not an `AdmissionReview` (answered 400).
     pub malformed: u64,
+    /// Failing evidence observed (denials and warnings).
+    pub failures: u64,
 }
 
 /// Errors of the webhook's set-up.
@@ -213,6 +215,7 @@ impl Webhook {
                 let allowed = response["response"]["allowed"] == true;
                 self.count(|s| if allowed { s.allowed += 1 } else { s.denied += 1 });
                 let failing = evidence.iter().filter(|e| e.status == Status::Fail).count();
+                self.count(|s| s.failures += failing as u64);
                 info!(uid, namespace, allowed, failing, "admission review");
                 if let Ok(mut latest) = self.latest.lock() {
                     for e in evidence {
@@ -384,6 +387,7 @@ pub async fn serve_tls(
 ) -> std::io::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let connections = tokio_util::task::TaskTracker::new();
+    let stop = tokio_util::sync::CancellationToken::new();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -397,6 +401,7 @@ pub async fn serve_tls(
             },
         };
         let acceptor = acceptor.clone();
+        let stopping = stop.clone();
         let service = TowerToHyperService::new(app.clone());
         connections.spawn(async move {
             let stream = match acceptor.accept(stream).await {
@@ -407,13 +412,23 @@ pub async fn serve_tls(
                 }
             };
             let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = connection.await {
+            tokio::pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                () = stopping.cancelled() => {
+                    // Finish the request in flight, then close (idle keep-alive connections close at once).
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = ended {
                 debug!(%peer, "connection ended: {e}");
             }
         });
     }
+    stop.cancel();
     connections.close();
-    // Requests in flight finish; an idle keep-alive connection does not hold the exit for long.
+    // A request stuck past its own timeout does not hold the exit forever.
     if tokio::time::timeout(Duration::from_secs(10), connections.wait()).await.is_err() {
         warn!("connections still open after 10 s; closing");
     }

@@ -4,6 +4,8 @@
 mod config_rules;
 mod iam;
 mod s3;
+#[cfg(feature = "terraform")]
+mod terraform;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use compliance_test_support::moto::Moto;

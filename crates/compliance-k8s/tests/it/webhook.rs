@@ -157,7 +157,10 @@ async fn exempt_namespaces_and_warn_only_allow() -> TestResult {
         server.review(&cert, &review_of("u", "shop", privileged_pod())).await.map_err(|e| e.to_string())?;
     assert_eq!(answer["response"]["allowed"], true);
     let warnings = answer["response"]["warnings"].as_array().cloned().unwrap_or_default();
-    assert!(warnings.iter().any(|w| w.as_str().unwrap_or_default().starts_with("k8s.container.privileged")), "{answer}");
+    assert!(
+        warnings.iter().any(|w| w.as_str().unwrap_or_default().starts_with("k8s.container.privileged")),
+        "{answer}"
+    );
     server.stop().await
 }
 

@@ -1,0 +1,71 @@
+//! `compliance webhook`: the validating admission webhook, with the
+//! monitor's metrics on `/metrics`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use compliance_core::{Run, Scope};
+use compliance_k8s::webhook::{TlsFiles, Webhook, WebhookConfig, serve_tls};
+use compliance_k8s::{AdmissionConfig, CheckConfig, FailurePolicy};
+use compliance_report::Report;
+
+use crate::UsageError;
+use crate::args::{FailurePolicyArg, WebhookArgs};
+
+pub async fn run(args: WebhookArgs) -> Result<ExitCode, UsageError> {
+    let (policies, gaps) = crate::load_policies(&args.rego_policies, args.rego_eval_limit_ms);
+    for gap in &gaps {
+        eprintln!("error: Rego policy not loaded: {}", gap.reason);
+    }
+    let mut checks = CheckConfig::default().with_policies(policies);
+    if !args.k8s_required_labels.is_empty() {
+        checks =
+            checks.with_required_labels(args.k8s_required_labels.iter().map(|l| l.trim()).filter(|l| !l.is_empty()));
+    }
+    let scope = if args.checks.is_empty() { Scope::all() } else { Scope::only(args.checks.iter().cloned()) };
+    let failure_policy = match args.failure_policy {
+        FailurePolicyArg::Fail => FailurePolicy::Fail,
+        FailurePolicyArg::Ignore => FailurePolicy::Ignore,
+    };
+    let admission = AdmissionConfig::default()
+        .with_deny_severity(args.deny_severity)
+        .warn_only(args.warn_only)
+        .with_scope(scope)
+        .with_checks(checks)
+        .with_failure_policy(failure_policy);
+    let config = WebhookConfig::default()
+        .with_admission(admission)
+        .with_exempt_namespaces(args.exempt_namespaces.clone())
+        .with_timeout(Duration::from_millis(args.timeout_ms.max(1)));
+    let tls = TlsFiles::new(&args.tls_cert, &args.tls_key).server_config().map_err(|e| UsageError(e.to_string()))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| UsageError(format!("--listen {}: {e}", args.listen)))?;
+    let webhook = Webhook::new(config);
+    let app = webhook
+        .router()
+        .merge(axum::Router::new().route("/metrics", axum::routing::get(metrics)).with_state(Arc::clone(&webhook)));
+    eprintln!("webhook listening on https://{} (POST /validate, GET /metrics, GET /healthz)", args.listen);
+    serve_tls(listener, app, tls, crate::shutdown_signal()).await.map_err(|e| UsageError(e.to_string()))?;
+    let stats = webhook.stats();
+    eprintln!(
+        "webhook stopped: {} allowed, {} denied, {} exempt, {} timed out, {} malformed",
+        stats.allowed, stats.denied, stats.exempt, stats.timed_out, stats.malformed
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The same metrics as the monitor, over the latest evidence per check and object.
+async fn metrics(State(webhook): State<Arc<Webhook>>) -> impl IntoResponse {
+    let run = Run::from_evidence(webhook.checks(), webhook.evidence());
+    let report = Report::from_owned_run(run, &compliance_report::builtin_frameworks());
+    match compliance_report::metrics::exposition(&report, webhook.stats().failures) {
+        Ok(text) => ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
+            .into_response(),
+        Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
