@@ -10,6 +10,8 @@
 //!   dry run by default, risky plans behind an [`Approver`]; [`Framework`]:
 //!   controls and the checks behind them.
 //! - [`Waiver`]: an accepted risk with owner, reason and expiry.
+//! - [`EvidenceStore`]: evidence history in a tamper-evident chain of
+//!   records ([`store`]); backends live in `compliance-store`.
 //! - [`Engine`]: runs collectors concurrently with a bound, a timeout and
 //!   cancellation; a failing collector becomes a [`Gap`], the rest finish.
 //!
@@ -41,6 +43,7 @@ pub mod evidence;
 pub mod framework;
 pub mod remediation;
 pub mod resource;
+pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod waiver;
@@ -56,5 +59,6 @@ pub use remediation::{
     Approval, ApproveAll, Approver, Change, Mode, RejectAll, RemediationOutcome, RemediationPlan, Remediator, Risk,
 };
 pub use resource::ResourceRef;
+pub use store::{EvidenceStore, StoreError};
 pub use tokio_util::sync::CancellationToken;
 pub use waiver::{ExpiredWaiver, Waiver, apply_waivers};
