@@ -487,6 +487,13 @@ pub struct Retention {
     pub max_runs: Option<usize>,
 }
 
+impl PruneReport {
+    /// What a prune removed.
+    pub fn new(runs: usize, records: u64, until: Option<(i64, String)>) -> Self {
+        Self { runs, records, until }
+    }
+}
+
 impl Retention {
     /// Keeps runs of the last `days` days.
     pub fn days(days: u32) -> Self {
@@ -587,46 +594,72 @@ impl ChainReport {
 }
 
 /// Walks records in `seq` order, checking each against its hash, its
-/// predecessor, the pruning notes and the stored head. `prunes` are the
-/// chain's prune records (needed before the walk starts, when the chain's
-/// oldest records were pruned).
+/// predecessor, the pruning notes and the stored head: the whole chain in
+/// memory. Backends with many records feed a [`ChainVerifier`] page by page.
 pub fn verify_chain(
     records: impl IntoIterator<Item = Record>,
     prunes: &[Record],
     stored_head: &ChainHead,
 ) -> ChainReport {
-    // Pruning removes a prefix of the chain; its note gives the hash of the last removed record.
-    let pruned_until: HashMap<i64, String> = prunes
-        .iter()
-        .filter_map(|p| {
-            let body: Value = serde_json::from_str(&p.body).ok()?;
-            Some((body["last_seq"].as_i64()?, body["last_hash"].as_str()?.to_owned()))
-        })
-        .collect();
-    let mut report = ChainReport::default();
-    let mut expected_seq = 1;
-    let mut prev = GENESIS.to_owned();
-    // Run headers say how many records their run has: a removed tail shows.
-    let mut open_run: Option<(String, i64, u64)> = None; // (id, header seq, records left)
-    let fail = |mut report: ChainReport, problem: ChainProblem| {
-        report.problem = Some(problem);
-        report
-    };
+    let mut verifier = ChainVerifier::new(prunes);
     for record in records {
-        if report.records == 0
+        if !verifier.push(&record) {
+            break;
+        }
+    }
+    verifier.finish(stored_head)
+}
+
+/// Checks a chain one record at a time, in `seq` order.
+#[derive(Debug)]
+pub struct ChainVerifier {
+    /// Pruning removes a prefix of the chain; its note gives the hash of the last removed record.
+    pruned_until: HashMap<i64, String>,
+    report: ChainReport,
+    expected_seq: i64,
+    prev: String,
+    /// Run headers say how many records their run has: a removed tail shows.
+    open_run: Option<(String, i64, u64)>,
+}
+
+impl ChainVerifier {
+    /// A verifier that knows the chain's prune records.
+    pub fn new(prunes: &[Record]) -> Self {
+        let pruned_until = prunes
+            .iter()
+            .filter_map(|p| {
+                let body: Value = serde_json::from_str(&p.body).ok()?;
+                Some((body["last_seq"].as_i64()?, body["last_hash"].as_str()?.to_owned()))
+            })
+            .collect();
+        Self { pruned_until, report: ChainReport::default(), expected_seq: 1, prev: GENESIS.to_owned(), open_run: None }
+    }
+
+    fn fail(&mut self, problem: ChainProblem) -> bool {
+        self.report.problem = Some(problem);
+        false
+    }
+
+    /// Checks the next record; `false` once a problem is found.
+    pub fn push(&mut self, record: &Record) -> bool {
+        if self.report.problem.is_some() {
+            return false;
+        }
+        if self.report.records == 0
             && record.seq > 1
-            && let Some(hash) = pruned_until.get(&(record.seq - 1))
+            && let Some(hash) = self.pruned_until.get(&(record.seq - 1))
         {
-            expected_seq = record.seq;
-            prev = hash.clone();
+            self.expected_seq = record.seq;
+            self.prev = hash.clone();
         }
-        if record.seq > expected_seq {
-            let detail = format!("record {} follows record {}", record.seq, expected_seq - 1);
-            return fail(report, ChainProblem::Removed { seq: expected_seq, detail });
+        if record.seq > self.expected_seq {
+            let detail = format!("record {} follows record {}", record.seq, self.expected_seq - 1);
+            let seq = self.expected_seq;
+            return self.fail(ChainProblem::Removed { seq, detail });
         }
-        if record.seq < expected_seq {
+        if record.seq < self.expected_seq {
             let detail = format!("position {} appears twice", record.seq);
-            return fail(report, ChainProblem::Reordered { seq: record.seq, detail });
+            return self.fail(ChainProblem::Reordered { seq: record.seq, detail });
         }
         if seal(&record.prev_hash, record.seq, record.kind, &record.body) != record.hash {
             // A genuine record moved to another position still matches its hash at its old one.
@@ -634,61 +667,66 @@ pub fn verify_chain(
                 .find(|s| *s != record.seq && seal(&record.prev_hash, *s, record.kind, &record.body) == record.hash);
             if let Some(original) = moved_from {
                 let detail = format!("it was written at position {original}");
-                return fail(report, ChainProblem::Reordered { seq: record.seq, detail });
+                return self.fail(ChainProblem::Reordered { seq: record.seq, detail });
             }
-            return fail(
-                report,
-                ChainProblem::Changed { seq: record.seq, detail: "its content does not match its hash".into() },
-            );
+            let detail = "its content does not match its hash".to_owned();
+            return self.fail(ChainProblem::Changed { seq: record.seq, detail });
         }
         let body: Value = serde_json::from_str(&record.body).unwrap_or(Value::Null);
         if index_of(record.kind, &body) != record.index {
-            return fail(
-                report,
-                ChainProblem::Changed {
-                    seq: record.seq,
-                    detail: "its indexed columns (check, resource, status, time) do not match its content".into(),
-                },
-            );
+            let detail = "its indexed columns (check, resource, status, time) do not match its content".to_owned();
+            return self.fail(ChainProblem::Changed { seq: record.seq, detail });
         }
-        if record.prev_hash != prev {
+        if record.prev_hash != self.prev {
             let detail =
                 format!("it does not link to record {} (a record was moved, inserted or removed)", record.seq - 1);
-            return fail(report, ChainProblem::Reordered { seq: record.seq, detail });
+            return self.fail(ChainProblem::Reordered { seq: record.seq, detail });
         }
-        let run_of = record.index.run_id.clone();
-        if let Some((id, header, left)) = open_run.take() {
-            if left > 0 {
-                if run_of.as_deref() != Some(id.as_str()) {
-                    let detail =
-                        format!("run {id} (record {header}) is missing {left} records before record {}", record.seq);
-                    return fail(report, ChainProblem::Removed { seq: record.seq, detail });
-                }
-                open_run = Some((id, header, left - 1));
+        if let Some((id, header, left)) = self.open_run.take()
+            && left > 0
+        {
+            if record.index.run_id.as_deref() != Some(id.as_str()) {
+                let detail =
+                    format!("run {id} (record {header}) is missing {left} records before record {}", record.seq);
+                return self.fail(ChainProblem::Removed { seq: record.seq, detail });
             }
+            self.open_run = Some((id, header, left - 1));
         }
         if record.kind == RecordKind::Run {
-            report.runs += 1;
+            self.report.runs += 1;
             let count = body["records"].as_u64().unwrap_or(1);
-            open_run = Some((record.index.run_id.clone().unwrap_or_default(), record.seq, count.saturating_sub(1)));
+            self.open_run =
+                Some((record.index.run_id.clone().unwrap_or_default(), record.seq, count.saturating_sub(1)));
         }
-        report.records += 1;
-        prev = record.hash.clone();
-        report.head = ChainHead { seq: record.seq, hash: record.hash.clone() };
-        expected_seq = record.seq + 1;
+        self.report.records += 1;
+        self.prev = record.hash.clone();
+        self.report.head = ChainHead { seq: record.seq, hash: record.hash.clone() };
+        self.expected_seq = record.seq + 1;
+        true
     }
-    if let Some((id, header, left)) = open_run
-        && left > 0
-    {
-        let detail = format!("run {id} (record {header}) is missing its last {left} records");
-        return fail(report, ChainProblem::Removed { seq: expected_seq, detail });
+
+    /// The report, after the last record; `stored_head` is the head the
+    /// store keeps, so a removed tail shows.
+    pub fn finish(mut self, stored_head: &ChainHead) -> ChainReport {
+        if self.report.problem.is_some() {
+            return self.report;
+        }
+        if let Some((id, header, left)) = self.open_run.take()
+            && left > 0
+        {
+            let detail = format!("run {id} (record {header}) is missing its last {left} records");
+            let seq = self.expected_seq;
+            self.fail(ChainProblem::Removed { seq, detail });
+            return self.report;
+        }
+        if stored_head.seq != self.report.head.seq || stored_head.hash != self.report.head.hash {
+            let detail =
+                format!("the chain ends at record {} but its head says {}", self.report.head.seq, stored_head.seq);
+            let seq = self.report.head.seq + 1;
+            self.fail(ChainProblem::Removed { seq, detail });
+        }
+        self.report
     }
-    if stored_head.seq != report.head.seq || stored_head.hash != report.head.hash {
-        let detail = format!("the chain ends at record {} but its head says {}", report.head.seq, stored_head.seq);
-        let seq = report.head.seq + 1;
-        return fail(report, ChainProblem::Removed { seq, detail });
-    }
-    report
 }
 
 /// Store errors.
