@@ -31,7 +31,7 @@ fn run(checks: &[Check], per_run: usize, round: usize) -> Run {
         let resource =
             std::sync::Arc::new(ResourceRef::new("bench", "Thing", format!("bench/thing-{r}"), format!("thing-{r}")));
         for (i, check) in checks.iter().enumerate() {
-            let status = if (r + i + round) % 7 == 0 { Status::Fail } else { Status::Pass };
+            let status = if (r + i + round).is_multiple_of(7) { Status::Fail } else { Status::Pass };
             let e = Evidence::new(check, resource.clone(), status, "observed")
                 .with_details(serde_json::json!({ "round": round, "value": r * i }));
             evidence.push(e);

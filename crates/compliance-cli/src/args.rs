@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use compliance_core::Severity;
+use serde::Deserialize;
 
 /// Continuous compliance evidence for Kubernetes and AWS.
 #[derive(Debug, Parser)]
@@ -36,6 +37,14 @@ pub enum Command {
     },
     /// Plan (dry run, the default) or apply fixes for the failures in a report.
     Remediate(RemediateArgs),
+    /// Scan on an interval, store every run (tamper-evident), alert on change, serve /metrics.
+    Monitor(MonitorArgs),
+    /// Query and verify the stored evidence history.
+    Evidence {
+        /// What to do.
+        #[command(subcommand)]
+        command: EvidenceCommand,
+    },
     /// Serve the validating admission webhook over HTTPS: POST /validate, GET /metrics, GET /healthz.
     Webhook(WebhookArgs),
     /// Print the monitoring artifacts generated from the exported metric names.
@@ -95,7 +104,8 @@ fn format_parser() -> impl clap::builder::TypedValueParser<Value = compliance_re
 }
 
 /// Severity threshold for the exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FailOn {
     /// Never exit 1 for failures.
     None,
@@ -125,8 +135,10 @@ impl FailOn {
     }
 }
 
-/// `scan` arguments.
-#[derive(Debug, Args)]
+/// `scan` arguments; also the `scan:` section of the monitor's
+/// configuration, field by field (`k8s_manifests`, `frameworks`, …).
+#[derive(Debug, Args, Deserialize)]
+#[serde(default)]
 pub struct ScanArgs {
     /// Kubernetes manifest file or folder (recursive); repeatable.
     #[arg(long = "k8s-manifests", value_name = "PATH")]
@@ -154,7 +166,12 @@ pub struct ScanArgs {
     #[arg(long, value_name = "N", default_value_t = 8, requires = "aws")]
     pub aws_bucket_concurrency: usize,
     #[command(flatten)]
+    #[serde(flatten)]
     pub aws_connection: AwsArgs,
+    /// Keys of a configuration file that are not settings (reported as errors).
+    #[arg(skip)]
+    #[serde(flatten)]
+    pub unknown: std::collections::BTreeMap<String, serde_json::Value>,
     /// Terraform: a folder (each folder of `.tf` files is a module), a `.tf` file, or a plan in JSON
     /// (`terraform show -json PLAN > plan.json`); repeatable. Judged with the S3 checks.
     #[arg(long = "terraform", value_name = "PATH")]
@@ -206,7 +223,8 @@ pub struct ScanArgs {
 }
 
 /// How to reach AWS.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Args, Deserialize)]
+#[serde(default)]
 pub struct AwsArgs {
     /// AWS endpoint URL (an emulator, a VPC endpoint); S3 then uses path-style addressing.
     #[arg(long, value_name = "URL")]
@@ -221,10 +239,14 @@ pub struct AwsArgs {
 
 /// `remediate` arguments.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct RemediateArgs {
+    /// Plans the monitor stored: list, show, approve, reject.
+    #[command(subcommand)]
+    pub stored: Option<StoredPlanCommand>,
     /// The JSON report whose failures to fix.
     #[arg(long, value_name = "FILE")]
-    pub report: PathBuf,
+    pub report: Option<PathBuf>,
     /// Make the changes (default: dry run, which changes nothing).
     #[arg(long)]
     pub apply: bool,
@@ -313,4 +335,157 @@ pub struct WebhookArgs {
     /// Labels `k8s.workload.required_labels` demands, comma-separated.
     #[arg(long, value_name = "LABELS", value_delimiter = ',')]
     pub k8s_required_labels: Vec<String>,
+}
+
+impl Default for ScanArgs {
+    /// The defaults of `compliance scan`'s flags.
+    fn default() -> Self {
+        #[derive(Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            scan: ScanArgs,
+        }
+        match Defaults::try_parse_from(["scan"]) {
+            Ok(d) => d.scan,
+            // The flags' defaults parse by construction (a test runs this).
+            Err(e) => unreachable_defaults(&e),
+        }
+    }
+}
+
+#[allow(clippy::panic)] // only reachable if a flag's default value were invalid, which a test rules out
+fn unreachable_defaults(e: &clap::Error) -> ScanArgs {
+    panic!("scan flags' defaults do not parse: {e}")
+}
+
+impl Default for AwsArgs {
+    fn default() -> Self {
+        Self { aws_endpoint_url: None, aws_region: None, aws_max_attempts: 5 }
+    }
+}
+
+/// `monitor` arguments.
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// The configuration file (YAML): scan, interval, store, listen, alerts, remediation, retention.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Store URL, instead of the file's (`sqlite://PATH` or `postgres://user:password@host/db`).
+    #[arg(long, value_name = "URL", env = "COMPLIANCE_STORE")]
+    pub store: Option<String>,
+    /// Address of /metrics and /healthz, instead of the file's.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Stop after this many scans (for cron jobs and tests); default: run until SIGTERM.
+    #[arg(long, value_name = "N")]
+    pub cycles: Option<u64>,
+}
+
+/// `evidence` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum EvidenceCommand {
+    /// Walk the chain of stored records; exit 1 at the first record changed, removed or reordered.
+    Verify(StoreArg),
+    /// The stored runs.
+    Runs(StoreArg),
+    /// The latest status per check and resource.
+    Latest(StoreArg),
+    /// Every stored evidence about one resource.
+    History {
+        /// The store.
+        #[command(flatten)]
+        store: StoreArg,
+        /// The resource id.
+        resource: String,
+    },
+    /// The evidence behind one control between two dates (what an auditor asks for).
+    Control {
+        /// The store.
+        #[command(flatten)]
+        store: StoreArg,
+        /// Framework id (soc2, iso27001, pci-dss, or your own).
+        framework: String,
+        /// Control id (CC6.1).
+        control: String,
+        /// From this date or time, inclusive (2026-01-01 or RFC 3339).
+        #[arg(long)]
+        from: String,
+        /// Until this date or time, exclusive.
+        #[arg(long)]
+        to: String,
+    },
+}
+
+/// Which store.
+#[derive(Debug, Args)]
+pub struct StoreArg {
+    /// `sqlite://PATH` or `postgres://user:password@host/db`.
+    #[arg(long, value_name = "URL", env = "COMPLIANCE_STORE", default_value = "sqlite://compliance-evidence.db")]
+    pub store: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+    pub format: ListFormat,
+}
+
+/// Plans stored by `compliance monitor`.
+#[derive(Debug, Subcommand)]
+pub enum StoredPlanCommand {
+    /// Every stored plan (or those in one state).
+    List {
+        /// The store.
+        #[command(flatten)]
+        store: StoreArg,
+        /// Only plans in this state.
+        #[arg(long, value_enum)]
+        state: Option<PlanStateArg>,
+    },
+    /// One plan: what it changes, its risk, its decision and outcome.
+    Show {
+        /// The store.
+        #[command(flatten)]
+        store: StoreArg,
+        /// The plan id.
+        id: String,
+    },
+    /// Approve a pending plan and apply it: the approval (who, when) and the
+    /// outcome, re-verified, are stored.
+    Approve(DecisionArgs),
+    /// Reject a pending plan; nothing is changed.
+    Reject(DecisionArgs),
+}
+
+/// Plan states, for `--state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanStateArg {
+    /// Waiting for a decision.
+    Pending,
+    /// Approved, not applied.
+    Approved,
+    /// Rejected.
+    Rejected,
+    /// Applied.
+    Applied,
+    /// Applying failed.
+    Failed,
+}
+
+/// `remediate approve|reject` arguments.
+#[derive(Debug, Args)]
+pub struct DecisionArgs {
+    /// The store.
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// The plan id.
+    pub id: String,
+    /// Who decides (default: $USER).
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+    /// Why (a change ticket, a reason).
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub reason: String,
+    /// Kubeconfig context for live objects.
+    #[arg(long, value_name = "NAME")]
+    pub k8s_context: Option<String>,
+    #[command(flatten)]
+    pub aws_connection: AwsArgs,
 }

@@ -14,6 +14,9 @@ macro_rules! outln {
 
 mod args;
 mod aws;
+mod evidence;
+mod http;
+mod monitor;
 mod remediate;
 mod scan;
 mod webhook;
@@ -27,6 +30,8 @@ use args::{ChecksCommand, Cli, Command, FrameworksCommand, ListFormat, Monitorin
 /// A usage or configuration error: exit code 2.
 #[derive(Debug)]
 pub struct UsageError(pub String);
+
+impl std::error::Error for UsageError {}
 
 impl std::fmt::Display for UsageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -50,6 +55,8 @@ fn main() -> ExitCode {
         Command::Frameworks { command } => list_frameworks(command),
         Command::Remediate(args) => runtime.block_on(remediate::run(args)),
         Command::Webhook(args) => runtime.block_on(webhook::run(args)),
+        Command::Monitor(args) => runtime.block_on(monitor::run(args)),
+        Command::Evidence { command } => runtime.block_on(evidence::run(command)),
         Command::Monitoring { command } => {
             match command {
                 MonitoringCommand::AlertRules => outln!("{}", compliance_report::metrics::alert_rules().trim_end()),

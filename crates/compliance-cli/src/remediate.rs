@@ -11,7 +11,9 @@ use compliance_report::Report;
 use serde_json::json;
 
 use crate::UsageError;
-use crate::args::RemediateArgs;
+use crate::args::{ListFormat, PlanStateArg, RemediateArgs, StoredPlanCommand};
+use compliance_core::EvidenceStore;
+use compliance_core::store::{PlanState, StoredPlan};
 
 /// A kube client for a kubeconfig context (or the current one), and the
 /// cluster's name for resource ids.
@@ -56,8 +58,45 @@ fn fixed_path(input: &Path, out_dir: Option<&Path>, in_place: bool) -> PathBuf {
     }
 }
 
+/// The remediators for live objects and cloud resources, with default fix values.
+pub fn remediation_engine(kube: Option<kube::Client>, aws: Option<&aws_config::SdkConfig>) -> Engine {
+    remediation_engine_with(kube, aws, &FixDefaults::default(), &crate::args::AwsArgs::default(), None)
+}
+
+/// The remediators, with fix values and AWS settings.
+pub fn remediation_engine_with(
+    kube: Option<kube::Client>,
+    aws: Option<&aws_config::SdkConfig>,
+    defaults: &FixDefaults,
+    aws_args: &crate::args::AwsArgs,
+    kms_key: Option<&str>,
+) -> Engine {
+    let mut engine = Engine::new();
+    if let Some(client) = kube {
+        engine = engine.with_remediator(Arc::new(WorkloadRemediator::new(client).with_defaults(defaults.clone())));
+    }
+    if let Some(sdk) = aws {
+        let mut s3 = crate::aws::s3_config(aws_args, 8);
+        if let Some(key) = kms_key {
+            s3 = s3.with_kms_key(key.to_owned());
+        }
+        engine = engine
+            .with_remediator(Arc::new(compliance_aws::s3::S3Remediator::new(sdk, s3)))
+            .with_remediator(Arc::new(compliance_aws::iam::IamRemediator::new(sdk)));
+    }
+    engine
+}
+
 pub async fn run(args: RemediateArgs) -> Result<ExitCode, UsageError> {
-    let report = Report::read_json(&args.report).map_err(|e| UsageError(format!("--report: {e}")))?;
+    if let Some(command) = args.stored {
+        return stored(command).await;
+    }
+    let Some(report_path) = args.report.clone() else {
+        return Err(UsageError(
+            "give --report FILE, or list|show|approve|reject for the plans the monitor stored".into(),
+        ));
+    };
+    let report = Report::read_json(&report_path).map_err(|e| UsageError(format!("--report: {e}")))?;
     let scope = Scope::only(args.checks.iter().cloned());
     let mode = if args.apply { Mode::Apply } else { Mode::DryRun };
     let defaults = FixDefaults::default()
@@ -72,7 +111,7 @@ pub async fn run(args: RemediateArgs) -> Result<ExitCode, UsageError> {
         .collect();
     let user = std::env::var("USER").unwrap_or_else(|_| "cli-user".into());
     let approver: Box<dyn Approver> = if args.yes { Box::new(ApproveAll { by: user }) } else { Box::new(RejectAll) };
-    let mut record = json!({ "generated_at": chrono::Utc::now(), "report": args.report.display().to_string(), "mode": mode, "manifests": [], "live": [] });
+    let mut record = json!({ "generated_at": chrono::Utc::now(), "report": report_path.display().to_string(), "mode": mode, "manifests": [], "live": [] });
     let mut problems = 0_usize;
 
     // Manifests: every failing check of a file is fixed in one new copy.
@@ -130,21 +169,16 @@ pub async fn run(args: RemediateArgs) -> Result<ExitCode, UsageError> {
     let live: Vec<&Evidence> =
         failing.iter().copied().filter(|e| e.resource.cluster.is_some() || e.resource.provider == "aws").collect();
     if !live.is_empty() {
-        let mut engine = Engine::new();
-        if live.iter().any(|e| e.resource.cluster.is_some()) {
-            let (client, _) = kube_client(args.k8s_context.as_deref()).await?;
-            engine = engine.with_remediator(Arc::new(WorkloadRemediator::new(client).with_defaults(defaults.clone())));
-        }
-        if live.iter().any(|e| e.resource.provider == "aws") {
-            let sdk = crate::aws::sdk_config(&args.aws_connection).await?;
-            let mut s3 = crate::aws::s3_config(&args.aws_connection, 8);
-            if let Some(key) = &args.aws_kms_key {
-                s3 = s3.with_kms_key(key.clone());
-            }
-            engine = engine
-                .with_remediator(Arc::new(compliance_aws::s3::S3Remediator::new(&sdk, s3)))
-                .with_remediator(Arc::new(compliance_aws::iam::IamRemediator::new(&sdk)));
-        }
+        let kube = match live.iter().any(|e| e.resource.cluster.is_some()) {
+            true => Some(kube_client(args.k8s_context.as_deref()).await?.0),
+            false => None,
+        };
+        let sdk = match live.iter().any(|e| e.resource.provider == "aws") {
+            true => Some(crate::aws::sdk_config(&args.aws_connection).await?),
+            false => None,
+        };
+        let engine =
+            remediation_engine_with(kube, sdk.as_ref(), &defaults, &args.aws_connection, args.aws_kms_key.as_deref());
         for e in live {
             let entry = match engine.plan(e).await {
                 Ok(None) => continue,
@@ -182,7 +216,7 @@ pub async fn run(args: RemediateArgs) -> Result<ExitCode, UsageError> {
 
     let count = |key: &str| record[key].as_array().map_or(0, Vec::len);
     if count("manifests") + count("live") == 0 {
-        outln!("nothing to remediate: no fixable failure in {}", args.report.display());
+        outln!("nothing to remediate: no fixable failure in {}", report_path.display());
         return Ok(ExitCode::SUCCESS);
     }
     let name = format!("compliance_remediation_{}.json", chrono::Utc::now().format("%Y%m%d_%H%M%S"));
@@ -193,4 +227,130 @@ pub async fn run(args: RemediateArgs) -> Result<ExitCode, UsageError> {
         outln!("dry run: nothing was changed; rerun with --apply to make these changes");
     }
     Ok(if problems > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn print_plan(p: &StoredPlan) {
+    outln!(
+        "{}  {:<9} {:?} risk  {} on {}",
+        p.plan.id,
+        p.state.as_str(),
+        p.plan.risk,
+        p.plan.check_id,
+        p.plan.resource.id
+    );
+}
+
+fn state_of(arg: PlanStateArg) -> PlanState {
+    match arg {
+        PlanStateArg::Pending => PlanState::Pending,
+        PlanStateArg::Approved => PlanState::Approved,
+        PlanStateArg::Rejected => PlanState::Rejected,
+        PlanStateArg::Applied => PlanState::Applied,
+        PlanStateArg::Failed => PlanState::Failed,
+    }
+}
+
+async fn stored(command: StoredPlanCommand) -> Result<ExitCode, UsageError> {
+    let query = |e: compliance_core::StoreError| UsageError(e.to_string());
+    match command {
+        StoredPlanCommand::List { store, state } => {
+            let plans = crate::evidence::open(&store.store).await?.plans(state.map(state_of)).await.map_err(query)?;
+            match store.format {
+                ListFormat::Json => {
+                    outln!("{}", serde_json::to_string_pretty(&plans).map_err(|e| UsageError(e.to_string()))?)
+                }
+                ListFormat::Text => {
+                    plans.iter().for_each(print_plan);
+                    outln!("{} plans", plans.len());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        StoredPlanCommand::Show { store, id } => {
+            let plan = crate::evidence::open(&store.store)
+                .await?
+                .plan(&id)
+                .await
+                .map_err(query)?
+                .ok_or_else(|| UsageError(format!("no remediation plan {id}")))?;
+            match store.format {
+                ListFormat::Json => {
+                    outln!("{}", serde_json::to_string_pretty(&plan).map_err(|e| UsageError(e.to_string()))?)
+                }
+                ListFormat::Text => {
+                    print_plan(&plan);
+                    outln!("  {}", plan.plan.summary);
+                    print_changes(&plan.plan.changes);
+                    if let Some(d) = &plan.decision {
+                        let verb = if d.approved { "approved" } else { "rejected" };
+                        outln!("  {verb} by {} at {} {}", d.by, d.at.to_rfc3339(), d.reason);
+                    }
+                    if let Some(o) = &plan.outcome {
+                        outln!("  outcome: {}", o.message);
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        StoredPlanCommand::Reject(args) => {
+            let by = args.by.clone().unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "cli-user".into()));
+            let store = crate::evidence::open(&args.store.store).await?;
+            let plan = store.decide(&args.id, false, &by, &args.reason).await.map_err(query)?;
+            print_plan(&plan);
+            outln!("rejected by {by}; nothing was changed");
+            Ok(ExitCode::SUCCESS)
+        }
+        StoredPlanCommand::Approve(args) => {
+            let by = args.by.clone().unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "cli-user".into()));
+            let store = crate::evidence::open(&args.store.store).await?;
+            let pending = store
+                .plan(&args.id)
+                .await
+                .map_err(query)?
+                .ok_or_else(|| UsageError(format!("no remediation plan {}", args.id)))?;
+            if pending.state != PlanState::Pending {
+                return Err(UsageError(format!(
+                    "plan {} is {}: only pending plans can be approved",
+                    args.id,
+                    pending.state.as_str()
+                )));
+            }
+            // The remediator for the plan's resource, before anything is recorded.
+            let kube = match pending.plan.resource.cluster.is_some() {
+                true => Some(kube_client(args.k8s_context.as_deref()).await?.0),
+                false => None,
+            };
+            let sdk = match pending.plan.resource.provider == "aws" {
+                true => Some(crate::aws::sdk_config(&args.aws_connection).await?),
+                false => None,
+            };
+            let engine = remediation_engine(kube, sdk.as_ref());
+            let approved = store.decide(&args.id, true, &by, &args.reason).await.map_err(query)?;
+            outln!("approved by {by}; applying");
+            let approver = ApproveAll { by: by.clone() };
+            match engine.apply(&approved.plan, Mode::Apply, &approver).await {
+                Ok(outcome) => {
+                    let stored = store.record_outcome(&outcome).await.map_err(query)?;
+                    print_plan(&stored);
+                    outln!("  {}", outcome.message);
+                    if let Some(v) = &outcome.verification {
+                        outln!("  re-checked: {} {}", v.check_id, v.status.as_str());
+                    }
+                    Ok(if stored.state == PlanState::Applied { ExitCode::SUCCESS } else { ExitCode::from(1) })
+                }
+                Err(e) => {
+                    let mut failed = compliance_core::RemediationOutcome::new(
+                        &approved.plan,
+                        Mode::Apply,
+                        false,
+                        format!("not applied: {e}"),
+                    );
+                    failed.approval = Some(compliance_core::Approval::new(true, by, args.reason.clone()));
+                    store.record_outcome(&failed).await.map_err(query)?;
+                    outln!("not applied: {e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+    }
 }

@@ -4,14 +4,33 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use compliance_core::{Engine, EngineConfig, ProgressEvent, RunOptions, Scope, Status, Waiver};
+use compliance_core::{Engine, EngineConfig, Gap, ProgressEvent, RunOptions, Scope, Status, Waiver};
 use compliance_k8s::{CheckConfig, ManifestCollector};
 use compliance_report::Report;
 
 use crate::UsageError;
 use crate::args::ScanArgs;
 
-pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
+/// What a scan needs, built from `scan`'s flags or the monitor's `scan:` settings.
+pub struct Prepared {
+    /// Collectors, frameworks (with the Rego policies' controls) and waivers.
+    pub engine: Engine,
+    /// The checks asked for.
+    pub scope: Scope,
+    /// Rego policies that did not load.
+    pub policy_gaps: Vec<Gap>,
+    /// The waivers, to store with each run.
+    pub waivers: Vec<Waiver>,
+    /// The live cluster's client, when one is scanned (for remediation and watching).
+    pub kube: Option<(kube::Client, String)>,
+    /// The AWS configuration, when AWS is scanned (for remediation).
+    pub aws: Option<aws_config::SdkConfig>,
+    /// The live cluster's collector, for watching.
+    pub cluster: Option<Arc<compliance_k8s::ClusterCollector>>,
+}
+
+/// Builds the engine for a scan.
+pub async fn prepare(args: &ScanArgs) -> Result<Prepared, UsageError> {
     if args.k8s_manifests.is_empty() && !args.k8s_cluster && !args.aws && args.terraform.is_empty() {
         return Err(UsageError(
             "nothing to scan: give --k8s-manifests PATH, --k8s-cluster, --aws or --terraform PATH".into(),
@@ -65,7 +84,7 @@ pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
 
     let mut engine = Engine::new()
         .with_config(EngineConfig::default().with_collector_timeout(Duration::from_secs(args.timeout.max(1))))
-        .with_waivers(waivers);
+        .with_waivers(waivers.clone());
     for f in frameworks {
         engine = engine.with_framework(f);
     }
@@ -78,14 +97,21 @@ pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
         engine =
             engine.with_collector(Arc::new(compliance_aws::terraform::TerraformCollector::new(args.terraform.clone())));
     }
+    let mut kube = None;
+    let mut cluster_collector = None;
     if args.k8s_cluster {
         let (client, cluster) = crate::remediate::kube_client(args.k8s_context.as_deref()).await?;
-        let mut config =
-            compliance_k8s::ClusterConfig::default().with_cluster(cluster).with_namespaces(args.k8s_namespaces.clone());
+        let mut config = compliance_k8s::ClusterConfig::default()
+            .with_cluster(cluster.clone())
+            .with_namespaces(args.k8s_namespaces.clone());
         config.checks = check_config.clone();
-        engine = engine.with_collector(Arc::new(compliance_k8s::ClusterCollector::new(client, config)));
+        let collector = Arc::new(compliance_k8s::ClusterCollector::new(client.clone(), config));
+        engine = engine.with_collector(collector.clone());
+        cluster_collector = Some(collector);
+        kube = Some((client, cluster));
     }
 
+    let mut aws = None;
     if args.aws {
         let sdk = crate::aws::sdk_config(&args.aws_connection).await?;
         let collectors = crate::aws::collectors(
@@ -99,7 +125,13 @@ pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
         for c in collectors {
             engine = engine.with_collector(c);
         }
+        aws = Some(sdk);
     }
+    Ok(Prepared { engine, scope, policy_gaps, waivers, kube, aws, cluster: cluster_collector })
+}
+
+pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
+    let Prepared { engine, scope, policy_gaps, .. } = prepare(&args).await?;
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let quiet = args.quiet;

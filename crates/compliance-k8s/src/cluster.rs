@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use compliance_core::{Check, Collection, Collector, Gap, GapKind, ResourceRef, Scope};
+use futures::StreamExt;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use kube::api::{Api, ListParams};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -209,6 +211,65 @@ impl ClusterCollector {
             Ok(None) => {}
             Err(reason) => out.evidence.extend(unreadable(kind, resource, &reason, scope)),
         }
+    }
+}
+
+impl ClusterCollector {
+    /// Watches every workload kind (kube-runtime watchers, with backoff) and
+    /// judges each object that is created or changed, within moments of the
+    /// change: one [`Collection`] per change. The initial listing is not
+    /// judged again (the scan does that); a watch that fails is a gap, and
+    /// the watcher retries.
+    pub fn watch(&self, scope: Scope) -> futures::stream::BoxStream<'static, Collection> {
+        let streams = vec![
+            self.watch_kind::<Pod>(WorkloadKind::Pod, scope.clone()),
+            self.watch_kind::<Deployment>(WorkloadKind::Deployment, scope.clone()),
+            self.watch_kind::<StatefulSet>(WorkloadKind::StatefulSet, scope.clone()),
+            self.watch_kind::<DaemonSet>(WorkloadKind::DaemonSet, scope.clone()),
+            self.watch_kind::<ReplicaSet>(WorkloadKind::ReplicaSet, scope.clone()),
+            self.watch_kind::<ReplicationController>(WorkloadKind::ReplicationController, scope.clone()),
+            self.watch_kind::<Job>(WorkloadKind::Job, scope.clone()),
+            self.watch_kind::<CronJob>(WorkloadKind::CronJob, scope),
+        ];
+        futures::stream::select_all(streams).boxed()
+    }
+
+    fn watch_kind<K>(&self, kind: WorkloadKind, scope: Scope) -> futures::stream::BoxStream<'static, Collection>
+    where
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + Serialize
+            + Debug
+            + Send
+            + 'static,
+    {
+        let api: Api<K> = Api::all(self.client.clone());
+        let this = self.clone();
+        let source = format!("{}/*/{}", self.config.cluster, K::plural(&()));
+        watcher(api, watcher::Config::default())
+            .default_backoff()
+            .filter_map(move |event| {
+                let mut out = Collection::default();
+                match event {
+                    Ok(watcher::Event::Apply(item)) => {
+                        let wanted = this.config.namespaces.is_empty()
+                            || item.namespace().is_some_and(|ns| this.config.namespaces.contains(&ns));
+                        if wanted {
+                            debug!(kind = kind.as_str(), name = %item.name_any(), "changed; judging");
+                            this.judge(kind, item, &scope, &mut out);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        warn!(%source, "watch failed: {e}");
+                        out.gaps.push(Gap::source(source.clone(), GapKind::Unreadable, format!("watch failed: {e}")));
+                    }
+                }
+                let changed = !out.evidence.is_empty() || !out.gaps.is_empty();
+                futures::future::ready(changed.then_some(out))
+            })
+            .boxed()
     }
 }
 

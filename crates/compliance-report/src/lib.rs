@@ -35,6 +35,7 @@ mod delta;
 pub mod frameworks;
 pub mod metrics;
 mod model;
+pub mod notify;
 pub mod oscal;
 mod render;
 

@@ -41,6 +41,18 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
 /// counter's value: for one report, its unwaived failures; a long-running
 /// monitor passes the sum over its runs.
 pub fn exposition(report: &Report, violations_total: u64) -> Result<String, std::fmt::Error> {
+    exposition_with_history(report, violations_total, &BTreeMap::new())
+}
+
+/// [`exposition`] for a long-running monitor: `last_evidence` holds, per
+/// collector, the Unix time of its newest evidence in earlier runs, so a
+/// collector that failed this run keeps its old timestamp and the
+/// stale-evidence alert fires, instead of the series disappearing.
+pub fn exposition_with_history(
+    report: &Report,
+    violations_total: u64,
+    last_evidence: &BTreeMap<String, i64>,
+) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::default();
     let score: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>> = Family::default();
     score.get_or_create(&Vec::new()).set(report.compliance_percentage);
@@ -73,7 +85,7 @@ pub fn exposition(report: &Report, violations_total: u64) -> Result<String, std:
     registry.register(VIOLATIONS, "Unwaived failures observed", violations);
 
     let last: Family<Labels, Gauge> = Family::default();
-    let mut newest: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut newest: BTreeMap<&str, i64> = last_evidence.iter().map(|(c, t)| (c.as_str(), *t)).collect();
     for e in &report.evidence {
         let t = e.observed_at.timestamp();
         let slot = newest.entry(&e.collector).or_insert(t);

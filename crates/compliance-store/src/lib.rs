@@ -172,7 +172,7 @@ impl SqlStore {
         // rather than after the pool's acquire timeout.
         let probe = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
             .await
-            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", redact(&url))))?;
+            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", redact_url(&url))))?;
         let _ = sqlx::Connection::close(probe).await;
         let options = AnyPoolOptions::new().max_connections(4).acquire_timeout(Duration::from_secs(30));
         let options = match backend {
@@ -193,7 +193,7 @@ impl SqlStore {
             Backend::Postgres => options,
         };
         let pool =
-            options.connect(&url).await.map_err(|e| StoreError::Unavailable(format!("{}: {e}", redact(&url))))?;
+            options.connect(&url).await.map_err(|e| StoreError::Unavailable(format!("{}: {e}", redact_url(&url))))?;
         let store = Self { pool, backend };
         store.migrate().await?;
         info!(backend = ?backend, "evidence store open");
@@ -365,8 +365,8 @@ enum Bind {
     Int(i64),
 }
 
-/// The URL without its password, for messages.
-fn redact(url: &str) -> String {
+/// The URL without its password, for messages and logs.
+pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let userinfo = &url[scheme + 3..at];
@@ -553,7 +553,7 @@ mod tests {
 
     #[test]
     fn passwords_do_not_reach_messages() {
-        assert_eq!(redact("postgres://monitor:s3cret@db:5432/evidence"), "postgres://monitor:***@db:5432/evidence");
-        assert_eq!(redact("sqlite://evidence.db"), "sqlite://evidence.db");
+        assert_eq!(redact_url("postgres://monitor:s3cret@db:5432/evidence"), "postgres://monitor:***@db:5432/evidence");
+        assert_eq!(redact_url("sqlite://evidence.db"), "sqlite://evidence.db");
     }
 }

@@ -39,9 +39,17 @@ struct Inner {
 
 /// The server's state: objects by resource, forbidden namespaces, injected
 /// failures, and every request seen. Clones share the state.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct FakeApi {
     inner: Arc<Mutex<Inner>>,
+    /// Watch events: (plural, `{"type", "object"}`).
+    events: tokio::sync::broadcast::Sender<(String, Value)>,
+}
+
+impl Default for FakeApi {
+    fn default() -> Self {
+        Self { inner: Arc::default(), events: tokio::sync::broadcast::channel(256).0 }
+    }
 }
 
 /// A started server.
@@ -81,6 +89,28 @@ impl FakeApi {
     /// Stores an object under its plural resource name (`deployments`).
     pub fn add(&self, plural: &str, object: Value) {
         self.lock().objects.entry(plural.to_owned()).or_default().push(object);
+    }
+
+    /// Creates or replaces an object (by namespace and name), as a client's
+    /// update would, and sends the watch event (`ADDED` or `MODIFIED`).
+    pub fn update(&self, plural: &str, mut object: Value) {
+        let mut inner = self.lock();
+        inner.resource_version += 1;
+        object["metadata"]["resourceVersion"] = json!(inner.resource_version.to_string());
+        let (ns, name) = (object["metadata"]["namespace"].clone(), object["metadata"]["name"].clone());
+        let list = inner.objects.entry(plural.to_owned()).or_default();
+        let kind = match list.iter_mut().find(|o| o["metadata"]["namespace"] == ns && o["metadata"]["name"] == name) {
+            Some(existing) => {
+                *existing = object.clone();
+                "MODIFIED"
+            }
+            None => {
+                list.push(object.clone());
+                "ADDED"
+            }
+        };
+        drop(inner);
+        let _ = self.events.send((plural.to_owned(), json!({"type": kind, "object": object})));
     }
 
     /// Answers 403 for everything in this namespace.
@@ -188,6 +218,32 @@ async fn handle(
         );
     }
     match (method, name) {
+        (Method::GET, None) if matches!(query.get("watch").map(String::as_str), Some("true" | "1")) => {
+            // A watch: newline-delimited events as they happen, until the client goes away.
+            let events = api.events.subscribe();
+            let stream = futures::stream::unfold(events, move |mut events| {
+                let (plural, namespace) = (plural.clone(), namespace.clone());
+                async move {
+                    loop {
+                        match events.recv().await {
+                            Ok((p, event))
+                                if p == plural
+                                    && namespace
+                                        .as_ref()
+                                        .is_none_or(|ns| event["object"]["metadata"]["namespace"] == *ns) =>
+                            {
+                                let line = Bytes::from(format!("{event}\n"));
+                                return Some((Ok::<_, std::convert::Infallible>(line), events));
+                            }
+                            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                        }
+                    }
+                }
+            });
+            (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], axum::body::Body::from_stream(stream))
+                .into_response()
+        }
         (Method::GET, None) => {
             if inner.failures_left > 0 {
                 inner.failures_left -= 1;

@@ -133,3 +133,42 @@ async fn real_cluster_when_kubeconfig_is_set() -> TestResult {
     eprintln!("real cluster: {} evidence, {} gaps", collection.evidence.len(), collection.gaps.len());
     Ok(())
 }
+
+#[tokio::test]
+async fn watch_judges_a_changed_workload_within_seconds() -> TestResult {
+    use futures::StreamExt;
+    let api = FakeApi::default();
+    api.add("deployments", deployment("shop", "web", json!({"containers": [{"name": "web", "image": "web:1"}]})));
+    let server = api.start().await?;
+    let collector = ClusterCollector::new(server.client()?, ClusterConfig::default().with_cluster("test"));
+    let mut changes = collector.watch(Scope::only(["k8s.container.privileged"]));
+    // Wait until the Deployment watch is open (after its initial list), then change the object.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let poll = async {
+        while !server.api.seen().iter().any(|s| s.path.ends_with("/deployments") && s.query.contains_key("watch")) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::select! {
+        () = poll => {}
+        _ = changes.next() => return Err("no event expected before the change".into()),
+    }
+    assert!(std::time::Instant::now() < deadline);
+    let changed_at = std::time::Instant::now();
+    server.api.update(
+        "deployments",
+        deployment(
+            "shop",
+            "web",
+            json!({"containers": [{"name": "web", "image": "web:2", "securityContext": {"privileged": true}}]}),
+        ),
+    );
+    let collection =
+        tokio::time::timeout(std::time::Duration::from_secs(10), changes.next()).await?.ok_or("stream ended")?;
+    assert!(changed_at.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(collection.evidence.len(), 1);
+    let e = &collection.evidence[0];
+    assert_eq!((e.check_id.as_str(), e.status), ("k8s.container.privileged", compliance_core::Status::Fail));
+    assert_eq!(e.resource.id, "test/shop/Deployment/web", "the same id as the scan's");
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! `compliance evidence`: the stored history, and its verification.
+
+use std::process::ExitCode;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use compliance_core::EvidenceStore;
+use compliance_core::store::ChainProblem;
+use compliance_store::SqlStore;
+
+use crate::UsageError;
+use crate::args::{EvidenceCommand, ListFormat, StoreArg};
+
+/// Opens the store a command names.
+pub async fn open(store: &str) -> Result<SqlStore, UsageError> {
+    SqlStore::open(store).await.map_err(|e| UsageError(format!("--store: {e}")))
+}
+
+/// `2026-01-01` (midnight UTC) or an RFC 3339 time.
+fn parse_time(flag: &str, text: &str) -> Result<DateTime<Utc>, UsageError> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.to_utc());
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| UsageError(format!("--{flag} {text:?}: expected a date (2026-01-31) or an RFC 3339 time")))
+}
+
+fn print_evidence(evidence: &[compliance_core::Evidence], format: ListFormat) -> Result<(), UsageError> {
+    match format {
+        ListFormat::Json => {
+            outln!("{}", serde_json::to_string_pretty(evidence).map_err(|e| UsageError(e.to_string()))?)
+        }
+        ListFormat::Text => {
+            for e in evidence {
+                outln!(
+                    "{}  {:<14}  {:<40}  {}  {}",
+                    e.observed_at.format("%Y-%m-%dT%H:%M:%SZ"),
+                    e.status.as_str(),
+                    e.check_id.as_str(),
+                    e.resource.id,
+                    e.message
+                );
+            }
+            outln!("{} evidence", evidence.len());
+        }
+    }
+    Ok(())
+}
+
+pub async fn run(command: EvidenceCommand) -> Result<ExitCode, UsageError> {
+    let query = |e: compliance_core::StoreError| UsageError(e.to_string());
+    match command {
+        EvidenceCommand::Verify(StoreArg { store, format }) => {
+            let report = open(&store).await?.verify().await.map_err(query)?;
+            match format {
+                ListFormat::Json => {
+                    outln!("{}", serde_json::to_string_pretty(&report).map_err(|e| UsageError(e.to_string()))?)
+                }
+                ListFormat::Text => match &report.problem {
+                    None => outln!(
+                        "chain intact: {} records, {} runs; head {} {}",
+                        report.records,
+                        report.runs,
+                        report.head.seq,
+                        report.head.hash
+                    ),
+                    Some(problem) => {
+                        let seq = match problem {
+                            ChainProblem::Changed { seq, .. }
+                            | ChainProblem::Removed { seq, .. }
+                            | ChainProblem::Reordered { seq, .. } => *seq,
+                            _ => 0,
+                        };
+                        outln!("TAMPERED: {problem}");
+                        outln!("{} records verified before record {seq}", report.records);
+                    }
+                },
+            }
+            Ok(if report.is_intact() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        EvidenceCommand::Runs(StoreArg { store, format }) => {
+            let runs = open(&store).await?.runs(None, None).await.map_err(query)?;
+            match format {
+                ListFormat::Json => {
+                    outln!("{}", serde_json::to_string_pretty(&runs).map_err(|e| UsageError(e.to_string()))?)
+                }
+                ListFormat::Text => {
+                    for r in &runs {
+                        outln!(
+                            "{}  {}  {:<8} {:>7} evidence {:>6} failures {:>4} gaps",
+                            r.started_at.format("%Y-%m-%dT%H:%M:%SZ"),
+                            r.id,
+                            r.source,
+                            r.evidence,
+                            r.failures,
+                            r.gaps
+                        );
+                    }
+                    outln!("{} runs", runs.len());
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        EvidenceCommand::Latest(StoreArg { store, format }) => {
+            print_evidence(&open(&store).await?.latest().await.map_err(query)?, format)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        EvidenceCommand::History { store, resource } => {
+            print_evidence(&open(&store.store).await?.history(&resource).await.map_err(query)?, store.format)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        EvidenceCommand::Control { store, framework, control, from, to } => {
+            let (from, to) = (parse_time("from", &from)?, parse_time("to", &to)?);
+            let evidence =
+                open(&store.store).await?.control_evidence(&framework, &control, from, to).await.map_err(query)?;
+            print_evidence(&evidence, store.format)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
