@@ -386,8 +386,18 @@ pub struct MonitorArgs {
 pub enum EvidenceCommand {
     /// Walk the chain of stored records; exit 1 at the first record changed, removed or reordered.
     Verify(StoreArg),
-    /// The stored runs.
-    Runs(StoreArg),
+    /// The stored runs (those that started in a time range, with --from/--to).
+    Runs {
+        /// The store.
+        #[command(flatten)]
+        store: StoreArg,
+        /// From this date or time, inclusive (2026-01-01 or RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        /// Until this date or time, exclusive.
+        #[arg(long)]
+        to: Option<String>,
+    },
     /// The latest status per check and resource.
     Latest(StoreArg),
     /// Every stored evidence about one resource.

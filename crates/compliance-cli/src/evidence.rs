@@ -80,8 +80,10 @@ pub async fn run(command: EvidenceCommand) -> Result<ExitCode, UsageError> {
             }
             Ok(if report.is_intact() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
-        EvidenceCommand::Runs(StoreArg { store, format }) => {
-            let runs = open(&store).await?.runs(None, None).await.map_err(query)?;
+        EvidenceCommand::Runs { store: StoreArg { store, format }, from, to } => {
+            let from = from.map(|f| parse_time("from", &f)).transpose()?;
+            let to = to.map(|t| parse_time("to", &t)).transpose()?;
+            let runs = open(&store).await?.runs(from, to).await.map_err(query)?;
             match format {
                 ListFormat::Json => {
                     outln!("{}", serde_json::to_string_pretty(&runs).map_err(|e| UsageError(e.to_string()))?)

@@ -586,25 +586,8 @@ mod tests {
 
     #[tokio::test]
     async fn alerts_are_rate_limited_and_held_changes_are_merged_not_lost() -> Result<(), Box<dyn std::error::Error>> {
-        let received = Arc::new(std::sync::Mutex::new(Vec::<serde_json::Value>::new()));
-        let sink = received.clone();
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move |body: axum::Json<serde_json::Value>| {
-                let sink = sink.clone();
-                async move {
-                    if let Ok(mut l) = sink.lock() {
-                        l.push(body.0);
-                    }
-                    "ok"
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}/hook", listener.local_addr()?);
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let sink = compliance_test_support::sink::Sink::start().await?;
+        let url = sink.url.clone();
         let notification = |run: &str, check: &str| {
             let change = compliance_report::notify::NotifiedChange::new(
                 compliance_report::notify::ChangeKind::NewFailure,
@@ -624,10 +607,10 @@ mod tests {
         let mut alerter = Alerter { config, held: None, last_sent: None };
         alerter.offer(Some(notification("r1", "a.b.one"))).await;
         alerter.offer(Some(notification("r2", "a.b.two"))).await; // within the interval: held
-        assert_eq!(received.lock().map(|l| l.len()).unwrap_or_default(), 1);
+        assert_eq!(sink.received().len(), 1);
         tokio::time::sleep(Duration::from_millis(350)).await;
         alerter.offer(None).await; // the next cycle, nothing new: the held change goes out
-        let list = received.lock().map(|l| l.clone()).unwrap_or_default();
+        let list = sink.received();
         assert_eq!(list.len(), 2);
         assert_eq!(list[1]["run_id"], "r2");
         assert_eq!(list[1]["changes"][0]["check_id"], "a.b.two");

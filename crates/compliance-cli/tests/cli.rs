@@ -686,31 +686,6 @@ fn terraform_findings_point_at_file_and_line_in_sarif() -> TestResult {
     Ok(())
 }
 
-/// Collects webhook bodies POSTed to it, on loopback.
-async fn alert_receiver() -> Result<(String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>), Box<dyn std::error::Error>>
-{
-    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = received.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |body: axum::Json<Value>| {
-            let sink = sink.clone();
-            async move {
-                if let Ok(mut list) = sink.lock() {
-                    list.push(body.0);
-                }
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}/hook", listener.local_addr()?);
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok((url, received))
-}
-
 fn free_port() -> Result<u16, Box<dyn std::error::Error>> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -750,7 +725,8 @@ async fn monitor_sees_a_change_between_cycles_stores_alerts_and_verifies_on_both
         let manifests = dir.path().join(format!("manifests-{}", free_port()?));
         std::fs::create_dir_all(&manifests)?;
         std::fs::copy(repo().join("examples/manifests/payments-api.yaml"), manifests.join("payments-api.yaml"))?;
-        let (hook, received) = alert_receiver().await?;
+        let sink = compliance_test_support::sink::Sink::start().await?;
+        let hook = sink.url.clone();
         let port = free_port()?;
         let config = dir.path().join("monitor.yaml");
         std::fs::write(
@@ -775,14 +751,8 @@ async fn monitor_sees_a_change_between_cycles_stores_alerts_and_verifies_on_both
         // The change between cycles: a privileged debug pod appears.
         std::fs::copy(repo().join("examples/manifests/debug-pod.yaml"), manifests.join("debug-pod.yaml"))?;
         let notification = loop {
-            let found = received.lock().ok().and_then(|list| {
-                list.iter()
-                    .find(|n| {
-                        n["changes"]
-                            .as_array()
-                            .is_some_and(|c| c.iter().any(|c| c["check_id"] == "k8s.container.privileged"))
-                    })
-                    .cloned()
+            let found = sink.received().into_iter().find(|n| {
+                n["changes"].as_array().is_some_and(|c| c.iter().any(|c| c["check_id"] == "k8s.container.privileged"))
             });
             if let Some(n) = found {
                 break n;
@@ -923,7 +893,8 @@ async fn monitor_watch_mode_judges_a_changed_workload_within_seconds_not_at_the_
     let dir = tempfile::tempdir()?;
     let kubeconfig = server.write_kubeconfig(dir.path(), "staging")?;
     let store = format!("sqlite://{}", dir.path().join("evidence.db").display());
-    let (hook, received) = alert_receiver().await?;
+    let sink = compliance_test_support::sink::Sink::start().await?;
+    let hook = sink.url.clone();
     let port = free_port()?;
     let config = dir.path().join("monitor.yaml");
     std::fs::write(
@@ -956,10 +927,8 @@ async fn monitor_watch_mode_judges_a_changed_workload_within_seconds_not_at_the_
         ),
     );
     loop {
-        let seen = received.lock().ok().is_some_and(|list| {
-            list.iter().any(|n| {
-                n["changes"].as_array().is_some_and(|c| c.iter().any(|c| c["check_id"] == "k8s.container.privileged"))
-            })
+        let seen = sink.received().iter().any(|n| {
+            n["changes"].as_array().is_some_and(|c| c.iter().any(|c| c["check_id"] == "k8s.container.privileged"))
         });
         if seen {
             break;

@@ -48,6 +48,8 @@ mod manifests;
 mod rego;
 mod remediate;
 mod rules;
+#[cfg(any(feature = "rego", feature = "webhook"))]
+mod serde_millis;
 #[cfg(feature = "webhook")]
 pub mod webhook;
 mod workload;

@@ -58,7 +58,7 @@ pub struct RegoConfig {
     /// Longest time one evaluation may take; a policy that runs longer gives
     /// `error` evidence. regorus applies this limit to compiled policies
     /// process-wide: the first configuration loaded sets it.
-    #[serde(with = "millis")]
+    #[serde(with = "crate::serde_millis")]
     pub eval_limit: Duration,
     /// The syntax of the policy text.
     pub syntax: RegoSyntax,
@@ -81,20 +81,6 @@ impl RegoConfig {
     pub fn with_syntax(mut self, syntax: RegoSyntax) -> Self {
         self.syntax = syntax;
         self
-    }
-}
-
-mod millis {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
     }
 }
 

@@ -59,7 +59,7 @@ pub struct WebhookConfig {
     /// failure policy. Keep it below the `timeoutSeconds` of the
     /// `ValidatingWebhookConfiguration` (10 s by default), so the webhook,
     /// not the API server, decides.
-    #[serde(with = "millis")]
+    #[serde(with = "crate::serde_millis")]
     pub timeout: Duration,
 }
 
@@ -86,20 +86,6 @@ impl WebhookConfig {
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
-    }
-}
-
-mod millis {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        u64::deserialize(d).map(Duration::from_millis)
     }
 }
 

@@ -149,3 +149,13 @@ async fn rules_and_dashboard_use_only_exported_names_and_the_committed_files_are
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_collector_that_failed_this_run_keeps_its_last_evidence_time_so_staleness_shows() -> TestResult {
+    let failed_run = Report::from_owned_run(compliance_core::Run::from_evidence(Vec::new(), Vec::new()), &[]);
+    let earlier = std::collections::BTreeMap::from([("k8s-cluster".to_owned(), 1_700_000_000_i64)]);
+    let text = compliance_report::metrics::exposition_with_history(&failed_run, 3, &earlier)?;
+    assert!(text.contains(r#"compliance_last_evidence_timestamp{collector="k8s-cluster"} 1700000000"#), "{text}");
+    assert!(text.contains("compliance_violations_total 3"), "{text}");
+    Ok(())
+}
