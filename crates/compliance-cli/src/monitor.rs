@@ -319,15 +319,16 @@ async fn remediate(
     }
 }
 
-/// The last stored run, as a report: what the first new run is compared with.
+/// What the store knows now, as a report: the latest evidence per check and
+/// resource (a watch's partial runs included), dated by the last run. The
+/// first run after a restart is compared with it.
 async fn previous_report(store: &dyn EvidenceStore, prepared: &Prepared) -> Option<Report> {
     let last = store.runs(None, None).await.ok()?.pop()?;
-    let evidence = store.run_evidence(&last.id).await.ok()?;
+    let evidence = store.latest().await.ok()?;
     let mut run = Run::from_evidence(prepared.engine.checks(), evidence);
     if let Ok(id) = last.id.parse() {
         run.id = id;
     }
-    run.started_at = last.started_at;
     run.finished_at = last.finished_at;
     Some(Report::from_owned_run(run, prepared.engine.frameworks()))
 }

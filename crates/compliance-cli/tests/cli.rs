@@ -953,3 +953,28 @@ async fn monitor_watch_mode_judges_a_changed_workload_within_seconds_not_at_the_
     assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stdout));
     Ok(())
 }
+
+#[test]
+fn a_restarted_monitor_continues_from_the_stored_history() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = format!("sqlite://{}", dir.path().join("evidence.db").display());
+    let config = dir.path().join("monitor.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "scan:\n  k8s_manifests: [examples/manifests]\ninterval: 1s\nstore: {store}\nlisten: 127.0.0.1:{}\n",
+            free_port()?
+        ),
+    )?;
+    let config = config.to_str().ok_or("path")?;
+    let first = compliance(&["monitor", "--config", config, "--cycles", "1"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    assert!(!text(&first.stderr).contains("Since the previous run"), "nothing to compare the first run with");
+    let second = compliance(&["monitor", "--config", config, "--cycles", "1"]);
+    let stderr = text(&second.stderr);
+    assert!(
+        stderr.contains("Since the previous run: 0 new failures, 0 resolved, 27 still failing"),
+        "the restarted monitor compares with the stored history: {stderr}"
+    );
+    Ok(())
+}
