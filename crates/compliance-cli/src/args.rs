@@ -176,8 +176,8 @@ pub struct ScanArgs {
     /// (`terraform show -json PLAN > plan.json`); repeatable. Judged with the S3 checks.
     #[arg(long = "terraform", value_name = "PATH")]
     pub terraform: Vec<PathBuf>,
-    /// Rego policy file or folder (`.rego`, recursive); repeatable. Each policy is a check,
-    /// judged on the manifests (as admission requests). One that does not compile is a gap.
+    /// Rego policy file or folder (`.rego`, recursive); repeatable. Each policy is a check, judged on
+    /// manifests and live objects (as admission requests). One that does not compile is a gap.
     #[arg(long = "rego-policy", value_name = "PATH")]
     pub rego_policies: Vec<PathBuf>,
     /// Milliseconds one Rego evaluation may take before it is stopped (error evidence).

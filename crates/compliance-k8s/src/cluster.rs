@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
-use crate::rules::{CheckConfig, checks, evaluate, unreadable};
+use crate::rules::{CheckConfig, evaluate, unreadable};
 use crate::workload::{Workload, WorkloadKind};
 
 /// Settings of a cluster scan.
@@ -190,7 +190,13 @@ impl ClusterCollector {
         }
     }
 
-    fn judge<K: Resource + Serialize>(&self, kind: WorkloadKind, item: K, scope: &Scope, out: &mut Collection) {
+    fn judge<K: Resource<DynamicType = ()> + Serialize>(
+        &self,
+        kind: WorkloadKind,
+        item: K,
+        scope: &Scope,
+        out: &mut Collection,
+    ) {
         if !self.config.include_owned && owned_by_listed_controller(&item) {
             return;
         }
@@ -200,9 +206,20 @@ impl ClusterCollector {
         let resource = ResourceRef::new("k8s", kind.as_str(), id, name.clone())
             .with_cluster(self.config.cluster.clone())
             .with_namespace(namespace);
-        let workload = serde_json::to_value(&item)
-            .map_err(|e| e.to_string())
-            .and_then(|v| Workload::from_object(v).map_err(|e| e.to_string()));
+        let object = serde_json::to_value(&item).map_err(|e| e.to_string());
+        #[cfg(feature = "rego")]
+        if let Ok(object) = &object
+            && !self.config.checks.policies.is_empty()
+        {
+            // Objects from a list carry no apiVersion/kind; policies read them from the admission input.
+            let mut object = object.clone();
+            object["apiVersion"] = serde_json::json!(K::api_version(&()));
+            object["kind"] = serde_json::json!(K::kind(&()));
+            let input = crate::rego::admission_input(&object, None);
+            let resource = std::sync::Arc::new(resource.clone());
+            out.evidence.extend(self.config.checks.policies.evaluate(&object, &input, &resource, scope));
+        }
+        let workload = object.and_then(|v| Workload::from_object(v).map_err(|e| e.to_string()));
         match workload {
             Ok(Some(w)) => {
                 let resource = resource.with_labels(w.labels.clone());
@@ -296,7 +313,7 @@ impl Collector for ClusterCollector {
     }
 
     fn checks(&self) -> Vec<Check> {
-        checks()
+        self.config.checks.checks()
     }
 
     async fn collect(&self, scope: &Scope) -> compliance_core::Result<Collection> {

@@ -37,8 +37,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use compliance_core::Evidence;
 use compliance_core::store::{
-    ChainHead, ChainReport, ChainVerifier, EvidenceStore, NewRecord, PlanState, PruneReport, Record, RecordIndex,
-    RecordKind, Retention, StoreError, StoredPlan, StoredRun, evidence_of, fold_plan, prune_record, seal_all,
+    ChainHead, ChainProblem, ChainReport, ChainVerifier, EvidenceStore, NewRecord, PlanState, PruneReport, Record,
+    RecordIndex, RecordKind, Retention, StoreError, StoredPlan, StoredRun, evidence_of, fold_plan, prune_record,
+    seal_all,
 };
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Row, Transaction};
@@ -360,6 +361,47 @@ impl SqlStore {
     }
 }
 
+impl SqlStore {
+    /// The `latest` table is derived from the chain: every row must point
+    /// at the newest evidence record of its check and resource, and every
+    /// check and resource must have a row.
+    async fn check_latest_index(&self) -> Result<Option<ChainProblem>, StoreError> {
+        const NEWEST: &str =
+            "SELECT check_id, subject, MAX(seq) AS seq FROM records WHERE kind = 'evidence' GROUP BY check_id, subject";
+        let wrong = sqlx::query(&format!(
+            "SELECT l.seq AS indexed, n.seq AS newest FROM latest l LEFT JOIN ({NEWEST}) n \
+             ON n.check_id = l.check_id AND n.subject = l.subject WHERE n.seq IS NULL OR n.seq <> l.seq LIMIT 1"
+        ))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_error)?;
+        if let Some(row) = wrong {
+            let indexed: i64 = row.try_get("indexed").map_err(query_error)?;
+            let newest: Option<i64> = row.try_get("newest").map_err(query_error)?;
+            let detail = match newest {
+                Some(n) => {
+                    format!("the latest-status index points to record {indexed}, but the newest evidence is record {n}")
+                }
+                None => format!("the latest-status index points to record {indexed}, which is not an evidence record"),
+            };
+            return Ok(Some(ChainProblem::Changed { seq: indexed, detail }));
+        }
+        let missing = sqlx::query(&format!(
+            "SELECT n.seq AS newest FROM ({NEWEST}) n LEFT JOIN latest l \
+             ON n.check_id = l.check_id AND n.subject = l.subject WHERE l.seq IS NULL LIMIT 1"
+        ))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_error)?;
+        if let Some(row) = missing {
+            let newest: i64 = row.try_get("newest").map_err(query_error)?;
+            let detail = format!("record {newest} is missing from the latest-status index");
+            return Ok(Some(ChainProblem::Changed { seq: newest, detail }));
+        }
+        Ok(None)
+    }
+}
+
 enum Bind {
     Text(String),
     Int(i64),
@@ -489,7 +531,11 @@ impl EvidenceStore for SqlStore {
             }
             after = last;
         }
-        Ok(verifier.finish(&head))
+        let mut report = verifier.finish(&head);
+        if report.is_intact() {
+            report.problem = self.check_latest_index().await?;
+        }
+        Ok(report)
     }
 
     async fn prune(&self, retention: &Retention) -> Result<PruneReport, StoreError> {

@@ -94,7 +94,12 @@ async fn both_backends_pass_the_conformance_suite() -> TestResult {
 async fn tampering_with_the_database_is_caught_on_both_backends() -> TestResult {
     let dir = tempfile::tempdir()?;
     type Expect = fn(&Option<ChainProblem>) -> bool;
-    let cases: [(&str, &[&str], Expect); 5] = [
+    let cases: [(&str, &[&str], Expect); 6] = [
+        (
+            "the latest-status index pointed at an older record",
+            &["UPDATE latest SET seq = seq - 5 WHERE subject = 'db-0'"],
+            |p| matches!(p, Some(ChainProblem::Changed { detail, .. }) if detail.contains("latest-status index")),
+        ),
         (
             "a changed evidence body",
             &["UPDATE records SET body = REPLACE(body, '\"pass\"', '\"fail\"') WHERE seq = 3"],

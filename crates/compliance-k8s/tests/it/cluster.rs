@@ -172,3 +172,25 @@ async fn watch_judges_a_changed_workload_within_seconds() -> TestResult {
     assert_eq!(e.resource.id, "test/shop/Deployment/web", "the same id as the scan's");
     Ok(())
 }
+
+#[cfg(feature = "rego")]
+#[tokio::test]
+async fn rego_policies_judge_live_objects_too() -> TestResult {
+    let policy = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/policies/article-v1.rego");
+    let (policies, errors) = compliance_k8s::RegoPolicies::load(&[policy], &compliance_k8s::RegoConfig::default());
+    assert!(errors.is_empty(), "{errors:?}");
+    let api = FakeApi::default();
+    api.add("deployments", deployment("shop", "web", json!({"containers": [{"name": "web", "image": "web:1"}]})));
+    let server = api.start().await?;
+    let mut config = ClusterConfig::default().with_cluster("test");
+    config.checks = compliance_k8s::CheckConfig::default().with_policies(policies);
+    let collector = ClusterCollector::new(server.client()?, config);
+    assert!(collector.checks().iter().any(|c| c.id.as_str() == "rego.article.soc2_admission"));
+    let collection = collector.collect(&Scope::only(["rego.*"])).await?;
+    assert_eq!(collection.evidence.len(), 1, "{:?}", collection.evidence);
+    let e = &collection.evidence[0];
+    assert_eq!(e.status, Status::Fail);
+    assert!(e.message.starts_with("Missing required compliance labels"), "{}", e.message);
+    assert_eq!(e.resource.id, "test/shop/Deployment/web");
+    Ok(())
+}
