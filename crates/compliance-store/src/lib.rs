@@ -36,11 +36,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use compliance_core::Evidence;
+// The trait and the chain live in compliance-core (its testkit has the in-memory store).
 use compliance_core::store::{
-    ChainHead, ChainProblem, ChainReport, ChainVerifier, EvidenceStore, NewRecord, PlanState, PruneReport, Record,
-    RecordIndex, RecordKind, Retention, StoreError, StoredPlan, StoredRun, evidence_of, fold_plan, prune_record,
-    seal_all,
+    ChainHead, ChainProblem, ChainVerifier, NewRecord, PruneReport, Record, RecordIndex, RecordKind, evidence_of,
+    fold_plan, prune_record, seal_all,
 };
+pub use compliance_core::store::{ChainReport, EvidenceStore, PlanState, Retention, StoreError, StoredPlan, StoredRun};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Row, Transaction};
 use tracing::{debug, info};
