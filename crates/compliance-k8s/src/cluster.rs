@@ -215,9 +215,8 @@ impl ClusterCollector {
             let mut object = object.clone();
             object["apiVersion"] = serde_json::json!(K::api_version(&()));
             object["kind"] = serde_json::json!(K::kind(&()));
-            let input = crate::rego::admission_input(&object, None);
             let resource = std::sync::Arc::new(resource.clone());
-            out.evidence.extend(self.config.checks.policies.evaluate(&object, &input, &resource, scope));
+            out.evidence.extend(self.config.checks.policies.evaluate_object(&object, &resource, scope));
         }
         let workload = object.and_then(|v| Workload::from_object(v).map_err(|e| e.to_string()));
         match workload {

@@ -75,18 +75,7 @@ impl Collector for ManifestCollector {
 /// Judges every manifest under `paths`.
 pub fn scan_paths(paths: &[PathBuf], config: &CheckConfig, scope: &Scope) -> Collection {
     let mut collection = Collection::default();
-    let mut files = Vec::new();
-    for path in paths {
-        match std::fs::metadata(path) {
-            Ok(meta) if meta.is_dir() => walk(path, 0, &mut files, &mut HashSet::new(), &mut collection.gaps),
-            Ok(_) => files.push(path.clone()),
-            Err(e) => collection.gaps.push(Gap::source(
-                path.display().to_string(),
-                GapKind::Unreadable,
-                format!("cannot read: {e}"),
-            )),
-        }
-    }
+    let files = files_under(paths, is_manifest, &mut collection.gaps);
     for file in &files {
         let name = file.display().to_string();
         match std::fs::read_to_string(file) {
@@ -102,7 +91,33 @@ fn is_manifest(path: &Path) -> bool {
     matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
 }
 
-fn walk(dir: &Path, depth: usize, files: &mut Vec<PathBuf>, seen: &mut HashSet<PathBuf>, gaps: &mut Vec<Gap>) {
+/// The files `paths` name: files as given, folders walked recursively (in
+/// name order, links followed once, at most [`MAX_DEPTH`] deep) for the
+/// files `wanted` accepts. A path that cannot be read or listed is a gap.
+pub(crate) fn files_under<P: AsRef<Path>>(paths: &[P], wanted: fn(&Path) -> bool, gaps: &mut Vec<Gap>) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut seen = HashSet::new();
+    for path in paths {
+        let path = path.as_ref();
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => walk(path, 0, wanted, &mut files, &mut seen, gaps),
+            Ok(_) => files.push(path.to_path_buf()),
+            Err(e) => {
+                gaps.push(Gap::source(path.display().to_string(), GapKind::Unreadable, format!("cannot read: {e}")))
+            }
+        }
+    }
+    files
+}
+
+fn walk(
+    dir: &Path,
+    depth: usize,
+    wanted: fn(&Path) -> bool,
+    files: &mut Vec<PathBuf>,
+    seen: &mut HashSet<PathBuf>,
+    gaps: &mut Vec<Gap>,
+) {
     let key = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
     if depth > MAX_DEPTH || !seen.insert(key) {
         return;
@@ -118,8 +133,8 @@ fn walk(dir: &Path, depth: usize, files: &mut Vec<PathBuf>, seen: &mut HashSet<P
     paths.sort();
     for path in paths {
         if path.is_dir() {
-            walk(&path, depth + 1, files, seen, gaps);
-        } else if is_manifest(&path) {
+            walk(&path, depth + 1, wanted, files, seen, gaps);
+        } else if wanted(&path) {
             files.push(path);
         }
     }
@@ -228,10 +243,9 @@ fn judge_document(
     let object = Value::Object(map);
     #[cfg(feature = "rego")]
     if judged_by_policy {
-        let input = crate::rego::admission_input(&object, None);
         let labels = object.pointer("/metadata/labels").and_then(|l| serde_json::from_value(l.clone()).ok());
         let resource = std::sync::Arc::new(resource.clone().with_labels(labels.unwrap_or_default()));
-        out.evidence.extend(config.policies.evaluate(&object, &input, &resource, scope));
+        out.evidence.extend(config.policies.evaluate_object(&object, &resource, scope));
     }
     let Some(workload_kind) = workload_kind else {
         return;

@@ -36,7 +36,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::num::NonZeroU32;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Once};
 use std::time::Duration;
 
@@ -104,7 +104,7 @@ pub enum RegoSyntax {
 #[non_exhaustive]
 pub enum RegoError {
     /// The file cannot be read.
-    #[error("{path}: cannot read: {message}")]
+    #[error("{path}: {message}")]
     Read {
         /// The file.
         path: String,
@@ -327,8 +327,13 @@ impl RegoPolicy {
     /// without messages, fail with them, error when evaluation fails or
     /// runs past the limit.
     pub fn judge(&self, input: &Value) -> Verdict {
-        let result = self.compiled.eval_with_input(regorus::Value::from(input.clone()));
-        let value = match result {
+        self.judge_converted(regorus::Value::from(input.clone()))
+    }
+
+    /// [`RegoPolicy::judge`] on an input already converted (regorus values
+    /// share their contents, so one conversion serves every policy).
+    fn judge_converted(&self, input: regorus::Value) -> Verdict {
+        let value = match self.compiled.eval_with_input(input) {
             Ok(v) => v,
             Err(e) => {
                 warn!(policy = %self.source, "Rego evaluation failed: {e}");
@@ -402,16 +407,17 @@ impl RegoPolicies {
     /// order; `_test.rego` files are skipped, as OPA does). Returns the
     /// policies that compiled and an error for each one that did not.
     pub fn load<P: AsRef<Path>>(paths: &[P], config: &RegoConfig) -> (Self, Vec<RegoError>) {
-        let mut files = Vec::new();
-        let mut errors = Vec::new();
-        for path in paths {
-            collect_files(path.as_ref(), &mut files, &mut errors);
-        }
+        let mut unreadable = Vec::new();
+        let files = crate::manifests::files_under(paths, is_policy_file, &mut unreadable);
+        let mut errors: Vec<RegoError> = unreadable
+            .into_iter()
+            .map(|g| RegoError::Read { path: g.source.unwrap_or_default(), message: g.reason })
+            .collect();
         let mut set = Self::default();
         for file in files {
             let name = file.display().to_string();
             let loaded = std::fs::read_to_string(&file)
-                .map_err(|e| RegoError::Read { path: name.clone(), message: e.to_string() })
+                .map_err(|e| RegoError::Read { path: name.clone(), message: format!("cannot read: {e}") })
                 .and_then(|text| RegoPolicy::from_source(&text, &name, config));
             match loaded.and_then(|p| set.push(p)) {
                 Ok(()) => {}
@@ -455,12 +461,23 @@ impl RegoPolicies {
     pub fn evaluate(&self, object: &Value, input: &Value, resource: &Arc<ResourceRef>, scope: &Scope) -> Vec<Evidence> {
         let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
         let kind = object.get("kind").and_then(Value::as_str).unwrap_or_default();
+        let wanted: Vec<&Arc<RegoPolicy>> =
+            self.policies.iter().filter(|p| scope.wants(&p.check.id) && p.judges(api_version, kind)).collect();
+        if wanted.is_empty() {
+            return Vec::new();
+        }
+        let input = regorus::Value::from(input.clone());
         let now = chrono::Utc::now();
-        self.policies
-            .iter()
-            .filter(|p| scope.wants(&p.check.id) && p.judges(api_version, kind))
-            .map(|p| p.judge(input).into_evidence(&p.check, resource.clone(), now))
+        wanted
+            .into_iter()
+            .map(|p| p.judge_converted(input.clone()).into_evidence(&p.check, resource.clone(), now))
             .collect()
+    }
+
+    /// [`RegoPolicies::evaluate`] on an object from a file or a cluster:
+    /// the input is the `AdmissionReview` its CREATE request would carry.
+    pub fn evaluate_object(&self, object: &Value, resource: &Arc<ResourceRef>, scope: &Scope) -> Vec<Evidence> {
+        self.evaluate(object, &admission_input(object, None), resource, scope)
     }
 
     /// The check ids, for validation of framework files.
@@ -469,27 +486,8 @@ impl RegoPolicies {
     }
 }
 
-fn collect_files(path: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<RegoError>) {
-    let name = path.display().to_string();
-    match std::fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => {
-            let mut entries: Vec<PathBuf> = match std::fs::read_dir(path) {
-                Ok(entries) => entries.filter_map(|e| e.ok().map(|e| e.path())).collect(),
-                Err(e) => {
-                    errors.push(RegoError::Read { path: name, message: e.to_string() });
-                    return;
-                }
-            };
-            entries.sort();
-            for entry in entries {
-                let is_policy = entry.extension().is_some_and(|e| e == "rego")
-                    && !entry.file_name().is_some_and(|n| n.to_string_lossy().ends_with("_test.rego"));
-                if entry.is_dir() || is_policy {
-                    collect_files(&entry, files, errors);
-                }
-            }
-        }
-        Ok(_) => files.push(path.to_path_buf()),
-        Err(e) => errors.push(RegoError::Read { path: name, message: e.to_string() }),
-    }
+/// `.rego` files, except OPA's `_test.rego` test files.
+fn is_policy_file(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "rego")
+        && !path.file_name().is_some_and(|n| n.to_string_lossy().ends_with("_test.rego"))
 }
