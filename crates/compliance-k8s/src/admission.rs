@@ -147,6 +147,19 @@ fn judge(
     Ok(evidence)
 }
 
+/// The `AdmissionReview` response: allowed or denied (403, with the
+/// message), and warnings.
+pub(crate) fn admission_response(uid: &str, allowed: bool, message: Option<String>, warnings: Vec<String>) -> Value {
+    let mut response = json!({ "uid": uid, "allowed": allowed });
+    if let Some(m) = message {
+        response["status"] = json!({ "code": 403, "reason": "Forbidden", "message": m });
+    }
+    if !warnings.is_empty() {
+        response["warnings"] = json!(warnings);
+    }
+    json!({ "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response })
+}
+
 /// Judges an `AdmissionReview` (admission.k8s.io/v1) and returns the
 /// `AdmissionReview` response. Objects that are not workloads, and DELETE
 /// requests, are allowed. An object that is a workload but cannot be read is
@@ -177,14 +190,7 @@ pub fn review_with_evidence(body: &Value, config: &AdmissionConfig) -> Result<(V
     }
     let request = review.request.ok_or_else(|| AdmissionError::Malformed("no request".into()))?;
     let answer = |allowed: bool, message: Option<String>, warnings: Vec<String>| {
-        let mut response = json!({ "uid": request.uid, "allowed": allowed });
-        if let Some(m) = message {
-            response["status"] = json!({ "code": 403, "reason": "Forbidden", "message": m });
-        }
-        if !warnings.is_empty() {
-            response["warnings"] = json!(warnings);
-        }
-        json!({ "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response })
+        admission_response(&request.uid, allowed, message, warnings)
     };
     let Some(mut object) = request.object.clone().filter(|_| request.operation.as_deref() != Some("DELETE")) else {
         return Ok((answer(true, None, Vec::new()), Vec::new()));

@@ -70,6 +70,7 @@ pub const FIXABLE_CHECKS: [&str; 6] = [
 
 /// How risky the fix of a check is: changing the user or making the root
 /// filesystem read-only can stop an application from starting.
+#[cfg_attr(not(feature = "cluster"), allow(dead_code))] // the live remediator uses it; tests always do
 pub(crate) fn risk_of(check: &CheckId) -> Risk {
     match check.as_str() {
         "k8s.pod.run_as_non_root" | "k8s.pod.run_as_user" | "k8s.container.read_only_root_filesystem" => Risk::High,

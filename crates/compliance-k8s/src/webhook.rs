@@ -43,7 +43,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
-use crate::admission::{AdmissionConfig, AdmissionError, FailurePolicy, review_with_evidence};
+use crate::admission::{AdmissionConfig, AdmissionError, FailurePolicy, admission_response, review_with_evidence};
 
 /// Settings of the webhook.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,17 +134,6 @@ fn bad_request(message: String) -> (StatusCode, Value) {
     (StatusCode::BAD_REQUEST, json!({ "error": message }))
 }
 
-fn answer(uid: &str, allowed: bool, message: Option<String>, warnings: Vec<String>) -> Value {
-    let mut response = json!({ "uid": uid, "allowed": allowed });
-    if let Some(m) = message {
-        response["status"] = json!({ "code": 403, "reason": "Forbidden", "message": m });
-    }
-    if !warnings.is_empty() {
-        response["warnings"] = json!(warnings);
-    }
-    json!({ "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response })
-}
-
 impl Webhook {
     /// A webhook with these settings.
     pub fn new(config: WebhookConfig) -> Arc<Self> {
@@ -192,7 +181,7 @@ impl Webhook {
         if self.config.exempt_namespaces.contains(&namespace) {
             self.count(|s| s.exempt += 1);
             debug!(uid, namespace, "exempt namespace: allowed unjudged");
-            return (StatusCode::OK, answer(&uid, true, None, Vec::new()));
+            return (StatusCode::OK, admission_response(&uid, true, None, Vec::new()));
         }
         let webhook = Arc::clone(self);
         let judged = tokio::task::spawn_blocking(move || review_with_evidence(&review, &webhook.config.admission));
@@ -223,13 +212,13 @@ impl Webhook {
                 self.count(|s| s.timed_out += 1);
                 warn!(uid, namespace, "{why}; answering by the failure policy");
                 let response = match self.config.admission.failure_policy {
-                    FailurePolicy::Ignore => answer(
+                    FailurePolicy::Ignore => admission_response(
                         &uid,
                         true,
                         None,
                         vec![format!("compliance webhook: {why}; allowed (failurePolicy Ignore)")],
                     ),
-                    _ => answer(
+                    _ => admission_response(
                         &uid,
                         false,
                         Some(format!("compliance webhook: {why}; denied (failurePolicy Fail)")),
