@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use compliance_core::EvidenceStore;
-use compliance_core::store::ChainProblem;
 use compliance_store::SqlStore;
 
 use crate::UsageError;
@@ -67,12 +66,7 @@ pub async fn run(command: EvidenceCommand) -> Result<ExitCode, UsageError> {
                         report.head.hash
                     ),
                     Some(problem) => {
-                        let seq = match problem {
-                            ChainProblem::Changed { seq, .. }
-                            | ChainProblem::Removed { seq, .. }
-                            | ChainProblem::Reordered { seq, .. } => *seq,
-                            _ => 0,
-                        };
+                        let seq = problem.seq();
                         outln!("TAMPERED: {problem}");
                         outln!("{} records verified before record {seq}", report.records);
                     }

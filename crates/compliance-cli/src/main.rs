@@ -165,6 +165,16 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// Check settings from the flags: the policies, and the required labels
+/// (comma-separated, blanks ignored) when given.
+pub fn check_config(policies: compliance_k8s::RegoPolicies, required_labels: &[String]) -> compliance_k8s::CheckConfig {
+    let config = compliance_k8s::CheckConfig::default().with_policies(policies);
+    if required_labels.is_empty() {
+        return config;
+    }
+    config.with_required_labels(required_labels.iter().map(|l| l.trim()).filter(|l| !l.is_empty()))
+}
+
 fn list_checks(format: ListFormat) -> Result<ExitCode, UsageError> {
     let checks = all_checks();
     match format {

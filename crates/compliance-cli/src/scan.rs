@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use compliance_core::{Engine, EngineConfig, Gap, ProgressEvent, RunOptions, Scope, Status, Waiver};
-use compliance_k8s::{CheckConfig, ManifestCollector};
+use compliance_k8s::ManifestCollector;
 use compliance_report::Report;
 
 use crate::UsageError;
@@ -76,11 +76,7 @@ pub async fn prepare(args: &ScanArgs) -> Result<Prepared, UsageError> {
         }
         None => Vec::new(),
     };
-    let mut check_config = CheckConfig::default().with_policies(policies);
-    if !args.k8s_required_labels.is_empty() {
-        check_config = check_config
-            .with_required_labels(args.k8s_required_labels.iter().map(|l| l.trim()).filter(|l| !l.is_empty()));
-    }
+    let check_config = crate::check_config(policies, &args.k8s_required_labels);
 
     let mut engine = Engine::new()
         .with_config(EngineConfig::default().with_collector_timeout(Duration::from_secs(args.timeout.max(1))))
@@ -183,7 +179,8 @@ pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
     Ok(if failing > 0 || (args.fail_on_gaps && unjudged > 0) { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-fn scope(patterns: &[String], policy_checks: &[compliance_core::Check]) -> Result<Scope, UsageError> {
+/// The checks asked for; a pattern that matches no check is a usage error.
+pub fn scope(patterns: &[String], policy_checks: &[compliance_core::Check]) -> Result<Scope, UsageError> {
     let scope = Scope::only(patterns.iter().cloned());
     let mut checks = crate::all_checks();
     checks.extend_from_slice(policy_checks);

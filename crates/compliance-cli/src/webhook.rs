@@ -8,9 +8,9 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use compliance_core::{Run, Scope};
+use compliance_core::Run;
 use compliance_k8s::webhook::{TlsFiles, Webhook, WebhookConfig, serve_tls};
-use compliance_k8s::{AdmissionConfig, CheckConfig, FailurePolicy};
+use compliance_k8s::{AdmissionConfig, FailurePolicy};
 use compliance_report::Report;
 
 use crate::UsageError;
@@ -21,12 +21,8 @@ pub async fn run(args: WebhookArgs) -> Result<ExitCode, UsageError> {
     for gap in &gaps {
         eprintln!("error: Rego policy not loaded: {}", gap.reason);
     }
-    let mut checks = CheckConfig::default().with_policies(policies);
-    if !args.k8s_required_labels.is_empty() {
-        checks =
-            checks.with_required_labels(args.k8s_required_labels.iter().map(|l| l.trim()).filter(|l| !l.is_empty()));
-    }
-    let scope = if args.checks.is_empty() { Scope::all() } else { Scope::only(args.checks.iter().cloned()) };
+    let scope = crate::scan::scope(&args.checks, &policies.checks())?;
+    let checks = crate::check_config(policies, &args.k8s_required_labels);
     let failure_policy = match args.failure_policy {
         FailurePolicyArg::Fail => FailurePolicy::Fail,
         FailurePolicyArg::Ignore => FailurePolicy::Ignore,
