@@ -561,6 +561,17 @@ pub enum ChainProblem {
     },
 }
 
+impl ChainProblem {
+    /// The position of the record at fault.
+    pub fn seq(&self) -> i64 {
+        match self {
+            ChainProblem::Changed { seq, .. }
+            | ChainProblem::Removed { seq, .. }
+            | ChainProblem::Reordered { seq, .. } => *seq,
+        }
+    }
+}
+
 impl std::fmt::Display for ChainProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -478,12 +478,11 @@ impl crate::store::EvidenceStore for InMemoryStore {
     ) -> std::result::Result<crate::store::PruneReport, crate::store::StoreError> {
         let runs = self.runs(None, None).await?;
         let first_kept = retention.first_kept(&runs, Utc::now());
-        let Some(cut) = runs.get(first_kept).map(|r| r.seq).or_else(|| runs.last().map(|_| i64::MAX)) else {
-            return Ok(crate::store::PruneReport::default());
-        };
         if first_kept == 0 {
             return Ok(crate::store::PruneReport::default());
         }
+        // Everything before the first run kept goes, as in the database backends.
+        let cut = runs.get(first_kept).map_or(i64::MAX, |r| r.seq);
         let mut state = self.records();
         let removed: Vec<crate::store::Record> = state.0.iter().filter(|r| r.seq < cut).cloned().collect();
         let Some(last) = removed.last() else { return Ok(crate::store::PruneReport::default()) };
@@ -493,8 +492,29 @@ impl crate::store::EvidenceStore for InMemoryStore {
         let (sealed, head) = crate::store::seal_all(&state.1, vec![note]);
         state.0.extend(sealed);
         state.1 = head;
-        Ok(crate::store::PruneReport { runs: first_kept, records: removed.len() as u64, until: Some(until) })
+        Ok(crate::store::PruneReport::new(first_kept, removed.len() as u64, Some(until)))
     }
+}
+
+/// Appends `runs` runs of the same shape: three passing evidence of
+/// `demo.db.backups` (on `db-0`, `db-1`, `db-2`), so each run is five
+/// records (header, control mapping, three evidence) that tamper tests can
+/// address by position.
+pub async fn append_sample_runs(
+    store: &dyn crate::store::EvidenceStore,
+    runs: usize,
+) -> std::result::Result<(), crate::store::StoreError> {
+    let check = sample_check("demo.db.backups").map_err(|e| crate::store::StoreError::Query(e.to_string()))?;
+    for i in 0..runs {
+        let evidence = (0..3)
+            .map(|n| {
+                let db = ResourceRef::new("demo", "DB", format!("db-{n}"), "db");
+                Evidence::new(&check, db, Status::Pass, format!("run {i}"))
+            })
+            .collect();
+        store.append_run(&crate::engine::Run::from_evidence(vec![check.clone()], evidence), &[], &[], "test").await?;
+    }
+    Ok(())
 }
 
 /// The behaviour every [`crate::store::EvidenceStore`] must have, on an

@@ -2,27 +2,13 @@
 //! catching each kind of tampering.
 
 use compliance_core::store::{ChainProblem, EvidenceStore, Retention};
-use compliance_core::testkit::{InMemoryStore, check_store, sample_check};
-use compliance_core::{Evidence, ResourceRef, Run, Status};
+use compliance_core::testkit::{InMemoryStore, append_sample_runs, check_store};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 async fn store_with_runs(runs: usize) -> Result<InMemoryStore, Box<dyn std::error::Error>> {
     let store = InMemoryStore::default();
-    let check = sample_check("demo.db.backups")?;
-    for i in 0..runs {
-        let evidence = (0..3)
-            .map(|n| {
-                Evidence::new(
-                    &check,
-                    ResourceRef::new("demo", "DB", format!("db-{n}"), "db"),
-                    Status::Pass,
-                    format!("run {i}"),
-                )
-            })
-            .collect();
-        store.append_run(&Run::from_evidence(vec![check.clone()], evidence), &[], &[], "test").await?;
-    }
+    append_sample_runs(&store, runs).await?;
     Ok(store)
 }
 

@@ -4,8 +4,7 @@
 //! tampering with the database directly, concurrent writers, reopening.
 
 use compliance_core::store::{ChainProblem, EvidenceStore, Retention};
-use compliance_core::testkit::{check_store, sample_check};
-use compliance_core::{Evidence, ResourceRef, Run, Status};
+use compliance_core::testkit::{append_sample_runs, check_store};
 use compliance_store::{Backend, SqlStore};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -59,21 +58,7 @@ async fn stores(dir: &tempfile::TempDir) -> Result<Vec<(String, SqlStore)>, Box<
 }
 
 async fn with_runs(store: &SqlStore, runs: usize) -> TestResult {
-    let check = sample_check("demo.db.backups")?;
-    for i in 0..runs {
-        let evidence = (0..3)
-            .map(|n| {
-                Evidence::new(
-                    &check,
-                    ResourceRef::new("demo", "DB", format!("db-{n}"), "db"),
-                    Status::Pass,
-                    format!("run {i}"),
-                )
-            })
-            .collect();
-        store.append_run(&Run::from_evidence(vec![check.clone()], evidence), &[], &[], "test").await?;
-    }
-    Ok(())
+    Ok(append_sample_runs(store, runs).await?)
 }
 
 async fn sql(store: &SqlStore, statement: &str) -> TestResult {
