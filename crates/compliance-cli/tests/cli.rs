@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use compliance_test_support::kube_api::{FakeApi, deployment};
+use compliance_test_support::kube_api::{FakeApi, Running, deployment};
 use serde_json::{Value, json};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -267,11 +267,8 @@ fn remediate_manifests_dry_run_then_apply_to_new_files() -> TestResult {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_cluster_scan_and_remediation_through_kubeconfig() -> TestResult {
-    let api = FakeApi::default();
-    api.add("deployments", deployment("shop", "web", json!({"containers": [{"name": "web", "image": "web:1"}]})));
-    let server = api.start().await?;
     let dir = tempfile::tempdir()?;
-    let kubeconfig = server.write_kubeconfig(dir.path(), "staging")?;
+    let (server, kubeconfig) = cluster_with_web(dir.path()).await?;
     let reports = dir.path().join("reports");
     let reports_arg = reports.to_str().ok_or("path")?.to_owned();
     let run = |args: Vec<String>| {
@@ -604,8 +601,7 @@ async fn webhook_answers_reviews_and_serves_metrics_over_https_then_stops_on_sig
     use compliance_test_support::tls::{TestCert, request};
     let dir = tempfile::tempdir()?;
     let cert = TestCert::write(dir.path());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_compliance"))
         .args(["webhook", "--listen", &addr.to_string(), "--rego-policy", "examples/policies/article-v0.rego"])
         .arg("--tls-cert")
@@ -697,6 +693,63 @@ async fn http_get(url: &str) -> Option<(u16, String)> {
     Some((code.trim().parse().ok()?, body.to_owned()))
 }
 
+/// The test API server with one Deployment, `shop/web`, and a kubeconfig
+/// for it (context `staging`) in `dir`.
+async fn cluster_with_web(dir: &Path) -> Result<(Running, PathBuf), Box<dyn std::error::Error>> {
+    let api = FakeApi::default();
+    api.add("deployments", deployment("shop", "web", json!({"containers": [{"name": "web", "image": "web:1"}]})));
+    let server = api.start().await?;
+    let kubeconfig = server.write_kubeconfig(dir, "staging")?;
+    Ok((server, kubeconfig))
+}
+
+/// `compliance monitor --config CONFIG` in the background, in the repository.
+fn spawn_monitor(config: &Path, kubeconfig: Option<&Path>) -> std::io::Result<tokio::process::Child> {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_compliance"));
+    command.args(["monitor", "--config"]).arg(config).current_dir(repo()).stderr(std::process::Stdio::null());
+    if let Some(k) = kubeconfig {
+        command.env("KUBECONFIG", k);
+    }
+    command.spawn()
+}
+
+/// SIGTERM, then the exit code (within 30 s).
+async fn terminate(mut child: tokio::process::Child) -> Result<Option<i32>, Box<dyn std::error::Error>> {
+    std::process::Command::new("kill").args(["-TERM", &child.id().ok_or("pid")?.to_string()]).status()?;
+    Ok(tokio::time::timeout(std::time::Duration::from_secs(30), child.wait()).await??.code())
+}
+
+/// Waits until `url` answers 200; fails the test after a minute.
+async fn wait_for_200(url: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !matches!(http_get(url).await, Some((200, _))) {
+        assert!(std::time::Instant::now() < deadline, "{url} never answered 200");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The first notification the sink received about `check`, waiting at most `within`.
+async fn notification_about(
+    sink: &compliance_test_support::sink::Sink,
+    check: &str,
+    within: std::time::Duration,
+) -> Result<Value, String> {
+    let started = std::time::Instant::now();
+    loop {
+        let found = sink
+            .received()
+            .into_iter()
+            .find(|n| n["changes"].as_array().is_some_and(|c| c.iter().any(|c| c["check_id"] == check)));
+        if let Some(n) = found {
+            return Ok(n);
+        }
+        if started.elapsed() > within {
+            return Err(format!("no notification about {check} within {within:?}"));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// The PostgreSQL server's URL for a fresh database, or `None` (skipped, and said).
 async fn postgres_database() -> Result<Option<String>, Box<dyn std::error::Error>> {
     let admin = std::env::var("COMPLIANCE_TEST_POSTGRES_URL")
@@ -736,30 +789,14 @@ async fn monitor_sees_a_change_between_cycles_stores_alerts_and_verifies_on_both
                 manifests.display()
             ),
         )?;
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_compliance"))
-            .args(["monitor", "--config"])
-            .arg(&config)
-            .current_dir(repo())
-            .stderr(std::process::Stdio::piped())
-            .spawn()?;
+        let child = spawn_monitor(&config, None)?;
         let metrics_url = format!("http://127.0.0.1:{port}/metrics");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while !matches!(http_get(&metrics_url).await, Some((200, _))) {
-            assert!(std::time::Instant::now() < deadline, "{store}: no first run");
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
+        wait_for_200(&metrics_url).await;
         // The change between cycles: a privileged debug pod appears.
         std::fs::copy(repo().join("examples/manifests/debug-pod.yaml"), manifests.join("debug-pod.yaml"))?;
-        let notification = loop {
-            let found = sink.received().into_iter().find(|n| {
-                n["changes"].as_array().is_some_and(|c| c.iter().any(|c| c["check_id"] == "k8s.container.privileged"))
-            });
-            if let Some(n) = found {
-                break n;
-            }
-            assert!(std::time::Instant::now() < deadline, "{store}: no notification of the new failure");
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        };
+        let notification = notification_about(&sink, "k8s.container.privileged", std::time::Duration::from_secs(60))
+            .await
+            .map_err(|e| format!("{store}: {e}"))?;
         let changes = notification["changes"].as_array().ok_or("changes")?;
         assert_eq!(changes[0]["kind"], "new_failure", "{notification}");
         assert_eq!(changes[0]["severity"], "critical", "most severe first: {notification}");
@@ -775,10 +812,7 @@ async fn monitor_sees_a_change_between_cycles_stores_alerts_and_verifies_on_both
         assert!(health.starts_with("ok"), "{health}");
 
         // SIGTERM: the service stops, exit 0.
-        let pid = child.id().ok_or("pid")?;
-        std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status()?;
-        let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait()).await??;
-        assert_eq!(status.code(), Some(0), "{store}");
+        assert_eq!(terminate(child).await?, Some(0), "{store}");
 
         let verify = compliance(&["evidence", "verify", "--store", &store]);
         assert_eq!(verify.status.code(), Some(0), "{store}: {}", text(&verify.stdout));
@@ -813,11 +847,8 @@ async fn monitor_sees_a_change_between_cycles_stores_alerts_and_verifies_on_both
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitor_stores_plans_that_need_approval_and_remediate_approve_applies_them() -> TestResult {
-    let api = FakeApi::default();
-    api.add("deployments", deployment("shop", "web", json!({"containers": [{"name": "web", "image": "web:1"}]})));
-    let server = api.start().await?;
     let dir = tempfile::tempdir()?;
-    let kubeconfig = server.write_kubeconfig(dir.path(), "staging")?;
+    let (server, kubeconfig) = cluster_with_web(dir.path()).await?;
     let store = format!("sqlite://{}", dir.path().join("evidence.db").display());
     let config = dir.path().join("monitor.yaml");
     std::fs::write(
@@ -887,11 +918,8 @@ async fn monitor_stores_plans_that_need_approval_and_remediate_approve_applies_t
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitor_watch_mode_judges_a_changed_workload_within_seconds_not_at_the_next_interval() -> TestResult {
-    let api = FakeApi::default();
-    api.add("deployments", deployment("shop", "web", json!({"containers": [{"name": "web", "image": "web:1"}]})));
-    let server = api.start().await?;
     let dir = tempfile::tempdir()?;
-    let kubeconfig = server.write_kubeconfig(dir.path(), "staging")?;
+    let (server, kubeconfig) = cluster_with_web(dir.path()).await?;
     let store = format!("sqlite://{}", dir.path().join("evidence.db").display());
     let sink = compliance_test_support::sink::Sink::start().await?;
     let hook = sink.url.clone();
@@ -903,18 +931,11 @@ async fn monitor_watch_mode_judges_a_changed_workload_within_seconds_not_at_the_
             "scan:\n  k8s_cluster: true\ninterval: 1h\nwatch: true\nstore: {store}\nlisten: 127.0.0.1:{port}\nalerts:\n  webhook_url: {hook}\n  min_interval: 0s\n"
         ),
     )?;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_compliance"))
-        .args(["monitor", "--config"])
-        .arg(&config)
-        .env("KUBECONFIG", &kubeconfig)
-        .current_dir(repo())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
+    let child = spawn_monitor(&config, Some(&kubeconfig))?;
+    wait_for_200(&format!("http://127.0.0.1:{port}/metrics")).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !matches!(http_get(&format!("http://127.0.0.1:{port}/metrics")).await, Some((200, _)))
-        || !server.api.seen().iter().any(|s| s.path.ends_with("/deployments") && s.query.contains_key("watch"))
-    {
-        assert!(std::time::Instant::now() < deadline, "no first run or no watch");
+    while !server.api.seen().iter().any(|s| s.path.ends_with("/deployments") && s.query.contains_key("watch")) {
+        assert!(std::time::Instant::now() < deadline, "no watch");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let changed = std::time::Instant::now();
@@ -926,25 +947,16 @@ async fn monitor_watch_mode_judges_a_changed_workload_within_seconds_not_at_the_
             json!({"containers": [{"name": "web", "image": "web:2", "securityContext": {"privileged": true}}]}),
         ),
     );
-    loop {
-        let seen = sink.received().iter().any(|n| {
-            n["changes"].as_array().is_some_and(|c| c.iter().any(|c| c["check_id"] == "k8s.container.privileged"))
-        });
-        if seen {
-            break;
-        }
-        assert!(changed.elapsed() < std::time::Duration::from_secs(15), "the change was not judged within seconds");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    notification_about(&sink, "k8s.container.privileged", std::time::Duration::from_secs(15))
+        .await
+        .map_err(|e| format!("the change was not judged within seconds: {e}"))?;
     eprintln!("watch: change judged and notified in {:?}", changed.elapsed());
     let (_, metrics) = http_get(&format!("http://127.0.0.1:{port}/metrics")).await.ok_or("metrics")?;
     assert!(
         metrics.contains(r#"compliance_check_failed{check="k8s.container.privileged",severity="critical"} 1"#),
         "{metrics}"
     );
-    std::process::Command::new("kill").args(["-TERM", &child.id().ok_or("pid")?.to_string()]).status()?;
-    let status = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait()).await??;
-    assert_eq!(status.code(), Some(0));
+    assert_eq!(terminate(child).await?, Some(0));
     let runs = compliance(&["evidence", "runs", "--store", &store, "--format", "json"]);
     let runs: Value = serde_json::from_slice(&runs.stdout)?;
     let sources: Vec<&str> = runs.as_array().ok_or("runs")?.iter().filter_map(|r| r["source"].as_str()).collect();
