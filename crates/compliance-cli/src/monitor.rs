@@ -13,7 +13,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use compliance_core::store::{EvidenceStore, Retention};
-use compliance_core::{Evidence, Mode, RejectAll, Run, RunOptions, Severity};
+use compliance_core::{Evidence, RejectAll, Run, RunOptions, Severity};
 use compliance_report::Report;
 use compliance_report::notify::Notification;
 use compliance_store::SqlStore;
@@ -285,7 +285,14 @@ async fn remediate(
     }
     let engine =
         crate::remediate::remediation_engine(prepared.kube.as_ref().map(|(c, _)| c.clone()), prepared.aws.as_ref());
-    let pending = store.plans(Some(compliance_core::store::PlanState::Pending)).await.unwrap_or_default();
+    let pending = match store.plans(Some(compliance_core::store::PlanState::Pending)).await {
+        Ok(p) => p,
+        Err(e) => {
+            // Without the open plans a failure could be planned twice: plan nothing this time.
+            error!("open plans not readable, no fix planned this cycle: {e}");
+            return;
+        }
+    };
     for (evidence, mode) in wanted {
         // One open plan per check and resource: a failure seen again is not planned twice.
         if pending.iter().any(|p| p.plan.check_id == evidence.check_id && p.plan.resource.id == evidence.resource.id) {
@@ -304,14 +311,11 @@ async fn remediate(
             continue;
         }
         if mode == RemediationMode::Auto && plan.risk == compliance_core::Risk::Low {
-            match engine.apply(&plan, Mode::Apply, &RejectAll).await {
-                Ok(outcome) => {
-                    info!(plan = %plan.id, "applied automatically: {}", outcome.message);
-                    if let Err(e) = store.record_outcome(&outcome).await {
-                        error!("outcome of plan {} not stored: {e}", plan.id);
-                    }
+            match crate::remediate::apply_and_record(&engine, store, &plan, &RejectAll, None).await {
+                Ok((stored, outcome)) => {
+                    info!(plan = %plan.id, state = stored.state.as_str(), "automatic fix: {}", outcome.message);
                 }
-                Err(e) => warn!(plan = %plan.id, "automatic fix failed: {e}"),
+                Err(e) => error!("outcome of plan {} not stored: {e}", plan.id),
             }
         } else {
             info!(plan = %plan.id, risk = ?plan.risk, "fix planned; waiting for `compliance remediate approve {}`", plan.id);

@@ -229,6 +229,29 @@ pub async fn run(args: RemediateArgs) -> Result<ExitCode, UsageError> {
     Ok(if problems > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
+/// Applies a stored plan and stores what happened: the outcome with its
+/// verification or, when applying failed, a failed outcome saying why (with
+/// the approval, when one was given). No attempt goes unrecorded.
+pub async fn apply_and_record(
+    engine: &Engine,
+    store: &dyn EvidenceStore,
+    plan: &compliance_core::RemediationPlan,
+    approver: &dyn Approver,
+    approval: Option<compliance_core::Approval>,
+) -> Result<(StoredPlan, compliance_core::RemediationOutcome), compliance_core::StoreError> {
+    let outcome = match engine.apply(plan, Mode::Apply, approver).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            let mut failed =
+                compliance_core::RemediationOutcome::new(plan, Mode::Apply, false, format!("not applied: {e}"));
+            failed.approval = approval;
+            failed
+        }
+    };
+    let stored = store.record_outcome(&outcome).await?;
+    Ok((stored, outcome))
+}
+
 fn print_plan(p: &StoredPlan) {
     outln!(
         "{}  {:<9} {:?} risk  {} on {}",
@@ -328,29 +351,15 @@ async fn stored(command: StoredPlanCommand) -> Result<ExitCode, UsageError> {
             let approved = store.decide(&args.id, true, &by, &args.reason).await.map_err(query)?;
             outln!("approved by {by}; applying");
             let approver = ApproveAll { by: by.clone() };
-            match engine.apply(&approved.plan, Mode::Apply, &approver).await {
-                Ok(outcome) => {
-                    let stored = store.record_outcome(&outcome).await.map_err(query)?;
-                    print_plan(&stored);
-                    outln!("  {}", outcome.message);
-                    if let Some(v) = &outcome.verification {
-                        outln!("  re-checked: {} {}", v.check_id, v.status.as_str());
-                    }
-                    Ok(if stored.state == PlanState::Applied { ExitCode::SUCCESS } else { ExitCode::from(1) })
-                }
-                Err(e) => {
-                    let mut failed = compliance_core::RemediationOutcome::new(
-                        &approved.plan,
-                        Mode::Apply,
-                        false,
-                        format!("not applied: {e}"),
-                    );
-                    failed.approval = Some(compliance_core::Approval::new(true, by, args.reason.clone()));
-                    store.record_outcome(&failed).await.map_err(query)?;
-                    outln!("not applied: {e}");
-                    Ok(ExitCode::from(1))
-                }
+            let approval = compliance_core::Approval::new(true, by, args.reason.clone());
+            let (stored, outcome) =
+                apply_and_record(&engine, &store, &approved.plan, &approver, Some(approval)).await.map_err(query)?;
+            print_plan(&stored);
+            outln!("  {}", outcome.message);
+            if let Some(v) = &outcome.verification {
+                outln!("  re-checked: {} {}", v.check_id, v.status.as_str());
             }
+            Ok(if stored.state == PlanState::Applied { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
     }
 }
