@@ -11,7 +11,7 @@ use compliance_core::{Collection, Scope, Status};
 use crate::TestResult;
 
 fn example() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/terraform")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/terraform")
 }
 
 /// `(bucket name, check suffix) → status`.
@@ -78,7 +78,7 @@ fn a_file_that_does_not_parse_is_a_gap_with_its_line_and_the_others_are_judged()
 
 #[test]
 fn a_plan_in_json_is_judged_with_links_by_reference_and_by_name_and_modules() -> TestResult {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/terraform-plan/plan.json");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/terraform-plan/plan.json");
     let c = scan_plan_text(&std::fs::read_to_string(&path)?, "plan.json", &Scope::all());
     assert!(c.gaps.is_empty(), "{:?}", c.gaps);
     let got = statuses(&c);

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::TestResult;
 
 fn corpus() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/k8s");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/k8s");
     if dir.is_dir() {
         Some(dir)
     } else {
@@ -137,7 +137,7 @@ fn corpus_totals_per_article_rule() -> TestResult {
 
 #[tokio::test]
 async fn the_manifest_collector_passes_the_conformance_suite() -> TestResult {
-    let examples = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/manifests");
+    let examples = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/manifests");
     let collector = compliance_k8s::ManifestCollector::new([examples]);
     let collection = compliance_core::testkit::check_collector(&collector, &Scope::all()).await?;
     assert!(collection.evidence.len() > 50);

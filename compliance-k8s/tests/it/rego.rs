@@ -19,7 +19,7 @@ const V0_ID: &str = "rego.kubernetes.admission";
 const V1_ID: &str = "rego.article.soc2_admission";
 
 fn policies_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/policies")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/policies")
 }
 
 fn article_policies() -> Result<RegoPolicies, Box<dyn std::error::Error>> {
@@ -42,7 +42,7 @@ fn the_article_policy_runs_as_written_in_v0_and_in_v1_syntax() -> TestResult {
     assert_eq!(v1.syntax(), RegoSyntax::V1);
     // The v0 file is the article's text, byte for byte.
     let article =
-        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/docs/SEED-ARTICLE.md"))
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/docs/SEED-ARTICLE.md"))
             .unwrap_or_default();
     if let Some(block) = article.split("```rego\n").nth(1).and_then(|b| b.split("```").next()) {
         assert_eq!(std::fs::read_to_string(policies_dir().join("article-v0.rego"))?, block);
@@ -159,7 +159,7 @@ struct Judged {
 }
 
 fn corpus_objects() -> Result<Vec<Judged>, Box<dyn std::error::Error>> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/k8s");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/k8s");
     if !dir.is_dir() {
         eprintln!("SKIPPED: shared corpus not found at {}", dir.display());
         return Ok(Vec::new());

@@ -75,7 +75,7 @@ fn privileged_pod() -> Value {
 }
 
 fn policies() -> Result<RegoPolicies, Box<dyn std::error::Error>> {
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/policies/article-v1.rego");
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/policies/article-v1.rego");
     let (set, errors) = RegoPolicies::load(&[dir], &RegoConfig::default());
     assert!(errors.is_empty(), "{errors:?}");
     Ok(set)

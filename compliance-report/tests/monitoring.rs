@@ -124,7 +124,7 @@ async fn rules_and_dashboard_use_only_exported_names_and_the_committed_files_are
     for alert in ["ComplianceViolation", "ComplianceDrift", "MissingComplianceEvidence", "ComplianceEvidenceGaps"] {
         assert!(rules.contains(&format!("alert: {alert}")), "{alert}");
     }
-    let deploy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    let deploy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy");
     assert_eq!(
         std::fs::read_to_string(deploy.join("prometheus/compliance-alerts.yaml"))?.trim_end(),
         rules.trim_end(),

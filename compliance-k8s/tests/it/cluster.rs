@@ -176,7 +176,7 @@ async fn watch_judges_a_changed_workload_within_seconds() -> TestResult {
 #[cfg(feature = "rego")]
 #[tokio::test]
 async fn rego_policies_judge_live_objects_too() -> TestResult {
-    let policy = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/policies/article-v1.rego");
+    let policy = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/policies/article-v1.rego");
     let (policies, errors) = compliance_k8s::RegoPolicies::load(&[policy], &compliance_k8s::RegoConfig::default());
     assert!(errors.is_empty(), "{errors:?}");
     let api = FakeApi::default();
