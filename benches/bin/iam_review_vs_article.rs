@@ -1,4 +1,4 @@
-//! Our IAM access review against the seed article's approach, side by side,
+//! Our IAM access review against the approach of the blog post the project grew from (ARCHITECTURE.md), side by side,
 //! against the same moto server with N users (default 1,000): time, API
 //! calls, users seen.
 //!

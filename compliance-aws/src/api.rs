@@ -68,6 +68,25 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The error of a collector that could not run because of this call: a
+    /// denied call is [`Error::PermissionDenied`](compliance_core::Error::PermissionDenied)
+    /// naming the permission; the call's error is kept as the source.
+    pub fn into_collect_error(self, collector: &str) -> compliance_core::Error {
+        let reason = self.explain();
+        if self.is_denied() {
+            compliance_core::Error::PermissionDenied {
+                collector: collector.to_owned(),
+                reason,
+                permission: self.operation.to_owned(),
+                source: Some(Box::new(self)),
+            }
+        } else {
+            compliance_core::Error::collect_from(collector, reason, self)
+        }
+    }
+}
+
 /// An error and its causes, each once: `a: b: c`.
 fn causes(err: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();

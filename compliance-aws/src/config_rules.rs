@@ -7,9 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use compliance_core::{
-    Check, Collection, Collector, Error, Evidence, Gap, GapKind, ResourceRef, Scope, Severity, Status,
-};
+use compliance_core::{Check, Collection, Collector, Evidence, Gap, GapKind, ResourceRef, Scope, Severity, Status};
 use serde_json::json;
 use tracing::info;
 
@@ -186,10 +184,7 @@ impl ConfigRulesCollector {
     /// For every rule in the account and region, through the SDK.
     pub async fn discover(sdk: &aws_config::SdkConfig) -> compliance_core::Result<Self> {
         let api = Arc::new(SdkConfigService::new(sdk));
-        let names = api
-            .rule_names()
-            .await
-            .map_err(|e| Error::Collect { collector: "aws-config".into(), reason: e.explain() })?;
+        let names = api.rule_names().await.map_err(|e| e.into_collect_error("aws-config"))?;
         Self::with_api(api, names, sdk.region().map(|r| r.to_string()))
     }
 

@@ -15,7 +15,10 @@
 //! - [`s3`]: bucket posture in each bucket's region (`aws.s3.public_access_block`,
 //!   `aws.s3.default_encryption`, `aws.s3.versioning`, `aws.s3.ssl_only`,
 //!   `aws.s3.access_logging`) and the S3 remediator.
-//! - `terraform`: the same S3 checks on Terraform source and plans.
+//! - `terraform`: the same S3 checks on Terraform source and plans: one
+//!   catalogue judges a [`s3::BucketState`] read live or declared in code.
+//! - [`AwsProvider`]: all of the above built from one serde configuration
+//!   ([`AwsConfig`]), for a `compliance_core::Registry`.
 //!
 //! Decisions are pure functions over typed data (`judge_*`), and every call
 //! goes through a small facade trait (`IamApi`, `ConfigApi`, `BucketApi`), so
@@ -54,7 +57,12 @@ pub mod s3;
 #[cfg(feature = "terraform")]
 pub mod terraform;
 
+mod provider;
+
 pub use api::ApiError;
+#[cfg(any(feature = "iam", feature = "s3", feature = "config"))]
+pub use provider::sdk_config;
+pub use provider::{AwsConfig, AwsProvider, CONFIG_PREFIX};
 
 /// The metadata of every built-in AWS check of the enabled features (AWS
 /// Config rules are discovered per account: see [`config_rules`]).

@@ -1,7 +1,8 @@
 //! `compliance`: the reference command line of compliance-rs.
 //!
-//! It wires providers, the engine and the report together; the logic lives
-//! in the library crates. Exit codes: 0 when nothing at or above `--fail-on`
+//! Wiring only: flags become provider configuration sections
+//! (`providers.rs`), `compliance_rs::registry()` builds the providers, and
+//! the engine, the report, the store and the monitor do the rest. Exit codes: 0 when nothing at or above `--fail-on`
 //! fails, 1 when something does, 2 on a usage or configuration error.
 
 /// `println!` that ignores a closed stdout (`compliance checks list | head`).
@@ -13,10 +14,9 @@ macro_rules! outln {
 }
 
 mod args;
-mod aws;
 mod evidence;
-mod http;
 mod monitor;
+mod providers;
 mod remediate;
 mod scan;
 mod webhook;
@@ -97,50 +97,6 @@ fn init_logging(verbose: u8) {
         .try_init();
 }
 
-/// Every check compiled into this binary.
-pub fn all_checks() -> Vec<compliance_core::Check> {
-    let mut checks = compliance_k8s::checks();
-    checks.extend(compliance_aws::checks());
-    checks.sort_by(|a, b| a.id.cmp(&b.id));
-    checks
-}
-
-/// A test for the checks this binary can produce: a built-in one, or an
-/// AWS Config rule (`aws.config.<rule-name>`, discovered per account). The
-/// catalogue is built once, not per check asked about.
-pub fn known_checks(policies: &compliance_k8s::RegoPolicies) -> impl Fn(&compliance_core::CheckId) -> bool + use<> {
-    let mut built_in: std::collections::HashSet<compliance_core::CheckId> =
-        all_checks().into_iter().map(|c| c.id).collect();
-    built_in.extend(policies.check_ids());
-    move |id| id.as_str().starts_with("aws.config.") || built_in.contains(id)
-}
-
-/// Loads Rego policies; each one that does not load is a gap naming its
-/// file and line, and the others are used.
-pub fn load_policies(
-    paths: &[std::path::PathBuf],
-    eval_limit_ms: u64,
-) -> (compliance_k8s::RegoPolicies, Vec<compliance_core::Gap>) {
-    let config = compliance_k8s::RegoConfig::default().with_eval_limit(std::time::Duration::from_millis(eval_limit_ms));
-    let (policies, errors) = compliance_k8s::RegoPolicies::load(paths, &config);
-    let gaps = errors
-        .into_iter()
-        .map(|e| {
-            let source = match &e {
-                compliance_k8s::RegoError::Invalid { path, line: Some(line), .. } => format!("{path}:{line}"),
-                compliance_k8s::RegoError::Invalid { path, .. } | compliance_k8s::RegoError::Read { path, .. } => {
-                    path.clone()
-                }
-                _ => String::new(),
-            };
-            let mut gap = compliance_core::Gap::source(source, compliance_core::GapKind::Unreadable, e.to_string());
-            gap.collector = "rego-policies".into();
-            gap
-        })
-        .collect();
-    (policies, gaps)
-}
-
 /// Completes on SIGTERM or Ctrl-C: how services stop gracefully.
 pub async fn shutdown_signal() {
     #[cfg(unix)]
@@ -165,18 +121,8 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-/// Check settings from the flags: the policies, and the required labels
-/// (comma-separated, blanks ignored) when given.
-pub fn check_config(policies: compliance_k8s::RegoPolicies, required_labels: &[String]) -> compliance_k8s::CheckConfig {
-    let config = compliance_k8s::CheckConfig::default().with_policies(policies);
-    if required_labels.is_empty() {
-        return config;
-    }
-    config.with_required_labels(required_labels.iter().map(|l| l.trim()).filter(|l| !l.is_empty()))
-}
-
 fn list_checks(format: ListFormat) -> Result<ExitCode, UsageError> {
-    let checks = all_checks();
+    let checks = compliance_rs::registry().checks();
     match format {
         ListFormat::Json => {
             let text = serde_json::to_string_pretty(&checks).map_err(|e| UsageError(e.to_string()))?;

@@ -3,37 +3,18 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use compliance_core::{ApproveAll, Approver, Engine, Evidence, Mode, RejectAll, Scope, Status};
-use compliance_k8s::{FixDefaults, WorkloadRemediator, fix_manifest};
+use compliance_core::{ApproveAll, Approver, Evidence, Mode, RejectAll, Scope, Status};
+use compliance_k8s::{FixDefaults, fix_manifest};
+use compliance_monitor::apply_and_record;
 use compliance_report::Report;
 use serde_json::json;
 
 use crate::UsageError;
 use crate::args::{ListFormat, PlanStateArg, RemediateArgs, StoredPlanCommand};
+use crate::providers;
 use compliance_core::EvidenceStore;
 use compliance_core::store::{PlanState, StoredPlan};
-
-/// A kube client for a kubeconfig context (or the current one), and the
-/// cluster's name for resource ids.
-pub async fn kube_client(context: Option<&str>) -> Result<(kube::Client, String), UsageError> {
-    let options = kube::config::KubeConfigOptions { context: context.map(str::to_owned), ..Default::default() };
-    let config = match context {
-        Some(_) => kube::Config::from_kubeconfig(&options).await.map_err(|e| UsageError(format!("kubeconfig: {e}")))?,
-        None => kube::Config::infer()
-            .await
-            .map_err(|e| UsageError(format!("no usable kubeconfig or in-cluster config: {e}")))?,
-    };
-    let name = match context {
-        Some(c) => c.to_owned(),
-        None => {
-            kube::config::Kubeconfig::read().ok().and_then(|k| k.current_context).unwrap_or_else(|| "in-cluster".into())
-        }
-    };
-    let client = kube::Client::try_from(config).map_err(|e| UsageError(format!("kube client: {e}")))?;
-    Ok((client, name))
-}
 
 fn print_changes(changes: &[compliance_core::Change]) {
     let mut operation = "";
@@ -56,35 +37,6 @@ fn fixed_path(input: &Path, out_dir: Option<&Path>, in_place: bool) -> PathBuf {
         Some(dir) => dir.join(name),
         None => input.with_file_name(name),
     }
-}
-
-/// The remediators for live objects and cloud resources, with default fix values.
-pub fn remediation_engine(kube: Option<kube::Client>, aws: Option<&aws_config::SdkConfig>) -> Engine {
-    remediation_engine_with(kube, aws, &FixDefaults::default(), &crate::args::AwsArgs::default(), None)
-}
-
-/// The remediators, with fix values and AWS settings.
-pub fn remediation_engine_with(
-    kube: Option<kube::Client>,
-    aws: Option<&aws_config::SdkConfig>,
-    defaults: &FixDefaults,
-    aws_args: &crate::args::AwsArgs,
-    kms_key: Option<&str>,
-) -> Engine {
-    let mut engine = Engine::new();
-    if let Some(client) = kube {
-        engine = engine.with_remediator(Arc::new(WorkloadRemediator::new(client).with_defaults(defaults.clone())));
-    }
-    if let Some(sdk) = aws {
-        let mut s3 = crate::aws::s3_config(aws_args, 8);
-        if let Some(key) = kms_key {
-            s3 = s3.with_kms_key(key.to_owned());
-        }
-        engine = engine
-            .with_remediator(Arc::new(compliance_aws::s3::S3Remediator::new(sdk, s3)))
-            .with_remediator(Arc::new(compliance_aws::iam::IamRemediator::new(sdk)));
-    }
-    engine
 }
 
 pub async fn run(args: RemediateArgs) -> Result<ExitCode, UsageError> {
@@ -169,16 +121,13 @@ pub async fn run(args: RemediateArgs) -> Result<ExitCode, UsageError> {
     let live: Vec<&Evidence> =
         failing.iter().copied().filter(|e| e.resource.cluster.is_some() || e.resource.provider == "aws").collect();
     if !live.is_empty() {
-        let kube = match live.iter().any(|e| e.resource.cluster.is_some()) {
-            true => Some(kube_client(args.k8s_context.as_deref()).await?.0),
-            false => None,
-        };
-        let sdk = match live.iter().any(|e| e.resource.provider == "aws") {
-            true => Some(crate::aws::sdk_config(&args.aws_connection).await?),
-            false => None,
-        };
-        let engine =
-            remediation_engine_with(kube, sdk.as_ref(), &defaults, &args.aws_connection, args.aws_kms_key.as_deref());
+        let kube = live.iter().any(|e| e.resource.cluster.is_some()).then(|| args.k8s_context.clone());
+        let aws = live.iter().any(|e| e.resource.provider == "aws").then(|| {
+            let mut aws = providers::aws_connection(&args.aws_connection);
+            aws.kms_key_id = args.aws_kms_key.clone();
+            aws
+        });
+        let engine = providers::remediators(kube, aws, defaults.clone()).await?;
         for e in live {
             let entry = match engine.plan(e).await {
                 Ok(None) => continue,
@@ -227,29 +176,6 @@ pub async fn run(args: RemediateArgs) -> Result<ExitCode, UsageError> {
         outln!("dry run: nothing was changed; rerun with --apply to make these changes");
     }
     Ok(if problems > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
-}
-
-/// Applies a stored plan and stores what happened: the outcome with its
-/// verification or, when applying failed, a failed outcome saying why (with
-/// the approval, when one was given). No attempt goes unrecorded.
-pub async fn apply_and_record(
-    engine: &Engine,
-    store: &dyn EvidenceStore,
-    plan: &compliance_core::RemediationPlan,
-    approver: &dyn Approver,
-    approval: Option<compliance_core::Approval>,
-) -> Result<(StoredPlan, compliance_core::RemediationOutcome), compliance_core::StoreError> {
-    let outcome = match engine.apply(plan, Mode::Apply, approver).await {
-        Ok(outcome) => outcome,
-        Err(e) => {
-            let mut failed =
-                compliance_core::RemediationOutcome::new(plan, Mode::Apply, false, format!("not applied: {e}"));
-            failed.approval = approval;
-            failed
-        }
-    };
-    let stored = store.record_outcome(&outcome).await?;
-    Ok((stored, outcome))
 }
 
 fn print_plan(p: &StoredPlan) {
@@ -339,15 +265,10 @@ async fn stored(command: StoredPlanCommand) -> Result<ExitCode, UsageError> {
                 )));
             }
             // The remediator for the plan's resource, before anything is recorded.
-            let kube = match pending.plan.resource.cluster.is_some() {
-                true => Some(kube_client(args.k8s_context.as_deref()).await?.0),
-                false => None,
-            };
-            let sdk = match pending.plan.resource.provider == "aws" {
-                true => Some(crate::aws::sdk_config(&args.aws_connection).await?),
-                false => None,
-            };
-            let engine = remediation_engine(kube, sdk.as_ref());
+            let resource = &pending.plan.resource;
+            let kube = resource.cluster.is_some().then(|| args.k8s_context.clone());
+            let aws = (resource.provider == "aws").then(|| providers::aws_connection(&args.aws_connection));
+            let engine = providers::remediators(kube, aws, FixDefaults::default()).await?;
             let approved = store.decide(&args.id, true, &by, &args.reason).await.map_err(query)?;
             outln!("approved by {by}; applying");
             let approver = ApproveAll { by: by.clone() };

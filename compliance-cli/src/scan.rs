@@ -4,12 +4,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use compliance_core::{Engine, EngineConfig, Gap, ProgressEvent, RunOptions, Scope, Status, Waiver};
-use compliance_k8s::ManifestCollector;
+use compliance_core::{Engine, EngineConfig, Gap, GapKind, ProgressEvent, RunOptions, Scope, Status, Waiver};
 use compliance_report::Report;
 
 use crate::UsageError;
 use crate::args::ScanArgs;
+use crate::providers;
 
 /// What a scan needs, built from `scan`'s flags or the monitor's `scan:` settings.
 pub struct Prepared {
@@ -17,29 +17,27 @@ pub struct Prepared {
     pub engine: Engine,
     /// The checks asked for.
     pub scope: Scope,
-    /// Rego policies that did not load.
+    /// Parts of the configuration that could not be set up (Rego policies that did not load).
     pub policy_gaps: Vec<Gap>,
-    /// The waivers, to store with each run.
-    pub waivers: Vec<Waiver>,
-    /// The live cluster's client, when one is scanned (for remediation and watching).
-    pub kube: Option<(kube::Client, String)>,
-    /// The AWS configuration, when AWS is scanned (for remediation).
-    pub aws: Option<aws_config::SdkConfig>,
-    /// The live cluster's collector, for watching.
-    pub cluster: Option<Arc<compliance_k8s::ClusterCollector>>,
+    /// The remediators of the providers scanned live.
+    pub remediators: Engine,
+    /// The live sources to follow, for the monitor's watch.
+    pub watchers: Vec<Arc<dyn compliance_core::provider::Watcher>>,
 }
 
-/// Builds the engine for a scan.
+/// Builds the engine for a scan: the providers through the registry, then
+/// frameworks and waivers.
 pub async fn prepare(args: &ScanArgs) -> Result<Prepared, UsageError> {
     if args.k8s_manifests.is_empty() && !args.k8s_cluster && !args.aws && args.terraform.is_empty() {
         return Err(UsageError(
             "nothing to scan: give --k8s-manifests PATH, --k8s-cluster, --aws or --terraform PATH".into(),
         ));
     }
-    let (policies, policy_gaps) = crate::load_policies(&args.rego_policies, args.rego_eval_limit_ms);
-    let scope = scope(&args.checks, &policies.checks())?;
+    let sections = providers::sections(providers::k8s_section(args), providers::aws_section(args))?;
+    let wiring = providers::build(&sections).await?;
+    let scope = scope(&args.checks, &wiring.checks)?;
     let mut frameworks = select_frameworks(&args.frameworks)?;
-    let is_known = crate::known_checks(&policies);
+    let is_known = known_checks(&wiring.checks);
     for path in &args.framework_files {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| UsageError(format!("--framework-file {name}: {e}")))?;
@@ -49,25 +47,19 @@ pub async fn prepare(args: &ScanArgs) -> Result<Prepared, UsageError> {
             .map_err(|e| UsageError(format!("--framework-file {e}")))?;
         frameworks.push(framework);
     }
-    let mut policy_gaps = policy_gaps;
-    for policy in policies.policies() {
-        for (framework_id, controls) in policy.controls() {
-            let Some(framework) = frameworks.iter_mut().find(|f| &f.framework.id == framework_id) else {
-                continue;
-            };
-            for control in controls {
-                if let Err(e) = framework.map_check(policy.check().id.clone(), control) {
-                    policy_gaps.push(compliance_core::Gap::source(
-                        policy.source(),
-                        compliance_core::GapKind::Unreadable,
-                        format!("METADATA controls: {e}"),
-                    ));
-                }
-            }
+    let mut policy_gaps = wiring.gaps;
+    for mapping in &wiring.mappings {
+        let Some(framework) = frameworks.iter_mut().find(|f| f.framework.id == mapping.framework) else {
+            continue;
+        };
+        if let Err(e) = framework.map_check(mapping.check.clone(), &mapping.control) {
+            policy_gaps.push(Gap::source(
+                mapping.source.clone(),
+                GapKind::Unreadable,
+                format!("METADATA controls: {e}"),
+            ));
         }
     }
-    let frameworks: Vec<Arc<dyn compliance_core::Framework>> =
-        frameworks.into_iter().map(|f| Arc::new(f) as Arc<dyn compliance_core::Framework>).collect();
     let waivers = match &args.waivers {
         Some(path) => {
             let text =
@@ -76,54 +68,20 @@ pub async fn prepare(args: &ScanArgs) -> Result<Prepared, UsageError> {
         }
         None => Vec::new(),
     };
-    let check_config = crate::check_config(policies, &args.k8s_required_labels);
-
     let mut engine = Engine::new()
         .with_config(EngineConfig::default().with_collector_timeout(Duration::from_secs(args.timeout.max(1))))
-        .with_waivers(waivers.clone());
+        .with_waivers(waivers);
     for f in frameworks {
-        engine = engine.with_framework(f);
+        engine = engine.with_framework(Arc::new(f));
     }
-    if !args.k8s_manifests.is_empty() {
-        engine = engine.with_collector(Arc::new(
-            ManifestCollector::new(args.k8s_manifests.clone()).with_config(check_config.clone()),
-        ));
+    for c in wiring.collectors {
+        engine = engine.with_collector(c);
     }
-    if !args.terraform.is_empty() {
-        engine =
-            engine.with_collector(Arc::new(compliance_aws::terraform::TerraformCollector::new(args.terraform.clone())));
+    let mut remediators = Engine::new();
+    for r in wiring.remediators {
+        remediators = remediators.with_remediator(r);
     }
-    let mut kube = None;
-    let mut cluster_collector = None;
-    if args.k8s_cluster {
-        let (client, cluster) = crate::remediate::kube_client(args.k8s_context.as_deref()).await?;
-        let mut config = compliance_k8s::ClusterConfig::default()
-            .with_cluster(cluster.clone())
-            .with_namespaces(args.k8s_namespaces.clone());
-        config.checks = check_config.clone();
-        let collector = Arc::new(compliance_k8s::ClusterCollector::new(client.clone(), config));
-        engine = engine.with_collector(collector.clone());
-        cluster_collector = Some(collector);
-        kube = Some((client, cluster));
-    }
-
-    let mut aws = None;
-    if args.aws {
-        let sdk = crate::aws::sdk_config(&args.aws_connection).await?;
-        let collectors = crate::aws::collectors(
-            &sdk,
-            &args.aws_connection,
-            &args.aws_config_rules,
-            args.aws_inactive_days,
-            args.aws_bucket_concurrency,
-        )
-        .await;
-        for c in collectors {
-            engine = engine.with_collector(c);
-        }
-        aws = Some(sdk);
-    }
-    Ok(Prepared { engine, scope, policy_gaps, waivers, kube, aws, cluster: cluster_collector })
+    Ok(Prepared { engine, scope, policy_gaps, remediators, watchers: wiring.watchers })
 }
 
 pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
@@ -179,19 +137,30 @@ pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
     Ok(if failing > 0 || (args.fail_on_gaps && unjudged > 0) { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-/// The checks asked for; a pattern that matches no check is a usage error.
-pub fn scope(patterns: &[String], policy_checks: &[compliance_core::Check]) -> Result<Scope, UsageError> {
-    let scope = Scope::only(patterns.iter().cloned());
-    let mut checks = crate::all_checks();
-    checks.extend_from_slice(policy_checks);
+/// The checks asked for; a pattern that matches no check of any provider
+/// (or of the configured policies) is a usage error.
+pub fn scope(patterns: &[String], configured: &[compliance_core::Check]) -> Result<Scope, UsageError> {
+    let registry = compliance_rs::registry();
+    let mut checks = registry.checks();
+    checks.extend_from_slice(configured);
     for p in patterns {
         let one = Scope::only([p.clone()]);
-        // AWS Config rules are discovered per account: `aws.config.*` patterns cannot be checked here.
-        if !p.starts_with("aws.config.") && !checks.iter().any(|c| one.wants(&c.id)) {
+        // Ids discovered at run time (AWS Config rules) have no catalogue entry: ask the providers.
+        let discovered = p.replace('*', "x").parse::<compliance_core::CheckId>().is_ok_and(|id| registry.knows(&id));
+        if !discovered && !checks.iter().any(|c| one.wants(&c.id)) {
             return Err(UsageError(format!("--check {p:?} matches no check; `compliance checks list` shows them")));
         }
     }
-    Ok(scope)
+    Ok(Scope::only(patterns.iter().cloned()))
+}
+
+/// A test for the checks this binary can produce: a provider's (built in,
+/// or discovered at run time such as AWS Config rules), or a configured one.
+pub fn known_checks(configured: &[compliance_core::Check]) -> impl Fn(&compliance_core::CheckId) -> bool + use<> {
+    let registry = compliance_rs::registry();
+    let configured: std::collections::HashSet<compliance_core::CheckId> =
+        configured.iter().map(|c| c.id.clone()).collect();
+    move |id| configured.contains(id) || registry.knows(id)
 }
 
 fn select_frameworks(ids: &[String]) -> Result<Vec<compliance_report::MappedFramework>, UsageError> {

@@ -17,12 +17,15 @@ use crate::UsageError;
 use crate::args::{FailurePolicyArg, WebhookArgs};
 
 pub async fn run(args: WebhookArgs) -> Result<ExitCode, UsageError> {
-    let (policies, gaps) = crate::load_policies(&args.rego_policies, args.rego_eval_limit_ms);
-    for gap in &gaps {
+    let mut k8s = compliance_k8s::K8sConfig::default();
+    k8s.required_labels = args.k8s_required_labels.clone();
+    k8s.rego_policies = args.rego_policies.clone();
+    k8s.rego_eval_limit_ms = args.rego_eval_limit_ms;
+    let (checks, policies) = compliance_k8s::K8sProvider::check_config(&k8s).map_err(|e| UsageError(e.to_string()))?;
+    for gap in &policies.gaps {
         eprintln!("error: Rego policy not loaded: {}", gap.reason);
     }
-    let scope = crate::scan::scope(&args.checks, &policies.checks())?;
-    let checks = crate::check_config(policies, &args.k8s_required_labels);
+    let scope = crate::scan::scope(&args.checks, &policies.checks)?;
     let failure_policy = match args.failure_policy {
         FailurePolicyArg::Fail => FailurePolicy::Fail,
         FailurePolicyArg::Ignore => FailurePolicy::Ignore,

@@ -311,6 +311,11 @@ impl Engine {
         self
     }
 
+    /// The waivers, as given.
+    pub fn waivers(&self) -> &[Waiver] {
+        &self.waivers
+    }
+
     /// The limits in force.
     pub fn config(&self) -> &EngineConfig {
         &self.config
@@ -488,7 +493,10 @@ async fn run_one(
     let result = tokio::select! {
         joined = tokio::time::timeout(timeout, inner) => match joined {
             Ok(Ok(Ok(collection))) => Ok(collection),
-            Ok(Ok(Err(e))) => Err((CollectorOutcome::Failed, GapKind::Failed, e.to_string())),
+            Ok(Ok(Err(e))) => {
+                let kind = if e.is_permission_denied() { GapKind::Denied } else { GapKind::Failed };
+                Err((CollectorOutcome::Failed, kind, e.to_string()))
+            }
             Ok(Err(join)) if join.is_panic() => Err((CollectorOutcome::Panicked, GapKind::Panicked, format!("collector {name} panicked: {}", panic_message(join)))),
             Ok(Err(join)) => Err((CollectorOutcome::Failed, GapKind::Failed, format!("collector {name} task failed: {join}"))),
             Err(_) => {

@@ -20,8 +20,33 @@ pub enum Error {
     Collect {
         /// Name of the collector.
         collector: String,
-        /// What went wrong.
+        /// What went wrong, for people.
         reason: String,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// The credentials in use may not do what a collector or remediator
+    /// needs: the run shows a `denied` gap naming the permission.
+    #[error("collector {collector} failed: {reason}")]
+    PermissionDenied {
+        /// Name of the collector or remediator.
+        collector: String,
+        /// What was refused, for people.
+        reason: String,
+        /// The permission or API call that was refused (`s3:ListAllMyBuckets`, `list pods`).
+        permission: String,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// A configuration value is wrong: the field, as a path, and why.
+    #[error("{field}: {message}")]
+    Config {
+        /// The field (`k8s.manifests[0]`, `aws.region`).
+        field: String,
+        /// What is wrong.
+        message: String,
     },
     /// A collector did not finish within its time limit.
     #[error("collector {collector} timed out after {timeout:?}")]
@@ -88,6 +113,26 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Any error, kept as the source of one of ours.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl Error {
+    /// A collector that could not run, with no underlying error to keep.
+    pub fn collect(collector: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Collect { collector: collector.into(), reason: reason.into(), source: None }
+    }
+
+    /// A collector that could not run because of `source`.
+    pub fn collect_from(collector: impl Into<String>, reason: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Error::Collect { collector: collector.into(), reason: reason.into(), source: Some(source.into()) }
+    }
+
+    /// True when permission was denied.
+    pub fn is_permission_denied(&self) -> bool {
+        matches!(self, Error::PermissionDenied { .. })
+    }
 }
 
 /// `Result` with [`Error`].

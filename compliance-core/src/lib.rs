@@ -14,6 +14,11 @@
 //!   records ([`store`]); backends live in `compliance-store`.
 //! - [`Engine`]: runs collectors concurrently with a bound, a timeout and
 //!   cancellation; a failing collector becomes a [`Gap`], the rest finish.
+//! - [`Catalogue`]: a provider's checks, each one entry binding its
+//!   [`CheckSpec`] to its judge by type ([`catalogue`]).
+//! - [`Provider`] and [`Registry`]: a platform exposes its catalogue and
+//!   builds its collectors and remediators from a serde configuration
+//!   ([`provider`]).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -35,12 +40,15 @@
 //! - `testkit` (off by default): [`testkit`], the in-memory collector and
 //!   remediator and the conformance functions every implementation runs.
 
+pub mod catalogue;
 pub mod check;
 pub mod collector;
 pub mod engine;
 pub mod error;
 pub mod evidence;
+pub mod files;
 pub mod framework;
+pub mod provider;
 pub mod remediation;
 pub mod resource;
 pub mod store;
@@ -49,12 +57,14 @@ pub mod testkit;
 pub mod waiver;
 pub mod yaml;
 
+pub use catalogue::{Catalogue, CheckDef};
 pub use check::{Check, CheckId, CheckSpec, Severity};
 pub use collector::{Collection, Collector, Gap, GapKind, Scope};
 pub use engine::{CollectorOutcome, CollectorTiming, Engine, EngineConfig, ProgressEvent, Run, RunOptions};
-pub use error::{Error, Result};
+pub use error::{BoxError, Error, Result};
 pub use evidence::{Evidence, Status, Verdict, WaiverMark};
 pub use framework::{Control, Framework, FrameworkDef};
+pub use provider::{Provider, Registry, Wiring};
 pub use remediation::{
     Approval, ApproveAll, Approver, Change, Mode, RejectAll, RemediationOutcome, RemediationPlan, Remediator, Risk,
 };

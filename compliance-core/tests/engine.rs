@@ -115,9 +115,7 @@ fn sleepers(
 async fn failing_and_panicking_collectors_become_gaps_and_the_rest_completes() -> TestResult {
     let engine = Engine::new()
         .with_collector(Arc::new(mock_collector("ok-before", good_collection)))
-        .with_collector(Arc::new(mock_collector("fails", || {
-            Err(Error::Collect { collector: "fails".into(), reason: "credentials expired".into() })
-        })))
+        .with_collector(Arc::new(mock_collector("fails", || Err(Error::collect("fails", "credentials expired")))))
         .with_collector(Arc::new(mock_collector("panics", || panic!("index out of bounds"))))
         .with_collector(Arc::new(mock_collector("ok-after", good_collection)));
     let run = engine.run(&Scope::all()).await;
@@ -209,9 +207,9 @@ async fn cancellation_turns_running_and_waiting_collectors_into_gaps() -> TestRe
 #[tokio::test]
 async fn progress_events_follow_the_run() -> TestResult {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let engine = Engine::new().with_collector(Arc::new(mock_collector("ok", good_collection))).with_collector(
-        Arc::new(mock_collector("fails", || Err(Error::Collect { collector: "fails".into(), reason: "x".into() }))),
-    );
+    let engine = Engine::new()
+        .with_collector(Arc::new(mock_collector("ok", good_collection)))
+        .with_collector(Arc::new(mock_collector("fails", || Err(Error::collect("fails", "x")))));
     let run = engine.run_with(&Scope::all(), RunOptions::default().with_progress(tx)).await;
     let mut events = Vec::new();
     while let Ok(e) = rx.try_recv() {

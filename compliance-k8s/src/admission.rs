@@ -1,14 +1,12 @@
 //! Admission: judge the object of an `AdmissionReview` request and answer
 //! allowed or denied, with the failing checks' messages.
 
-use std::sync::Arc;
-
 use compliance_core::{Evidence, ResourceRef, Scope, Severity, Status};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::rules::{CheckConfig, evaluate};
-use crate::workload::Workload;
+use crate::config::CheckConfig;
+use crate::judge::{KubeObject, judge_object};
 
 /// How admission decides.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,37 +112,26 @@ struct Request {
     object: Option<Value>,
 }
 
-/// The evidence for the object of an admission request: the built-in checks
-/// for workloads and, with feature `rego`, the policies for their kinds.
-/// `Err` names the field at fault of a workload that cannot be read.
+/// The evidence for the object of an admission request, on the one judge
+/// path. `Err` names the field at fault of a workload that cannot be read.
 fn judge(
     body: &Value,
-    object: Value,
+    object: &Value,
     namespace: Option<&str>,
     config: &AdmissionConfig,
 ) -> Result<Vec<Evidence>, String> {
     let kind = object.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
     let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("<unnamed>").to_owned();
     let id = format!("admission/{}/{kind}/{name}", namespace.unwrap_or("-"));
-    let labels = object.pointer("/metadata/labels").and_then(|l| serde_json::from_value(l.clone()).ok());
-    let mut resource = ResourceRef::new("k8s", kind, id, name).with_labels(labels.unwrap_or_default());
+    let mut resource = ResourceRef::new("k8s", kind, id, name);
     if let Some(ns) = namespace {
         resource = resource.with_namespace(ns);
     }
-    let resource = Arc::new(resource);
-    #[cfg(feature = "rego")]
-    let mut evidence = config.checks.policies.evaluate(&object, body, &resource, &config.scope);
-    #[cfg(not(feature = "rego"))]
-    let mut evidence = {
-        let _ = body;
-        Vec::new()
-    };
-    match Workload::from_object(object) {
-        Ok(Some(workload)) => evidence.extend(evaluate(&workload, resource, &config.checks, &config.scope)),
-        Ok(None) => {}
-        Err(e) => return Err(format!("the object cannot be judged: {e}")),
+    let judged = judge_object(&KubeObject::new(object, resource).with_admission(body), &config.checks, &config.scope);
+    match judged.unreadable {
+        Some((_, reason)) => Err(format!("the object cannot be judged: {reason}")),
+        None => Ok(judged.evidence),
     }
-    Ok(evidence)
 }
 
 /// The `AdmissionReview` response: allowed or denied (403, with the
@@ -199,7 +186,7 @@ pub fn review_with_evidence(body: &Value, config: &AdmissionConfig) -> Result<(V
     if let (Some(ns), Some(meta)) = (&request.namespace, object.get_mut("metadata").and_then(Value::as_object_mut)) {
         meta.entry("namespace").or_insert_with(|| json!(ns));
     }
-    let evidence = match judge(body, object, request.namespace.as_deref(), config) {
+    let evidence = match judge(body, &object, request.namespace.as_deref(), config) {
         Ok(evidence) => evidence,
         Err(reason) => return Ok((answer(false, Some(reason), Vec::new()), Vec::new())),
     };
@@ -223,4 +210,25 @@ pub fn review_with_evidence(body: &Value, config: &AdmissionConfig) -> Result<(V
         answer(false, Some(denials.join("; ")), warnings)
     };
     Ok((response, evidence))
+}
+
+/// Wraps an object as the `AdmissionReview` a CREATE request for it would
+/// carry, which is what admission policies read (`input.request.object`).
+pub fn admission_input(object: &Value, namespace: Option<&str>) -> Value {
+    let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let meta = object.get("metadata");
+    let namespace = namespace.or_else(|| meta.and_then(|m| m.get("namespace")).and_then(Value::as_str));
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "00000000-0000-0000-0000-000000000000",
+            "kind": { "group": group, "version": version, "kind": object.get("kind") },
+            "name": meta.and_then(|m| m.get("name")),
+            "namespace": namespace,
+            "operation": "CREATE",
+            "object": object,
+        }
+    })
 }

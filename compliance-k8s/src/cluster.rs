@@ -17,8 +17,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
-use crate::rules::{CheckConfig, evaluate, unreadable};
-use crate::workload::{Workload, WorkloadKind};
+use crate::config::CheckConfig;
+use crate::judge::{KubeObject, judge_object};
+use crate::rules::unreadable;
+use crate::workload::WorkloadKind;
 
 /// Settings of a cluster scan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,26 +208,21 @@ impl ClusterCollector {
         let resource = ResourceRef::new("k8s", kind.as_str(), id, name.clone())
             .with_cluster(self.config.cluster.clone())
             .with_namespace(namespace);
-        let object = serde_json::to_value(&item).map_err(|e| e.to_string());
-        #[cfg(feature = "rego")]
-        if let Ok(object) = &object
-            && !self.config.checks.policies.is_empty()
-        {
-            // Objects from a list carry no apiVersion/kind; policies read them from the admission input.
-            let mut object = object.clone();
-            object["apiVersion"] = serde_json::json!(K::api_version(&()));
-            object["kind"] = serde_json::json!(K::kind(&()));
-            let resource = std::sync::Arc::new(resource.clone());
-            out.evidence.extend(self.config.checks.policies.evaluate_object(&object, &resource, scope));
-        }
-        let workload = object.and_then(|v| Workload::from_object(v).map_err(|e| e.to_string()));
-        match workload {
-            Ok(Some(w)) => {
-                let resource = resource.with_labels(w.labels.clone());
-                out.evidence.extend(evaluate(&w, resource, &self.config.checks, scope));
+        let mut object = match serde_json::to_value(&item) {
+            Ok(object) => object,
+            Err(e) => {
+                out.evidence.extend(unreadable(kind, resource, &e.to_string(), scope));
+                return;
             }
-            Ok(None) => {}
-            Err(reason) => out.evidence.extend(unreadable(kind, resource, &reason, scope)),
+        };
+        // Objects from a list carry no apiVersion/kind: put them back, as a manifest has them.
+        object["apiVersion"] = serde_json::json!(K::api_version(&()));
+        object["kind"] = serde_json::json!(K::kind(&()));
+        let object = KubeObject::new(&object, resource);
+        let judged = judge_object(&object, &self.config.checks, scope);
+        out.evidence.extend(judged.evidence);
+        if let Some((kind, reason)) = judged.unreadable {
+            out.evidence.extend(unreadable(kind, std::sync::Arc::clone(object.resource()), &reason, scope));
         }
     }
 }
@@ -305,6 +302,16 @@ fn owned_by_listed_controller<K: Resource>(item: &K) -> bool {
         .any(|o| o.controller == Some(true) && WorkloadKind::from_type(&o.api_version, &o.kind).is_some())
 }
 
+impl compliance_core::provider::Watcher for ClusterCollector {
+    fn name(&self) -> &str {
+        "k8s-cluster"
+    }
+
+    fn watch(&self, scope: Scope) -> futures::stream::BoxStream<'static, Collection> {
+        ClusterCollector::watch(self, scope)
+    }
+}
+
 #[async_trait]
 impl Collector for ClusterCollector {
     fn name(&self) -> &str {
@@ -322,9 +329,11 @@ impl Collector for ClusterCollector {
         } else {
             self.config.namespaces.iter().map(|n| Some(n.as_str())).collect()
         };
-        let unreachable = |reason: String| compliance_core::Error::Collect {
-            collector: "k8s-cluster".into(),
-            reason: format!("cluster {} unreachable: {reason}", self.config.cluster),
+        let unreachable = |reason: String| {
+            compliance_core::Error::collect(
+                "k8s-cluster",
+                format!("cluster {} unreachable: {reason}", self.config.cluster),
+            )
         };
         for ns in namespaces {
             self.list_kind::<Pod>(WorkloadKind::Pod, ns, scope, &mut out).await.map_err(unreachable)?;

@@ -1,7 +1,7 @@
 //! # compliance-k8s
 //!
-//! Kubernetes workload checks for compliance-rs: the seed article's four
-//! policies with exact semantics, the Pod Security Standards (baseline and
+//! Kubernetes workload checks for compliance-rs: four rules from the blog
+//! post the project grew from, judged on effective values, the Pod Security Standards (baseline and
 //! restricted), resource limits, image pinning and read-only root
 //! filesystems. One set of pure check functions judges manifests, live
 //! clusters and admission requests alike.
@@ -13,6 +13,12 @@
 //! - [`review`]: answers an `AdmissionReview`.
 //! - `WorkloadRemediator` (feature `cluster`) and [`fix_manifest`]: minimal
 //!   patches, server-side dry run by default, re-verified after applying.
+//! - [`K8sProvider`]: all of the above built from one serde configuration
+//!   ([`K8sConfig`]), for a `compliance_core::Registry`.
+//!
+//! Every source goes through one judge path ([`judge_object`]): the
+//! built-in rules ([`catalogue`]) and Rego policies are both an
+//! [`ObjectJudge`].
 //!
 //! ```
 //! use compliance_core::{Scope, Status};
@@ -43,7 +49,10 @@
 mod admission;
 #[cfg(feature = "cluster")]
 mod cluster;
+mod config;
+mod judge;
 mod manifests;
+mod provider;
 #[cfg(feature = "rego")]
 mod rego;
 mod remediate;
@@ -54,14 +63,19 @@ mod serde_millis;
 pub mod webhook;
 mod workload;
 
-pub use admission::{AdmissionConfig, AdmissionError, FailurePolicy, review, review_with_evidence};
+pub use admission::{AdmissionConfig, AdmissionError, FailurePolicy, admission_input, review, review_with_evidence};
 #[cfg(feature = "cluster")]
 pub use cluster::{ClusterCollector, ClusterConfig};
+pub use config::{CheckConfig, DEFAULT_REQUIRED_LABELS};
+pub use judge::{BuiltinRules, Judged, KubeObject, ObjectJudge, judge_object};
 pub use manifests::{ManifestCollector, scan_paths, scan_text};
+#[cfg(feature = "cluster")]
+pub use provider::kube_client;
+pub use provider::{K8sConfig, K8sProvider};
 #[cfg(feature = "rego")]
-pub use rego::{RegoConfig, RegoError, RegoPolicies, RegoPolicy, RegoSyntax, admission_input};
+pub use rego::{RegoConfig, RegoError, RegoPolicies, RegoPolicy, RegoSyntax};
 #[cfg(feature = "cluster")]
 pub use remediate::WorkloadRemediator;
 pub use remediate::{FixDefaults, ManifestFix, fix_manifest, plan_patch};
-pub use rules::{CheckConfig, DEFAULT_REQUIRED_LABELS, Rule, checks, evaluate, rule, rules, unreadable};
+pub use rules::{Rule, catalogue, checks, evaluate, rule, rules, unreadable};
 pub use workload::{ContainerGroup, ContainerRef, Workload, WorkloadError, WorkloadKind};

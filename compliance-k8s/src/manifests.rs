@@ -1,19 +1,18 @@
 //! Manifests: files and folders of YAML or JSON, multi-document, `List` kinds.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use compliance_core::files::files_under;
 use compliance_core::yaml::for_each_document;
 use compliance_core::{Check, Collection, Collector, Error, Gap, GapKind, ResourceRef, Scope};
 use serde_json::Value;
 use tracing::{debug, info, warn};
 
-use crate::rules::{CheckConfig, evaluate, unreadable};
-use crate::workload::{Workload, WorkloadKind};
-
-/// Folders deeper than this are not entered (a guard against link loops).
-const MAX_DEPTH: usize = 64;
+use crate::config::CheckConfig;
+use crate::judge::{KubeObject, judge_object, judges_type};
+use crate::rules::unreadable;
 
 /// Judges workloads in manifest files.
 ///
@@ -68,7 +67,7 @@ impl Collector for ManifestCollector {
         // File reading and parsing are blocking work: keep them off the runtime's threads.
         tokio::task::spawn_blocking(move || scan_paths(&paths, &config, &scope))
             .await
-            .map_err(|e| Error::Collect { collector: "k8s-manifests".into(), reason: e.to_string() })
+            .map_err(|e| Error::collect_from("k8s-manifests", e.to_string(), e))
     }
 }
 
@@ -89,55 +88,6 @@ pub fn scan_paths(paths: &[PathBuf], config: &CheckConfig, scope: &Scope) -> Col
 
 fn is_manifest(path: &Path) -> bool {
     matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
-}
-
-/// The files `paths` name: files as given, folders walked recursively (in
-/// name order, links followed once, at most [`MAX_DEPTH`] deep) for the
-/// files `wanted` accepts. A path that cannot be read or listed is a gap.
-pub(crate) fn files_under<P: AsRef<Path>>(paths: &[P], wanted: fn(&Path) -> bool, gaps: &mut Vec<Gap>) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut seen = HashSet::new();
-    for path in paths {
-        let path = path.as_ref();
-        match std::fs::metadata(path) {
-            Ok(meta) if meta.is_dir() => walk(path, 0, wanted, &mut files, &mut seen, gaps),
-            Ok(_) => files.push(path.to_path_buf()),
-            Err(e) => {
-                gaps.push(Gap::source(path.display().to_string(), GapKind::Unreadable, format!("cannot read: {e}")))
-            }
-        }
-    }
-    files
-}
-
-fn walk(
-    dir: &Path,
-    depth: usize,
-    wanted: fn(&Path) -> bool,
-    files: &mut Vec<PathBuf>,
-    seen: &mut HashSet<PathBuf>,
-    gaps: &mut Vec<Gap>,
-) {
-    let key = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    if depth > MAX_DEPTH || !seen.insert(key) {
-        return;
-    }
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) => {
-            gaps.push(Gap::source(dir.display().to_string(), GapKind::Unreadable, format!("cannot list: {e}")));
-            return;
-        }
-    };
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    for path in paths {
-        if path.is_dir() {
-            walk(&path, depth + 1, wanted, files, seen, gaps);
-        } else if wanted(&path) {
-            files.push(path);
-        }
-    }
 }
 
 /// Judges the manifests in one text; `source_name` is the path shown in
@@ -219,43 +169,31 @@ fn judge_document(
         }
         return;
     }
-    let api_version = map.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_owned();
-    let workload_kind = WorkloadKind::from_type(&api_version, &kind);
-    #[cfg(feature = "rego")]
-    let judged_by_policy = config.policies.policies().iter().any(|p| p.judges(&api_version, &kind));
-    #[cfg(not(feature = "rego"))]
-    let judged_by_policy = false;
-    if workload_kind.is_none() && !judged_by_policy {
+    let api_version = map.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+    if !judges_type(config, api_version, &kind) {
         debug!(file, line, kind, "not a workload");
         return;
     }
-    let meta = map.get("metadata");
-    let name = meta.and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or("<unnamed>").to_owned();
-    let namespace = meta.and_then(|m| m.get("namespace")).and_then(Value::as_str).map(str::to_owned);
-    let resource_id = match &namespace {
+    let object = Value::Object(map);
+    let meta = |key: &str| object.get("metadata").and_then(|m| m.get(key)).and_then(Value::as_str);
+    let (name, namespace) = (meta("name").unwrap_or("<unnamed>"), meta("namespace"));
+    let resource_id = match namespace {
         Some(ns) => format!("{id}/{ns}/{kind}/{name}"),
         None => format!("{id}/{kind}/{name}"),
     };
-    let mut resource = ResourceRef::new("k8s", kind, resource_id, name).with_file(file, Some(line));
+    let mut resource = ResourceRef::new("k8s", kind.as_str(), resource_id, name).with_file(file, Some(line));
     if let Some(ns) = namespace {
         resource = resource.with_namespace(ns);
     }
-    let object = Value::Object(map);
-    #[cfg(feature = "rego")]
-    if judged_by_policy {
-        let labels = object.pointer("/metadata/labels").and_then(|l| serde_json::from_value(l.clone()).ok());
-        let resource = std::sync::Arc::new(resource.clone().with_labels(labels.unwrap_or_default()));
-        out.evidence.extend(config.policies.evaluate_object(&object, &resource, scope));
-    }
-    let Some(workload_kind) = workload_kind else {
-        return;
-    };
-    match Workload::from_object(object) {
-        Ok(Some(workload)) => {
-            let resource = resource.with_labels(workload.labels.clone());
-            out.evidence.extend(evaluate(&workload, resource, config, scope));
-        }
-        Ok(None) => {}
-        Err(e) => out.evidence.extend(unreadable(workload_kind, resource, &format!("{file}:{line}: {e}"), scope)),
+    let object = KubeObject::new(&object, resource);
+    let judged = judge_object(&object, config, scope);
+    out.evidence.extend(judged.evidence);
+    if let Some((kind, reason)) = judged.unreadable {
+        out.evidence.extend(unreadable(
+            kind,
+            Arc::clone(object.resource()),
+            &format!("{file}:{line}: {reason}"),
+            scope,
+        ));
     }
 }

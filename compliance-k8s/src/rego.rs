@@ -3,7 +3,7 @@
 //! admission requests.
 //!
 //! A policy's `deny` rule (a set of messages, as in OPA/Gatekeeper and the
-//! seed article) decides: no message is a pass, any message is a failure
+//! blog post the project grew from) decides: no message is a pass, any message is a failure
 //! with the messages. Metadata comes from an OPA `# METADATA` block; without
 //! one the check is `rego.<package>`, severity medium, for workload kinds.
 //!
@@ -93,7 +93,7 @@ pub enum RegoSyntax {
     Auto,
     /// Rego v0 (`deny[msg] { … }`). `in` is a keyword without
     /// `import future.keywords.in`, so that policies written for OPA 1.x in
-    /// v0 compatibility mode, such as the seed article's, run as written.
+    /// v0 compatibility mode, such as the blog post's policy, run as written.
     V0,
     /// Rego v1.
     V1,
@@ -366,27 +366,6 @@ fn message_text(value: &regorus::Value) -> String {
     }
 }
 
-/// Wraps an object as the `AdmissionReview` a CREATE request for it would
-/// carry, which is what admission policies read (`input.request.object`).
-pub fn admission_input(object: &Value, namespace: Option<&str>) -> Value {
-    let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
-    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-    let meta = object.get("metadata");
-    let namespace = namespace.or_else(|| meta.and_then(|m| m.get("namespace")).and_then(Value::as_str));
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "00000000-0000-0000-0000-000000000000",
-            "kind": { "group": group, "version": version, "kind": object.get("kind") },
-            "name": meta.and_then(|m| m.get("name")),
-            "namespace": namespace,
-            "operation": "CREATE",
-            "object": object,
-        }
-    })
-}
-
 /// A set of policies, each a check; load them once, evaluate many inputs.
 #[derive(Clone, Debug, Default)]
 pub struct RegoPolicies {
@@ -408,7 +387,7 @@ impl RegoPolicies {
     /// policies that compiled and an error for each one that did not.
     pub fn load<P: AsRef<Path>>(paths: &[P], config: &RegoConfig) -> (Self, Vec<RegoError>) {
         let mut unreadable = Vec::new();
-        let files = crate::manifests::files_under(paths, is_policy_file, &mut unreadable);
+        let files = compliance_core::files::files_under(paths, is_policy_file, &mut unreadable);
         let mut errors: Vec<RegoError> = unreadable
             .into_iter()
             .map(|g| RegoError::Read { path: g.source.unwrap_or_default(), message: g.reason })
@@ -456,6 +435,11 @@ impl RegoPolicies {
         self.policies.iter().map(|p| p.check.clone()).collect()
     }
 
+    /// True when some policy judges objects of this type.
+    pub fn judges(&self, api_version: &str, kind: &str) -> bool {
+        self.policies.iter().any(|p| p.judges(api_version, kind))
+    }
+
     /// Judges one object (as an admission input) with every policy in
     /// `scope` that judges its kind: one evidence per policy.
     pub fn evaluate(&self, object: &Value, input: &Value, resource: &Arc<ResourceRef>, scope: &Scope) -> Vec<Evidence> {
@@ -474,15 +458,23 @@ impl RegoPolicies {
             .collect()
     }
 
-    /// [`RegoPolicies::evaluate`] on an object from a file or a cluster:
-    /// the input is the `AdmissionReview` its CREATE request would carry.
-    pub fn evaluate_object(&self, object: &Value, resource: &Arc<ResourceRef>, scope: &Scope) -> Vec<Evidence> {
-        self.evaluate(object, &admission_input(object, None), resource, scope)
-    }
-
     /// The check ids, for validation of framework files.
     pub fn check_ids(&self) -> HashSet<CheckId> {
         self.policies.iter().map(|p| p.check.id.clone()).collect()
+    }
+}
+
+impl crate::judge::ObjectJudge for RegoPolicies {
+    fn checks(&self) -> Vec<Check> {
+        RegoPolicies::checks(self)
+    }
+
+    fn judges(&self, api_version: &str, kind: &str) -> bool {
+        RegoPolicies::judges(self, api_version, kind)
+    }
+
+    fn judge(&self, object: &crate::judge::KubeObject<'_>, scope: &Scope) -> Result<Vec<Evidence>, String> {
+        Ok(self.evaluate(object.value(), &object.admission_input(), object.resource(), scope))
     }
 }
 

@@ -148,7 +148,12 @@ impl Workload {
     /// assert_eq!(workload.spec.containers[0].name, "web");
     /// # Ok::<(), compliance_k8s::WorkloadError>(())
     /// ```
-    pub fn from_object(mut object: Value) -> Result<Option<Workload>, WorkloadError> {
+    pub fn from_object(object: Value) -> Result<Option<Workload>, WorkloadError> {
+        Self::from_value(&object)
+    }
+
+    /// [`from_object`](Self::from_object) on a borrowed object: nothing is copied but the pod spec it reads.
+    pub fn from_value(object: &Value) -> Result<Option<Workload>, WorkloadError> {
         let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
         let kind_name = object.get("kind").and_then(Value::as_str).unwrap_or_default();
         let Some(kind) = WorkloadKind::from_type(api_version, kind_name) else {
@@ -163,14 +168,14 @@ impl Workload {
         let namespace = metadata.and_then(|m| m.get("namespace")).and_then(Value::as_str).map(str::to_owned);
         let labels = string_map(metadata.and_then(|m| m.get("labels")), "metadata.labels")?;
 
-        let mut template = &mut object;
+        let mut template = object;
         let mut path = String::new();
         for step in kind.template_path() {
             if !path.is_empty() {
                 path.push('.');
             }
             path.push_str(step);
-            template = match template.get_mut(*step) {
+            template = match template.get(*step) {
                 Some(next) => next,
                 None => return Err(WorkloadError { field: path, message: "missing".into() }),
             };
@@ -181,14 +186,13 @@ impl Workload {
             &format!("{prefix}metadata.annotations"),
         )?;
         let spec_value = template
-            .get_mut("spec")
-            .map(Value::take)
+            .get("spec")
             .ok_or_else(|| WorkloadError { field: kind.pod_spec_path().into(), message: "missing".into() })?;
         // Path tracking is slow; it is only needed to name the field at fault.
-        let spec = match PodSpec::deserialize(&spec_value) {
+        let spec = match PodSpec::deserialize(spec_value) {
             Ok(spec) => spec,
             Err(plain) => {
-                let located: Result<PodSpec, _> = serde_path_to_error::deserialize(&spec_value);
+                let located: Result<PodSpec, _> = serde_path_to_error::deserialize(spec_value);
                 return Err(match located {
                     Err(e) => WorkloadError {
                         field: format!("{}.{}", kind.pod_spec_path(), e.path()),

@@ -1,7 +1,7 @@
 //! # compliance-report
 //!
 //! Turns a [`Run`](compliance_core::Run) into a [`Report`]: the counts and the
-//! article's `compliance_percentage`, per-framework control results and
+//! `compliance_percentage` of the blog post the project grew from, per-framework control results and
 //! scores, gaps and evidence; and writes it as the versioned JSON report
 //! (`compliance_report_<YYYYMMDD_HHMMSS>.json`, UTC) described in DESIGN.md.
 //!

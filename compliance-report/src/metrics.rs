@@ -1,6 +1,6 @@
 //! Monitoring artifacts, generated from one set of metric names so they
 //! cannot drift apart: the Prometheus exposition of a report, Prometheus
-//! alert rules (the seed article's three, plus evidence gaps), and a Grafana
+//! alert rules (violation, drift and stale evidence, plus evidence gaps), and a Grafana
 //! dashboard.
 
 use std::collections::BTreeMap;
@@ -155,7 +155,7 @@ pub fn text_format(openmetrics: &str) -> String {
     out
 }
 
-/// Prometheus alert rules: violation, drift, stale evidence (the article's
+/// Prometheus alert rules: violation, drift, stale evidence (the origin post's
 /// three) and evidence gaps.
 pub fn alert_rules() -> String {
     format!(

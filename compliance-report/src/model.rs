@@ -117,7 +117,7 @@ pub struct Report {
     /// When the run finished (UTC).
     pub finished_at: DateTime<Utc>,
     /// Compliant evidence over judged (pass or fail) evidence, in percent, as
-    /// the article computes it; 0 when nothing was judged. Errors are not in
+    /// the blog post the project grew from computes it; 0 when nothing was judged. Errors are not in
     /// it: see `errors` and `gaps`.
     pub compliance_percentage: f64,
     /// All evidence.

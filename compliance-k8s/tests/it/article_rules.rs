@@ -1,4 +1,5 @@
-//! The seed article's four rules, with the exact semantics of the issue.
+//! The four rules the project started from (ARCHITECTURE.md, "Where the
+//! rules come from"), judged on effective values.
 
 use compliance_core::Status;
 use compliance_k8s::CheckConfig;

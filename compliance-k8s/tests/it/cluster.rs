@@ -176,7 +176,7 @@ async fn watch_judges_a_changed_workload_within_seconds() -> TestResult {
 #[cfg(feature = "rego")]
 #[tokio::test]
 async fn rego_policies_judge_live_objects_too() -> TestResult {
-    let policy = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/policies/article-v1.rego");
+    let policy = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/policies/soc2-workloads.rego");
     let (policies, errors) = compliance_k8s::RegoPolicies::load(&[policy], &compliance_k8s::RegoConfig::default());
     assert!(errors.is_empty(), "{errors:?}");
     let api = FakeApi::default();
@@ -185,7 +185,7 @@ async fn rego_policies_judge_live_objects_too() -> TestResult {
     let mut config = ClusterConfig::default().with_cluster("test");
     config.checks = compliance_k8s::CheckConfig::default().with_policies(policies);
     let collector = ClusterCollector::new(server.client()?, config);
-    assert!(collector.checks().iter().any(|c| c.id.as_str() == "rego.article.soc2_admission"));
+    assert!(collector.checks().iter().any(|c| c.id.as_str() == "rego.example.soc2_workloads"));
     let collection = collector.collect(&Scope::only(["rego.*"])).await?;
     assert_eq!(collection.evidence.len(), 1, "{:?}", collection.evidence);
     let e = &collection.evidence[0];

@@ -75,7 +75,7 @@ fn privileged_pod() -> Value {
 }
 
 fn policies() -> Result<RegoPolicies, Box<dyn std::error::Error>> {
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/policies/article-v1.rego");
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/policies/soc2-workloads.rego");
     let (set, errors) = RegoPolicies::load(&[dir], &RegoConfig::default());
     assert!(errors.is_empty(), "{errors:?}");
     Ok(set)
@@ -97,7 +97,7 @@ async fn pods_and_deployments_are_judged_and_other_kinds_allowed() -> TestResult
     assert_eq!(answer["response"]["allowed"], false);
     let message = answer["response"]["status"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("k8s.container.privileged (critical)"), "{message}");
-    assert!(message.contains("SOC 2 Requirement: Pods must run as non-root user"), "{message}");
+    assert!(message.contains("the pod does not set securityContext.runAsNonRoot: true"), "{message}");
 
     let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api", "labels": {
             "data-classification": "internal", "data-retention": "1y", "compliance-scope": "soc2"}},

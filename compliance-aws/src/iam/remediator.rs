@@ -1,0 +1,140 @@
+//! The IAM remediator: disables an inactive user, with approval.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use compliance_core::{
+    Change, CheckId, Error, Evidence, Mode, RemediationOutcome, RemediationPlan, Remediator, Risk, Status,
+};
+use serde_json::json;
+use tracing::info;
+
+use super::api::{IamApi, SdkIam};
+use super::checks::catalogue;
+
+/// Disables an inactive user: deletes the login profile and deactivates the
+/// access keys. High risk (it locks a person or a system out), so the engine
+/// asks the [`Approver`](compliance_core::Approver); the outcome records what
+/// was disabled, so that it can be restored.
+#[derive(Clone)]
+pub struct IamRemediator {
+    api: Arc<dyn IamApi>,
+}
+
+impl IamRemediator {
+    /// A remediator through the SDK.
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        Self::with_api(Arc::new(SdkIam::new(sdk)))
+    }
+
+    /// A remediator through any [`IamApi`].
+    pub fn with_api(api: Arc<dyn IamApi>) -> Self {
+        Self { api }
+    }
+
+    fn failure(&self, e: impl std::fmt::Display) -> Error {
+        Error::Remediation { remediator: "aws-iam".into(), reason: e.to_string() }
+    }
+
+    async fn state(&self, user: &str) -> compliance_core::Result<(bool, Vec<(String, bool)>)> {
+        let login = self.api.has_login_profile(user).await.map_err(|e| self.failure(e.explain()))?;
+        let keys = self.api.access_keys(user).await.map_err(|e| self.failure(e.explain()))?;
+        Ok((login, keys))
+    }
+}
+
+#[async_trait]
+impl Remediator for IamRemediator {
+    fn name(&self) -> &str {
+        "aws-iam"
+    }
+
+    fn fixes(&self) -> Vec<CheckId> {
+        catalogue().remediable()
+    }
+
+    async fn plan(&self, evidence: &Evidence) -> compliance_core::Result<Option<RemediationPlan>> {
+        // The catalogue marks what is fixable; disabling a user is the one IAM fix.
+        if evidence.status != Status::Fail || !self.fixes().contains(&evidence.check_id) {
+            return Ok(None);
+        }
+        let user = &evidence.resource.name;
+        let (login, keys) = self.state(user).await?;
+        let mut changes = Vec::new();
+        if login {
+            changes.push(Change::new(
+                format!("iam:DeleteLoginProfile --user-name {user}"),
+                format!("{user}.login_profile"),
+                json!("enabled"),
+                json!("deleted"),
+            ));
+        }
+        let active: Vec<&String> = keys.iter().filter(|(_, a)| *a).map(|(id, _)| id).collect();
+        for id in &active {
+            changes.push(Change::new(
+                format!("iam:UpdateAccessKey --user-name {user} --access-key-id {id} --status Inactive"),
+                format!("{user}.access_keys.{id}.status"),
+                json!("Active"),
+                json!("Inactive"),
+            ));
+        }
+        if changes.is_empty() {
+            return Ok(None);
+        }
+        let payload = json!({ "user": user, "delete_login_profile": login, "deactivate_access_keys": active });
+        let summary = format!("disable IAM user {user}: {} change(s)", changes.len());
+        Ok(Some(RemediationPlan::new(self.name(), evidence, summary, changes, Risk::High, payload)))
+    }
+
+    async fn apply(&self, plan: &RemediationPlan, mode: Mode) -> compliance_core::Result<RemediationOutcome> {
+        let user = plan.resource.name.clone();
+        let (login, keys) = self.state(&user).await?;
+        let active: Vec<String> = keys.iter().filter(|(_, a)| *a).map(|(id, _)| id.clone()).collect();
+        if mode == Mode::DryRun {
+            let record = json!({ "would_delete_login_profile": login, "would_deactivate_access_keys": active });
+            return Ok(RemediationOutcome::new(
+                plan,
+                mode,
+                false,
+                format!("dry run: user {user} would be disabled; nothing changed"),
+            )
+            .with_record(record));
+        }
+        if login {
+            self.api.delete_login_profile(&user).await.map_err(|e| self.failure(e.explain()))?;
+        }
+        for id in &active {
+            self.api.set_access_key_active(&user, id, false).await.map_err(|e| self.failure(e.explain()))?;
+        }
+        // Re-read: the user must now hold no enabled credential.
+        let (login_after, keys_after) = self.state(&user).await?;
+        let still_active: Vec<&String> = keys_after.iter().filter(|(_, a)| *a).map(|(id, _)| id).collect();
+        let Some(entry) = catalogue().get(&plan.check_id) else {
+            return Err(self.failure(format!("{} is not an IAM check", plan.check_id)));
+        };
+        let check = entry.check();
+        let status = if !login_after && still_active.is_empty() { Status::Pass } else { Status::Fail };
+        let verification = Evidence::new(
+            check,
+            plan.resource.clone(),
+            status,
+            format!(
+                "after remediation: login profile {}, {} active key(s)",
+                if login_after { "present" } else { "absent" },
+                still_active.len()
+            ),
+        )
+        .with_details(json!({ "login_profile": login_after, "active_access_keys": still_active }));
+        let record = json!({
+            "disabled": { "login_profile_deleted": login, "access_keys_deactivated": active },
+            "restore": {
+                "access_keys": active.iter().map(|id| format!("aws iam update-access-key --user-name {user} --access-key-id {id} --status Active")).collect::<Vec<_>>(),
+                "login_profile": if login { format!("aws iam create-login-profile --user-name {user} --password-reset-required (a new password: the old one cannot be restored)") } else { String::new() },
+            }
+        });
+        info!(user, login_deleted = login, keys = active.len(), "IAM user disabled");
+        Ok(RemediationOutcome::new(plan, mode, true, format!("disabled IAM user {user}"))
+            .with_record(record)
+            .with_verification(verification))
+    }
+}

@@ -1,0 +1,230 @@
+//! The AWS provider: its catalogues, and the collectors and remediators one
+//! serde configuration section asks for.
+//!
+//! ```
+//! use compliance_aws::AwsProvider;
+//! use compliance_core::{CheckId, Provider};
+//! // AWS Config rules are discovered per account: their ids are known without a catalogue entry.
+//! assert!(AwsProvider.knows(&"aws.config.s3-bucket-versioning-enabled".parse::<CheckId>()?));
+//! # Ok::<(), compliance_core::Error>(())
+//! ```
+
+use std::path::PathBuf;
+#[cfg(any(feature = "terraform", feature = "iam", feature = "s3", feature = "config"))]
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use compliance_core::provider::{Wiring, parse_config};
+use compliance_core::{Check, CheckId, Provider};
+use serde::{Deserialize, Serialize};
+
+/// The `aws` section of a configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct AwsConfig {
+    /// Judge the account of the credentials in use: IAM, S3 and AWS Config
+    /// (features `iam`, `s3`, `config`), and fix it on request.
+    pub account: bool,
+    /// Terraform files, folders and plans (feature `terraform`; no AWS call).
+    pub terraform: Vec<PathBuf>,
+    /// An endpoint instead of AWS's (an emulator, a VPC endpoint); S3 then
+    /// uses path-style addressing.
+    pub endpoint_url: Option<String>,
+    /// The region; else the SDK's default chain (`AWS_REGION`, the profile).
+    pub region: Option<String>,
+    /// Attempts per call, retries included, with the SDK's standard backoff.
+    pub max_attempts: u32,
+    /// AWS Config rules to read; every rule of the region when empty.
+    pub config_rules: Vec<String>,
+    /// Days without use after which an IAM user is inactive.
+    pub inactive_days: i64,
+    /// Buckets judged at once.
+    pub bucket_concurrency: usize,
+    /// For the S3 remediator: SSE-KMS with this key instead of SSE-S3.
+    pub kms_key_id: Option<String>,
+}
+
+impl Default for AwsConfig {
+    fn default() -> Self {
+        Self {
+            account: false,
+            terraform: Vec::new(),
+            endpoint_url: None,
+            region: None,
+            max_attempts: 5,
+            config_rules: Vec::new(),
+            inactive_days: 90,
+            bucket_concurrency: 8,
+            kms_key_id: None,
+        }
+    }
+}
+
+/// AWS: the account's IAM users, S3 buckets and AWS Config rules, and
+/// Terraform before it is applied.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AwsProvider;
+
+impl AwsProvider {
+    /// Builds from the typed configuration.
+    pub async fn build_config(&self, config: &AwsConfig) -> compliance_core::Result<Wiring> {
+        #[allow(unused_mut)]
+        let mut wiring = Wiring::default();
+        if !config.terraform.is_empty() {
+            #[cfg(feature = "terraform")]
+            {
+                wiring = wiring
+                    .with_collector(Arc::new(crate::terraform::TerraformCollector::new(config.terraform.clone())));
+            }
+            #[cfg(not(feature = "terraform"))]
+            return Err(unsupported("aws.terraform", "terraform"));
+        }
+        if config.account {
+            wiring = account(config, wiring).await?;
+        }
+        Ok(wiring)
+    }
+}
+
+#[cfg(not(all(feature = "terraform", feature = "iam", feature = "s3", feature = "config")))]
+fn unsupported(field: &str, feature: &str) -> compliance_core::Error {
+    compliance_core::Error::Unsupported {
+        operation: field.to_owned(),
+        implementer: format!("compliance-aws without feature {feature}"),
+    }
+}
+
+#[async_trait]
+impl Provider for AwsProvider {
+    fn name(&self) -> &'static str {
+        "aws"
+    }
+
+    fn checks(&self) -> Vec<Check> {
+        crate::checks()
+    }
+
+    fn knows(&self, id: &CheckId) -> bool {
+        // AWS Config rules are discovered per account, region and run.
+        id.as_str().starts_with(CONFIG_PREFIX) || self.checks().iter().any(|c| &c.id == id)
+    }
+
+    async fn build(&self, config: &serde_json::Value) -> compliance_core::Result<Wiring> {
+        let config: AwsConfig = parse_config(self.name(), config)?;
+        self.build_config(&config).await
+    }
+}
+
+/// The prefix of every AWS Config rule's check id.
+pub const CONFIG_PREFIX: &str = "aws.config.";
+
+/// The SDK configuration: the default credential chain, with the region,
+/// endpoint and retry attempts given.
+#[cfg(any(feature = "iam", feature = "s3", feature = "config"))]
+pub async fn sdk_config(config: &AwsConfig) -> compliance_core::Result<aws_config::SdkConfig> {
+    use aws_config::retry::RetryConfig;
+    use aws_config::{BehaviorVersion, Region};
+
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(config.max_attempts.max(1)));
+    if let Some(region) = &config.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(url) = &config.endpoint_url {
+        loader = loader.endpoint_url(url.clone());
+    }
+    let sdk = loader.load().await;
+    if sdk.region().is_none() {
+        return Err(compliance_core::Error::Config {
+            field: "aws.region".into(),
+            message: "no AWS region: give --aws-region or set AWS_REGION".into(),
+        });
+    }
+    Ok(sdk)
+}
+
+#[cfg(all(feature = "iam", feature = "s3", feature = "config"))]
+async fn account(config: &AwsConfig, wiring: Wiring) -> compliance_core::Result<Wiring> {
+    use crate::config_rules::ConfigRulesCollector;
+    use crate::iam::{IamCollector, IamConfig, IamRemediator};
+    use crate::s3::{S3Collector, S3Config, S3Remediator};
+
+    let sdk = sdk_config(config).await?;
+    let mut s3 =
+        S3Config::default().with_concurrency(config.bucket_concurrency).with_path_style(config.endpoint_url.is_some());
+    if let Some(key) = &config.kms_key_id {
+        s3 = s3.with_kms_key(key.clone());
+    }
+    let rules: Arc<dyn compliance_core::Collector> = if config.config_rules.is_empty() {
+        match ConfigRulesCollector::discover(&sdk).await {
+            Ok(c) => Arc::new(c),
+            Err(e) => Arc::new(Unavailable::new("aws-config", e)),
+        }
+    } else {
+        match ConfigRulesCollector::new(&sdk, config.config_rules.iter().cloned()) {
+            Ok(c) => Arc::new(c),
+            Err(e) => Arc::new(Unavailable::new("aws-config", e)),
+        }
+    };
+    Ok(wiring
+        .with_collector(Arc::new(IamCollector::new(
+            &sdk,
+            IamConfig::default().with_inactive_days(config.inactive_days),
+        )))
+        .with_collector(Arc::new(S3Collector::new(&sdk, s3.clone())))
+        .with_collector(rules)
+        .with_remediator(Arc::new(S3Remediator::new(&sdk, s3)))
+        .with_remediator(Arc::new(IamRemediator::new(&sdk))))
+}
+
+#[cfg(not(all(feature = "iam", feature = "s3", feature = "config")))]
+async fn account(_: &AwsConfig, _: Wiring) -> compliance_core::Result<Wiring> {
+    Err(unsupported("aws.account", "iam, s3 and config"))
+}
+
+/// A source that could not even be set up: each collection fails with the
+/// setup's error, so every run shows it as a gap instead of stopping.
+#[cfg(all(feature = "iam", feature = "s3", feature = "config"))]
+struct Unavailable {
+    name: &'static str,
+    reason: String,
+    permission: Option<String>,
+    cause: Arc<compliance_core::Error>,
+}
+
+#[cfg(all(feature = "iam", feature = "s3", feature = "config"))]
+impl Unavailable {
+    fn new(name: &'static str, cause: compliance_core::Error) -> Self {
+        use compliance_core::Error;
+        let (reason, permission) = match &cause {
+            Error::Collect { reason, .. } => (reason.clone(), None),
+            Error::PermissionDenied { reason, permission, .. } => (reason.clone(), Some(permission.clone())),
+            other => (other.to_string(), None),
+        };
+        Self { name, reason, permission, cause: Arc::new(cause) }
+    }
+}
+
+#[cfg(all(feature = "iam", feature = "s3", feature = "config"))]
+#[async_trait]
+impl compliance_core::Collector for Unavailable {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn checks(&self) -> Vec<Check> {
+        Vec::new()
+    }
+    async fn collect(&self, _scope: &compliance_core::Scope) -> compliance_core::Result<compliance_core::Collection> {
+        let source: compliance_core::BoxError = Box::new(Arc::clone(&self.cause));
+        Err(match &self.permission {
+            Some(permission) => compliance_core::Error::PermissionDenied {
+                collector: self.name.to_owned(),
+                reason: self.reason.clone(),
+                permission: permission.clone(),
+                source: Some(source),
+            },
+            None => compliance_core::Error::collect_from(self.name, self.reason.clone(), source),
+        })
+    }
+}

@@ -1,0 +1,85 @@
+//! Unit tests of the S3 judges, policy merging and error mapping.
+
+use compliance_core::{Scope, Status};
+use serde_json::{Value, json};
+
+use super::*;
+use crate::api::ApiError;
+
+#[test]
+fn ssl_only_policies() {
+    let good = serde_json::to_string(&json!({"Statement": [ssl_only_statement("b", "x")]})).unwrap_or_default();
+    assert_eq!(judge_ssl_only(Some(&good), "b").status, Status::Pass);
+    assert_eq!(judge_ssl_only(Some(&good), "other").status, Status::Fail, "must cover this bucket");
+    assert_eq!(judge_ssl_only(None, "b").status, Status::Fail);
+    assert_eq!(judge_ssl_only(Some("{not json"), "b").status, Status::Error);
+    let only_objects = json!({"Statement": {"Effect": "Deny", "Principal": {"AWS": "*"}, "Action": ["s3:*"], "Resource": "arn:aws:s3:::b/*",
+    "Condition": {"Bool": {"aws:SecureTransport": false}}}});
+    assert_eq!(
+        judge_ssl_only(Some(&only_objects.to_string()), "b").status,
+        Status::Fail,
+        "the bucket itself is not covered"
+    );
+    let allow = json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]});
+    assert_eq!(judge_ssl_only(Some(&allow.to_string()), "b").status, Status::Fail);
+}
+
+#[test]
+fn merging_keeps_statements_and_sids_unique() -> Result<(), String> {
+    let existing = json!({"Version": "2012-10-17", "Statement": [{"Sid": "DenyInsecureTransport", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}]});
+    let merged: Value =
+        serde_json::from_str(&with_ssl_only(Some(&existing.to_string()), "b")?).map_err(|e| e.to_string())?;
+    let statements = merged["Statement"].as_array().cloned().unwrap_or_default();
+    assert_eq!(statements.len(), 2);
+    assert_eq!(statements[0], existing["Statement"][0]);
+    assert_eq!(statements[1]["Sid"], "DenyInsecureTransport2");
+    assert!(with_ssl_only(Some("[1]"), "b").is_err());
+    Ok(())
+}
+
+#[test]
+fn missing_configurations_are_told_from_errors() {
+    for code in
+        ["NoSuchPublicAccessBlockConfiguration", "ServerSideEncryptionConfigurationNotFoundError", "NoSuchBucketPolicy"]
+    {
+        assert!(is_missing_configuration(&ApiError::new("s3:x", Some(code), "", Some(404))), "{code}");
+    }
+    assert!(!is_missing_configuration(&ApiError::new("s3:x", Some("AccessDenied"), "", Some(403))));
+}
+
+#[tokio::test]
+async fn denied_calls_are_error_evidence_naming_the_permission() {
+    let mut api = MockBucketApi::new();
+    api.expect_bucket_region().returning(|_| Ok("eu-central-1".into()));
+    api.expect_public_access_block().returning(|_, _| Ok(None));
+    api.expect_encryption().returning(|_, _| {
+        Ok(Some(Encryption {
+            algorithm: "aws:kms".into(),
+            kms_key_id: Some("alias/data".into()),
+            bucket_key_enabled: Some(true),
+        }))
+    });
+    api.expect_versioning()
+        .returning(|_, _| Err(ApiError::new("s3:GetBucketVersioning", Some("NoSuchBucket"), "gone", Some(404))));
+    api.expect_policy()
+        .returning(|_, _| Err(ApiError::new("s3:GetBucketPolicy", Some("AccessDenied"), "Access Denied", Some(403))));
+    api.expect_logging()
+        .returning(|_, _| Err(ApiError::new("s3:GetBucketLogging", Some("InternalError"), "boom", Some(500))));
+    let evidence = judge_bucket(&api, "data", &Scope::all()).await;
+    let statuses: Vec<(String, Status)> = evidence.iter().map(|e| (e.check_id.to_string(), e.status)).collect();
+    assert_eq!(
+        statuses,
+        [
+            ("aws.s3.public_access_block".to_owned(), Status::Fail),
+            ("aws.s3.default_encryption".to_owned(), Status::Pass),
+            ("aws.s3.versioning".to_owned(), Status::NotApplicable),
+            ("aws.s3.ssl_only".to_owned(), Status::Error),
+            ("aws.s3.access_logging".to_owned(), Status::Error),
+        ]
+    );
+    assert_eq!(
+        evidence[3].message,
+        "access denied: the scanner needs the s3:GetBucketPolicy permission (Access Denied)"
+    );
+    assert_eq!(evidence[0].resource.region.as_deref(), Some("eu-central-1"));
+}

@@ -1,0 +1,219 @@
+//! The Kubernetes provider: its catalogue, and the collectors, remediator
+//! and watcher that one serde configuration section asks for.
+//!
+//! ```
+//! use compliance_core::{Provider, Registry, Scope};
+//! use compliance_k8s::K8sProvider;
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> compliance_core::Result<()> {
+//! let dir = std::env::temp_dir().join(format!("k8s-provider-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir)?;
+//! std::fs::write(dir.join("pod.yaml"), "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: web, image: nginx:1.27}]\n")?;
+//! let registry = Registry::new().with(K8sProvider);
+//! let mut sections = compliance_core::provider::Sections::new();
+//! sections.insert("k8s".into(), serde_json::json!({ "manifests": [dir] }));
+//! let wiring = registry.build(&sections).await?;
+//! let run = wiring.engine().run(&Scope::only(["k8s.container.memory_limit"])).await;
+//! assert_eq!(run.evidence.len(), 1);
+//! # std::fs::remove_dir_all(&dir)?; Ok(()) }
+//! ```
+
+use std::path::PathBuf;
+#[cfg(feature = "cluster")]
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use compliance_core::provider::{Wiring, parse_config};
+use compliance_core::{Check, Error, Provider};
+use serde::{Deserialize, Serialize};
+
+use crate::config::CheckConfig;
+use crate::manifests::ManifestCollector;
+use crate::remediate::FixDefaults;
+
+/// The `k8s` section of a configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct K8sConfig {
+    /// Manifest files and folders to judge.
+    pub manifests: Vec<PathBuf>,
+    /// Judge the live cluster (feature `cluster`), and fix it on request.
+    pub cluster: bool,
+    /// The kubeconfig context; the current one, or the in-cluster
+    /// configuration, when unset.
+    pub context: Option<String>,
+    /// Namespaces of the live cluster to judge; all when empty.
+    pub namespaces: Vec<String>,
+    /// Labels `k8s.workload.required_labels` demands; the default three when empty.
+    pub required_labels: Vec<String>,
+    /// Rego policy files and folders (feature `rego`).
+    pub rego_policies: Vec<PathBuf>,
+    /// Time limit of one policy evaluation, in milliseconds.
+    pub rego_eval_limit_ms: u64,
+    /// Values the fixes set.
+    pub fix: FixDefaults,
+}
+
+impl Default for K8sConfig {
+    fn default() -> Self {
+        Self {
+            manifests: Vec::new(),
+            cluster: false,
+            context: None,
+            namespaces: Vec::new(),
+            required_labels: Vec::new(),
+            rego_policies: Vec::new(),
+            rego_eval_limit_ms: 1000,
+            fix: FixDefaults::default(),
+        }
+    }
+}
+
+/// Kubernetes: workloads in manifests, live clusters and admission requests.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct K8sProvider;
+
+impl K8sProvider {
+    /// The check settings a configuration asks for (required labels, Rego
+    /// policies), and a wiring with no collector that carries the policies'
+    /// checks, controls and load errors. The admission webhook judges with
+    /// these settings.
+    pub fn check_config(config: &K8sConfig) -> compliance_core::Result<(CheckConfig, Wiring)> {
+        let mut wiring = Wiring::default();
+        let mut checks = CheckConfig::default();
+        if !config.required_labels.is_empty() {
+            checks = checks.with_required_labels(
+                config.required_labels.iter().map(|l| l.trim()).filter(|l| !l.is_empty()).map(str::to_owned),
+            );
+        }
+        load_policies(config, &mut checks, &mut wiring)?;
+        Ok((checks, wiring))
+    }
+
+    /// Builds from the typed configuration.
+    pub async fn build_config(&self, config: &K8sConfig) -> compliance_core::Result<Wiring> {
+        let (checks, mut wiring) = Self::check_config(config)?;
+        if !config.manifests.is_empty() {
+            wiring = wiring.with_collector(std::sync::Arc::new(
+                ManifestCollector::new(config.manifests.clone()).with_config(checks.clone()),
+            ));
+        }
+        if config.cluster {
+            wiring = cluster(config, checks, wiring).await?;
+        }
+        Ok(wiring)
+    }
+}
+
+#[async_trait]
+impl Provider for K8sProvider {
+    fn name(&self) -> &'static str {
+        "k8s"
+    }
+
+    fn checks(&self) -> Vec<Check> {
+        crate::rules::checks()
+    }
+
+    async fn build(&self, config: &serde_json::Value) -> compliance_core::Result<Wiring> {
+        let config: K8sConfig = parse_config(self.name(), config)?;
+        self.build_config(&config).await
+    }
+}
+
+/// Loads the Rego policies: each one that does not load is a gap naming its
+/// file and line, and the others are used; their checks and controls join
+/// the wiring.
+#[cfg(feature = "rego")]
+fn load_policies(config: &K8sConfig, checks: &mut CheckConfig, wiring: &mut Wiring) -> compliance_core::Result<()> {
+    use compliance_core::provider::ControlMapping;
+    use compliance_core::{Gap, GapKind};
+
+    use crate::rego::{RegoConfig, RegoError, RegoPolicies};
+
+    if config.rego_policies.is_empty() {
+        return Ok(());
+    }
+    let rego = RegoConfig::default().with_eval_limit(std::time::Duration::from_millis(config.rego_eval_limit_ms));
+    let (policies, errors) = RegoPolicies::load(&config.rego_policies, &rego);
+    for e in errors {
+        let source = match &e {
+            RegoError::Invalid { path, line: Some(line), .. } => format!("{path}:{line}"),
+            RegoError::Invalid { path, .. } | RegoError::Read { path, .. } => path.clone(),
+        };
+        let mut gap = Gap::source(source, GapKind::Unreadable, e.to_string());
+        gap.collector = "rego-policies".into();
+        wiring.gaps.push(gap);
+    }
+    for policy in policies.policies() {
+        for (framework, controls) in policy.controls() {
+            for control in controls {
+                wiring.mappings.push(ControlMapping::new(
+                    framework,
+                    control,
+                    policy.check().id.clone(),
+                    policy.source(),
+                ));
+            }
+        }
+    }
+    wiring.checks.extend(policies.checks());
+    *checks = std::mem::take(checks).with_policies(policies);
+    Ok(())
+}
+
+#[cfg(not(feature = "rego"))]
+fn load_policies(config: &K8sConfig, _: &mut CheckConfig, _: &mut Wiring) -> compliance_core::Result<()> {
+    if config.rego_policies.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Unsupported {
+        operation: "k8s.rego_policies".into(),
+        implementer: "compliance-k8s without feature rego".into(),
+    })
+}
+
+#[cfg(feature = "cluster")]
+async fn cluster(config: &K8sConfig, checks: CheckConfig, wiring: Wiring) -> compliance_core::Result<Wiring> {
+    use crate::cluster::{ClusterCollector, ClusterConfig};
+    use crate::remediate::WorkloadRemediator;
+
+    let (client, name) = kube_client(config.context.as_deref()).await?;
+    let mut cluster = ClusterConfig::default().with_cluster(name).with_namespaces(config.namespaces.clone());
+    cluster.checks = checks;
+    let collector = Arc::new(ClusterCollector::new(client.clone(), cluster));
+    let remediator = WorkloadRemediator::new(client).with_defaults(config.fix.clone());
+    Ok(wiring.with_collector(collector.clone()).with_watcher(collector).with_remediator(Arc::new(remediator)))
+}
+
+#[cfg(not(feature = "cluster"))]
+async fn cluster(_: &K8sConfig, _: CheckConfig, _: Wiring) -> compliance_core::Result<Wiring> {
+    Err(Error::Unsupported {
+        operation: "k8s.cluster".into(),
+        implementer: "compliance-k8s without feature cluster".into(),
+    })
+}
+
+/// A client for a kubeconfig context (or the current one, or the in-cluster
+/// configuration), and the cluster's name for resource ids.
+#[cfg(feature = "cluster")]
+pub async fn kube_client(context: Option<&str>) -> compliance_core::Result<(kube::Client, String)> {
+    let config_error = |message: String| Error::Config { field: "k8s.context".into(), message };
+    let options = kube::config::KubeConfigOptions { context: context.map(str::to_owned), ..Default::default() };
+    let config = match context {
+        Some(_) => {
+            kube::Config::from_kubeconfig(&options).await.map_err(|e| config_error(format!("kubeconfig: {e}")))?
+        }
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| config_error(format!("no usable kubeconfig or in-cluster config: {e}")))?,
+    };
+    let name = match context {
+        Some(c) => c.to_owned(),
+        None => {
+            kube::config::Kubeconfig::read().ok().and_then(|k| k.current_context).unwrap_or_else(|| "in-cluster".into())
+        }
+    };
+    let client = kube::Client::try_from(config).map_err(|e| config_error(format!("kube client: {e}")))?;
+    Ok((client, name))
+}

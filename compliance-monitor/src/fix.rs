@@ -1,0 +1,88 @@
+//! Remediation by policy: every fix goes through a stored plan, and every
+//! applied plan's outcome is recorded.
+
+use compliance_core::store::{EvidenceStore, PlanState, StoredPlan};
+use compliance_core::{
+    Approval, Approver, Engine, Evidence, Mode, RejectAll, RemediationOutcome, RemediationPlan, Risk,
+};
+use tracing::{error, info, warn};
+
+use crate::settings::{RemediationConfig, RemediationMode};
+
+/// Applies a stored plan and records its outcome: a plan that fails to
+/// apply is recorded as failed, never left pending. `approval` is the
+/// decision behind it, carried into a failed outcome.
+pub async fn apply_and_record(
+    engine: &Engine,
+    store: &dyn EvidenceStore,
+    plan: &RemediationPlan,
+    approver: &dyn Approver,
+    approval: Option<Approval>,
+) -> Result<(StoredPlan, RemediationOutcome), compliance_core::StoreError> {
+    let outcome = match engine.apply(plan, Mode::Apply, approver).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            let mut failed = RemediationOutcome::new(plan, Mode::Apply, false, format!("not applied: {e}"));
+            failed.approval = approval;
+            failed
+        }
+    };
+    let stored = store.record_outcome(&outcome).await?;
+    Ok((stored, outcome))
+}
+
+/// Plans fixes for a run's failures by policy: `auto` applies low-risk
+/// plans, everything else fixable is stored as pending. Nothing is applied
+/// without a stored plan.
+pub(crate) async fn remediate(
+    engine: &Engine,
+    store: &dyn EvidenceStore,
+    policy: &RemediationConfig,
+    run_id: &str,
+    failing: &[Evidence],
+) {
+    let wanted: Vec<(&Evidence, RemediationMode)> = failing
+        .iter()
+        .map(|e| (e, policy.mode(e.check_id.as_str())))
+        .filter(|(_, mode)| *mode != RemediationMode::Never)
+        .collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let pending = match store.plans(Some(PlanState::Pending)).await {
+        Ok(p) => p,
+        Err(e) => {
+            // Without the open plans a failure could be planned twice: plan nothing this time.
+            error!("open plans not readable, no fix planned this cycle: {e}");
+            return;
+        }
+    };
+    for (evidence, mode) in wanted {
+        // One open plan per check and resource: a failure seen again is not planned twice.
+        if pending.iter().any(|p| p.plan.check_id == evidence.check_id && p.plan.resource.id == evidence.resource.id) {
+            continue;
+        }
+        let plan = match engine.plan(evidence).await {
+            Ok(Some(plan)) => plan,
+            Ok(None) => continue,
+            Err(e) => {
+                warn!(check = %evidence.check_id, resource = %evidence.resource.id, "cannot plan a fix: {e}");
+                continue;
+            }
+        };
+        if let Err(e) = store.save_plan(&plan, Some(run_id)).await {
+            error!("plan {} not stored, so not applied: {e}", plan.id);
+            continue;
+        }
+        if mode == RemediationMode::Auto && plan.risk == Risk::Low {
+            match apply_and_record(engine, store, &plan, &RejectAll, None).await {
+                Ok((stored, outcome)) => {
+                    info!(plan = %plan.id, state = stored.state.as_str(), "automatic fix: {}", outcome.message);
+                }
+                Err(e) => error!("outcome of plan {} not stored: {e}", plan.id),
+            }
+        } else {
+            info!(plan = %plan.id, risk = ?plan.risk, "fix planned; waiting for `compliance remediate approve {}`", plan.id);
+        }
+    }
+}
