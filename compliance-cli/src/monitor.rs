@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use compliance_core::store::{EvidenceStore, Retention};
+use compliance_core::store::{EvidenceStore, EvidenceStoreExt, Retention};
 use compliance_core::{Evidence, RejectAll, Run, RunOptions, Severity};
 use compliance_report::Report;
 use compliance_report::notify::Notification;

@@ -12,8 +12,8 @@ use serde_json::json;
 
 use crate::UsageError;
 use crate::args::{ListFormat, PlanStateArg, RemediateArgs, StoredPlanCommand};
-use compliance_core::EvidenceStore;
 use compliance_core::store::{PlanState, StoredPlan};
+use compliance_core::{EvidenceStore, EvidenceStoreExt};
 
 /// A kube client for a kubeconfig context (or the current one), and the
 /// cluster's name for resource ids.

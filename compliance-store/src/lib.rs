@@ -41,7 +41,9 @@ use compliance_core::store::{
     ChainHead, ChainProblem, ChainVerifier, NewRecord, PruneReport, Record, RecordIndex, RecordKind, evidence_of,
     fold_plan, prune_record, seal_all,
 };
-pub use compliance_core::store::{ChainReport, EvidenceStore, PlanState, Retention, StoreError, StoredPlan, StoredRun};
+pub use compliance_core::store::{
+    ChainReport, EvidenceStore, EvidenceStoreExt, PlanState, Retention, StoreError, StoredPlan, StoredRun,
+};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Row, Transaction};
 use tracing::{debug, info};
@@ -125,7 +127,7 @@ pub struct SqlStore {
 }
 
 fn query_error(e: sqlx::Error) -> StoreError {
-    StoreError::Query(e.to_string())
+    StoreError::query(e)
 }
 
 /// `$1, $2, …` placeholders for `rows` rows of `columns` columns, from `$start`.
@@ -174,7 +176,7 @@ impl SqlStore {
         // rather than after the pool's acquire timeout.
         let probe = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
             .await
-            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", redact_url(&url))))?;
+            .map_err(|e| StoreError::unavailable(redact_url(&url), e))?;
         let _ = sqlx::Connection::close(probe).await;
         let options = AnyPoolOptions::new().max_connections(4).acquire_timeout(Duration::from_secs(30));
         let options = match backend {
@@ -194,8 +196,7 @@ impl SqlStore {
             }),
             Backend::Postgres => options,
         };
-        let pool =
-            options.connect(&url).await.map_err(|e| StoreError::Unavailable(format!("{}: {e}", redact_url(&url))))?;
+        let pool = options.connect(&url).await.map_err(|e| StoreError::unavailable(redact_url(&url), e))?;
         let store = Self { pool, backend };
         store.migrate().await?;
         info!(backend = ?backend, "evidence store open");
