@@ -13,8 +13,8 @@ use serde_json::json;
 use crate::UsageError;
 use crate::args::{ListFormat, PlanStateArg, RemediateArgs, StoredPlanCommand};
 use crate::providers;
-use compliance_core::EvidenceStore;
 use compliance_core::store::{PlanState, StoredPlan};
+use compliance_core::{EvidenceStore, EvidenceStoreExt};
 
 fn print_changes(changes: &[compliance_core::Change]) {
     let mut operation = "";

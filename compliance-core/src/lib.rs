@@ -12,6 +12,7 @@
 //! - [`Waiver`]: an accepted risk with owner, reason and expiry.
 //! - [`EvidenceStore`]: evidence history in a tamper-evident chain of
 //!   records ([`store`]); backends live in `compliance-store`.
+//!   [`EvidenceStoreExt`]: plans saved, decided and closed on any store.
 //! - [`Engine`]: runs collectors concurrently with a bound, a timeout and
 //!   cancellation; a failing collector becomes a [`Gap`], the rest finish.
 //! - [`Catalogue`]: a provider's checks, each one entry binding its
@@ -69,6 +70,6 @@ pub use remediation::{
     Approval, ApproveAll, Approver, Change, Mode, RejectAll, RemediationOutcome, RemediationPlan, Remediator, Risk,
 };
 pub use resource::ResourceRef;
-pub use store::{EvidenceStore, StoreError};
+pub use store::{EvidenceStore, EvidenceStoreExt, StoreError};
 pub use tokio_util::sync::CancellationToken;
 pub use waiver::{ExpiredWaiver, Waiver, apply_waivers};

@@ -504,7 +504,7 @@ pub async fn append_sample_runs(
     store: &dyn crate::store::EvidenceStore,
     runs: usize,
 ) -> std::result::Result<(), crate::store::StoreError> {
-    let check = sample_check("demo.db.backups").map_err(|e| crate::store::StoreError::Query(e.to_string()))?;
+    let check = sample_check("demo.db.backups").map_err(crate::store::StoreError::query)?;
     for i in 0..runs {
         let evidence = (0..3)
             .map(|n| {
@@ -522,7 +522,7 @@ pub async fn append_sample_runs(
 /// pruning. Backends run it in their own tests.
 pub async fn check_store(store: &dyn crate::store::EvidenceStore) -> std::result::Result<(), String> {
     use crate::framework::{Control, Framework, FrameworkDef};
-    use crate::store::{PlanState, Retention};
+    use crate::store::{EvidenceStoreExt, PlanState, Retention};
     let fail = |what: &str| Err::<(), String>(what.to_owned());
     let e = |err: crate::store::StoreError| err.to_string();
     let check = sample_check("demo.db.backups").map_err(|err| err.to_string())?;

@@ -1,7 +1,7 @@
 //! Remediation by policy: every fix goes through a stored plan, and every
 //! applied plan's outcome is recorded.
 
-use compliance_core::store::{EvidenceStore, PlanState, StoredPlan};
+use compliance_core::store::{EvidenceStore, EvidenceStoreExt, PlanState, StoredPlan};
 use compliance_core::{
     Approval, Approver, Engine, Evidence, Mode, RejectAll, RemediationOutcome, RemediationPlan, Risk,
 };

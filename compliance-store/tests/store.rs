@@ -186,11 +186,11 @@ async fn pruning_by_runs_keeps_the_chain_verifiable() -> TestResult {
 async fn a_bad_url_is_a_clear_error() {
     let err = SqlStore::open("mysql://localhost/db").await.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("use sqlite://PATH or postgres://"), "{err}");
-    let err = SqlStore::open("postgres://monitor:s3cret@127.0.0.1:1/evidence")
-        .await
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+    let unavailable = SqlStore::open("postgres://monitor:s3cret@127.0.0.1:1/evidence").await.err();
+    // The driver's error is kept as the source, and its text ends the message.
+    let source = unavailable.as_ref().and_then(std::error::Error::source).map(|s| s.to_string()).unwrap_or_default();
+    let err = unavailable.map(|e| e.to_string()).unwrap_or_default();
     assert!(err.starts_with("store unavailable: postgres://monitor:***@127.0.0.1:1/evidence"), "{err}");
     assert!(!err.contains("s3cret"));
+    assert!(!source.is_empty() && err.ends_with(&source), "{err} / {source}");
 }

@@ -1,0 +1,12 @@
+//! The `compliance` command as users run it: arguments, exit codes, files.
+//! One binary (link time), one module per area.
+
+mod aws;
+mod commands;
+mod frameworks;
+mod monitor;
+mod remediate;
+mod reports;
+mod scan;
+mod support;
+mod webhook;

@@ -1,0 +1,303 @@
+//! `compliance monitor`: cycles, alerts, watch mode, stored plans and history, with its helpers.
+
+use std::path::Path;
+
+use compliance_test_support::kube_api::deployment;
+use serde_json::{Value, json};
+
+use crate::support::{TestResult, cluster_with_web, compliance, compliance_with, free_port, repo, text};
+
+async fn http_get(url: &str) -> Option<(u16, String)> {
+    let output = tokio::process::Command::new("curl").args(["-s", "-w", "\n%{http_code}", url]).output().await.ok()?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n')?;
+    Some((code.trim().parse().ok()?, body.to_owned()))
+}
+
+/// `compliance monitor --config CONFIG` in the background, in the repository.
+fn spawn_monitor(config: &Path, kubeconfig: Option<&Path>) -> std::io::Result<tokio::process::Child> {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_compliance"));
+    command.args(["monitor", "--config"]).arg(config).current_dir(repo()).stderr(std::process::Stdio::null());
+    if let Some(k) = kubeconfig {
+        command.env("KUBECONFIG", k);
+    }
+    command.spawn()
+}
+
+/// SIGTERM, then the exit code (within 30 s).
+async fn terminate(mut child: tokio::process::Child) -> Result<Option<i32>, Box<dyn std::error::Error>> {
+    std::process::Command::new("kill").args(["-TERM", &child.id().ok_or("pid")?.to_string()]).status()?;
+    Ok(tokio::time::timeout(std::time::Duration::from_secs(30), child.wait()).await??.code())
+}
+
+/// Waits until `url` answers 200; fails the test after a minute.
+async fn wait_for_200(url: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !matches!(http_get(url).await, Some((200, _))) {
+        assert!(std::time::Instant::now() < deadline, "{url} never answered 200");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The first notification the sink received about `check`, waiting at most `within`.
+async fn notification_about(
+    sink: &compliance_test_support::sink::Sink,
+    check: &str,
+    within: std::time::Duration,
+) -> Result<Value, String> {
+    let started = std::time::Instant::now();
+    loop {
+        let found = sink
+            .received()
+            .into_iter()
+            .find(|n| n["changes"].as_array().is_some_and(|c| c.iter().any(|c| c["check_id"] == check)));
+        if let Some(n) = found {
+            return Ok(n);
+        }
+        if started.elapsed() > within {
+            return Err(format!("no notification about {check} within {within:?}"));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The PostgreSQL server's URL for a fresh database, or `None` (skipped, and said).
+async fn postgres_database() -> Result<Option<String>, Box<dyn std::error::Error>> {
+    let admin = std::env::var("COMPLIANCE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:55432/postgres".to_owned());
+    sqlx::any::install_default_drivers();
+    let pool = match sqlx::AnyPool::connect(&admin).await {
+        Ok(p) => p,
+        Err(e) => {
+            assert_ne!(std::env::var("COMPLIANCE_REQUIRE_POSTGRES").as_deref(), Ok("1"), "PostgreSQL required: {e}");
+            eprintln!("SKIPPED (PostgreSQL half): {admin}: {e}");
+            return Ok(None);
+        }
+    };
+    let name = format!("compliance_cli_{}_{}", std::process::id(), free_port()?);
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await?;
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_owned();
+    Ok(Some(format!("{base}/{name}")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_sees_a_change_between_cycles_stores_alerts_and_verifies_on_both_backends() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let mut stores = vec![format!("sqlite://{}", dir.path().join("evidence.db").display())];
+    stores.extend(postgres_database().await?);
+    for store in stores {
+        let manifests = dir.path().join(format!("manifests-{}", free_port()?));
+        std::fs::create_dir_all(&manifests)?;
+        std::fs::copy(repo().join("examples/manifests/payments-api.yaml"), manifests.join("payments-api.yaml"))?;
+        let sink = compliance_test_support::sink::Sink::start().await?;
+        let hook = sink.url.clone();
+        let port = free_port()?;
+        let config = dir.path().join("monitor.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "scan:\n  k8s_manifests: [{}]\ninterval: 1s\nstore: {store}\nlisten: 127.0.0.1:{port}\nalerts:\n  webhook_url: {hook}\n  min_interval: 0s\n",
+                manifests.display()
+            ),
+        )?;
+        let child = spawn_monitor(&config, None)?;
+        let metrics_url = format!("http://127.0.0.1:{port}/metrics");
+        wait_for_200(&metrics_url).await;
+        // The change between cycles: a privileged debug pod appears.
+        std::fs::copy(repo().join("examples/manifests/debug-pod.yaml"), manifests.join("debug-pod.yaml"))?;
+        let notification = notification_about(&sink, "k8s.container.privileged", std::time::Duration::from_secs(60))
+            .await
+            .map_err(|e| format!("{store}: {e}"))?;
+        let changes = notification["changes"].as_array().ok_or("changes")?;
+        assert_eq!(changes[0]["kind"], "new_failure", "{notification}");
+        assert_eq!(changes[0]["severity"], "critical", "most severe first: {notification}");
+        assert!(notification["summary"].as_str().unwrap_or_default().starts_with("compliance drift:"));
+        let (_, metrics) = http_get(&metrics_url).await.ok_or("metrics")?;
+        assert!(
+            metrics.contains(r#"compliance_check_failed{check="k8s.container.privileged",severity="critical"} 1"#),
+            "{store}: {metrics}"
+        );
+        assert!(metrics.contains("compliance_violations_total"), "{metrics}");
+        let (code, health) = http_get(&format!("http://127.0.0.1:{port}/healthz")).await.ok_or("healthz")?;
+        assert_eq!(code, 200);
+        assert!(health.starts_with("ok"), "{health}");
+
+        // SIGTERM: the service stops, exit 0.
+        assert_eq!(terminate(child).await?, Some(0), "{store}");
+
+        let verify = compliance(&["evidence", "verify", "--store", &store]);
+        assert_eq!(verify.status.code(), Some(0), "{store}: {}", text(&verify.stdout));
+        assert!(text(&verify.stdout).starts_with("chain intact:"), "{}", text(&verify.stdout));
+        let runs = compliance(&["evidence", "runs", "--store", &store, "--format", "json"]);
+        let runs: Value = serde_json::from_slice(&runs.stdout)?;
+        assert!(runs.as_array().is_some_and(|r| r.len() >= 2), "{runs}");
+        let history = compliance(&[
+            "evidence",
+            "history",
+            "--store",
+            &store,
+            "--format",
+            "json",
+            &format!("{}#0/kube-system/Pod/node-debugger", manifests.join("debug-pod.yaml").display()),
+        ]);
+        let history: Value = serde_json::from_slice(&history.stdout)?;
+        assert!(history.as_array().is_some_and(|h| !h.is_empty()), "{store}: {history}");
+
+        // Tampering with the database directly is caught, and named.
+        let tampered = compliance_store::SqlStore::open(&store).await?;
+        sqlx::query("UPDATE records SET body = REPLACE(body, '\"fail\"', '\"pass\"') WHERE seq = (SELECT MIN(seq) FROM records WHERE status = 'fail')")
+            .execute(tampered.pool())
+            .await?;
+        tampered.pool().close().await;
+        let verify = compliance(&["evidence", "verify", "--store", &store]);
+        assert_eq!(verify.status.code(), Some(1), "{store}");
+        assert!(text(&verify.stdout).contains("TAMPERED: record"), "{}", text(&verify.stdout));
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_stores_plans_that_need_approval_and_remediate_approve_applies_them() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (server, kubeconfig) = cluster_with_web(dir.path()).await?;
+    let store = format!("sqlite://{}", dir.path().join("evidence.db").display());
+    let config = dir.path().join("monitor.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "scan:\n  k8s_cluster: true\n  checks: [k8s.container.memory_limit, k8s.container.read_only_root_filesystem]\ninterval: 1s\nstore: {store}\nlisten: 127.0.0.1:{}\nremediation:\n  default: never\n  checks:\n    \"k8s.container.memory_limit\": ask\n    \"k8s.container.read_only_root_filesystem\": auto\n",
+            free_port()?
+        ),
+    )?;
+    let kube_env = [("KUBECONFIG", kubeconfig.to_str().unwrap_or_default())];
+    let config_arg = config.to_str().ok_or("path")?.to_owned();
+    let env: Vec<(String, String)> = kube_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let run = move |args: Vec<String>| {
+        let env = env.clone();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            compliance_with(&args, &env)
+        })
+    };
+    let strings = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<String>>();
+    let out = run(strings(&["monitor", "--config", &config_arg, "--cycles", "1"])).await?;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    // `ask`: stored, nothing applied. `auto` on a high-risk fix (read-only root filesystem): also held.
+    let list =
+        run(strings(&["remediate", "list", "--store", &store, "--state", "pending", "--format", "json"])).await?;
+    let plans: Value = serde_json::from_slice(&list.stdout)?;
+    let plans = plans.as_array().ok_or("plans")?;
+    assert_eq!(plans.len(), 2, "{plans:?}");
+    assert!(server.api.seen().iter().all(|s| s.method != "PATCH" || s.query.get("dryRun").is_some_and(|d| d == "All")));
+    let memory = plans.iter().find(|p| p["plan"]["check_id"] == "k8s.container.memory_limit").ok_or("memory plan")?;
+    let id = memory["plan"]["id"].as_str().ok_or("id")?.to_owned();
+    let other = plans.iter().find(|p| p["plan"]["id"] != id.as_str()).ok_or("other plan")?;
+    let other_id = other["plan"]["id"].as_str().ok_or("id")?.to_owned();
+
+    let approve = run(strings(&[
+        "remediate",
+        "approve",
+        &id,
+        "--store",
+        &store,
+        "--by",
+        "alice@example.com",
+        "--reason",
+        "CHG-42",
+    ]))
+    .await?;
+    assert_eq!(approve.status.code(), Some(0), "{}{}", text(&approve.stdout), text(&approve.stderr));
+    let applied = server.api.get("deployments", "shop", "web").ok_or("deployment")?;
+    assert!(applied.to_string().contains("512Mi"), "{applied}");
+    let show = run(strings(&["remediate", "show", &id, "--store", &store, "--format", "json"])).await?;
+    let shown: Value = serde_json::from_slice(&show.stdout)?;
+    assert_eq!(shown["state"], "applied");
+    assert_eq!(shown["decision"]["by"], "alice@example.com");
+    assert_eq!(shown["outcome"]["verification"]["status"], "pass", "{shown}");
+
+    let reject = run(strings(&["remediate", "reject", &other_id, "--store", &store, "--by", "bob"])).await?;
+    assert_eq!(reject.status.code(), Some(0));
+    let again = run(strings(&["remediate", "approve", &other_id, "--store", &store])).await?;
+    assert_eq!(again.status.code(), Some(2), "a rejected plan cannot be approved");
+    assert!(text(&again.stderr).contains("only pending plans can be approved"), "{}", text(&again.stderr));
+    let verify = run(strings(&["evidence", "verify", "--store", &store])).await?;
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stdout));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_watch_mode_judges_a_changed_workload_within_seconds_not_at_the_next_interval() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (server, kubeconfig) = cluster_with_web(dir.path()).await?;
+    let store = format!("sqlite://{}", dir.path().join("evidence.db").display());
+    let sink = compliance_test_support::sink::Sink::start().await?;
+    let hook = sink.url.clone();
+    let port = free_port()?;
+    let config = dir.path().join("monitor.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "scan:\n  k8s_cluster: true\ninterval: 1h\nwatch: true\nstore: {store}\nlisten: 127.0.0.1:{port}\nalerts:\n  webhook_url: {hook}\n  min_interval: 0s\n"
+        ),
+    )?;
+    let child = spawn_monitor(&config, Some(&kubeconfig))?;
+    wait_for_200(&format!("http://127.0.0.1:{port}/metrics")).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !server.api.seen().iter().any(|s| s.path.ends_with("/deployments") && s.query.contains_key("watch")) {
+        assert!(std::time::Instant::now() < deadline, "no watch");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let changed = std::time::Instant::now();
+    server.api.update(
+        "deployments",
+        deployment(
+            "shop",
+            "web",
+            json!({"containers": [{"name": "web", "image": "web:2", "securityContext": {"privileged": true}}]}),
+        ),
+    );
+    notification_about(&sink, "k8s.container.privileged", std::time::Duration::from_secs(15))
+        .await
+        .map_err(|e| format!("the change was not judged within seconds: {e}"))?;
+    eprintln!("watch: change judged and notified in {:?}", changed.elapsed());
+    let (_, metrics) = http_get(&format!("http://127.0.0.1:{port}/metrics")).await.ok_or("metrics")?;
+    assert!(
+        metrics.contains(r#"compliance_check_failed{check="k8s.container.privileged",severity="critical"} 1"#),
+        "{metrics}"
+    );
+    assert_eq!(terminate(child).await?, Some(0));
+    let runs = compliance(&["evidence", "runs", "--store", &store, "--format", "json"]);
+    let runs: Value = serde_json::from_slice(&runs.stdout)?;
+    let sources: Vec<&str> = runs.as_array().ok_or("runs")?.iter().filter_map(|r| r["source"].as_str()).collect();
+    assert_eq!(sources, ["monitor", "watch"], "one scan (the interval is an hour), then the watch's run");
+    let verify = compliance(&["evidence", "verify", "--store", &store]);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stdout));
+    Ok(())
+}
+
+#[test]
+fn a_restarted_monitor_continues_from_the_stored_history() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let store = format!("sqlite://{}", dir.path().join("evidence.db").display());
+    let config = dir.path().join("monitor.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "scan:\n  k8s_manifests: [examples/manifests]\ninterval: 1s\nstore: {store}\nlisten: 127.0.0.1:{}\n",
+            free_port()?
+        ),
+    )?;
+    let config = config.to_str().ok_or("path")?;
+    let first = compliance(&["monitor", "--config", config, "--cycles", "1"]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    assert!(!text(&first.stderr).contains("Since the previous run"), "nothing to compare the first run with");
+    let second = compliance(&["monitor", "--config", config, "--cycles", "1"]);
+    let stderr = text(&second.stderr);
+    assert!(
+        stderr.contains("Since the previous run: 0 new failures, 0 resolved, 27 still failing"),
+        "the restarted monitor compares with the stored history: {stderr}"
+    );
+    Ok(())
+}
