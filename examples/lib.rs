@@ -3,6 +3,10 @@
 //!
 //! - `embed_engine`: a service embeds the engine with its own collector,
 //!   the manifest collector, a framework and waivers, and writes the report.
+//! - `embed_monitor`: a service of its own runs the monitor (interval scans
+//!   stored in an evidence store, `/metrics`) next to its own routes.
+//! - `providers`: the providers built from configuration sections through
+//!   the registry, as the command line does.
 //! - `scan_manifests`: judge a folder of manifests and print the failures.
 //! - `admission_review`: answer an `AdmissionReview` request.
 //! - `fix_manifests`: plan fixes and write fixed copies of manifests.

@@ -83,3 +83,44 @@ async fn denied_calls_are_error_evidence_naming_the_permission() {
     );
     assert_eq!(evidence[0].resource.region.as_deref(), Some("eu-central-1"));
 }
+
+#[test]
+fn mfa_delete_reads_the_versioning_configuration() {
+    let versioning = |status: Option<&str>, mfa: Option<&str>| Versioning {
+        status: status.map(str::to_owned),
+        mfa_delete: mfa.map(str::to_owned),
+    };
+    assert_eq!(judge_mfa_delete(&versioning(Some("Enabled"), Some("Enabled"))).status, Status::Pass);
+    assert_eq!(judge_mfa_delete(&versioning(Some("Enabled"), Some("Disabled"))).status, Status::Fail);
+    assert_eq!(judge_mfa_delete(&versioning(None, None)).status, Status::Fail);
+    // Through the catalogue, on a bucket state as any source builds it.
+    let mut state = BucketState::unconfigured("logs");
+    state.versioning = Setting::Read(versioning(Some("Enabled"), Some("Enabled")));
+    let r = compliance_core::ResourceRef::new("aws", "S3Bucket", "arn:aws:s3:::logs", "logs");
+    let evidence = catalogue().judge(&state, &(), r, &Scope::only(["aws.s3.mfa_delete"]), chrono::Utc::now());
+    assert_eq!(evidence.len(), 1);
+    assert_eq!(evidence[0].status, Status::Pass);
+}
+
+/// The catalogue's `remediable` flags and the remediator agree: on a bucket
+/// with nothing configured, it plans a fix for exactly the fixable checks.
+#[tokio::test]
+async fn the_catalogue_and_the_remediator_agree_on_what_is_fixable() -> Result<(), compliance_core::Error> {
+    use compliance_core::{Evidence, Remediator};
+    let mut api = MockBucketApi::new();
+    api.expect_public_access_block().returning(|_, _| Ok(None));
+    api.expect_encryption().returning(|_, _| Ok(None));
+    api.expect_versioning().returning(|_, _| Ok(Versioning::default()));
+    api.expect_policy().returning(|_, _| Ok(None));
+    api.expect_logging().returning(|_, _| Ok(None));
+    let remediator = S3Remediator::with_api(std::sync::Arc::new(api), S3Config::default());
+    assert_eq!(remediator.fixes(), catalogue().remediable());
+    let bucket = compliance_core::ResourceRef::new("aws", "S3Bucket", "arn:aws:s3:::b", "b")
+        .with_account_region(None, Some("eu-west-1".into()));
+    for entry in catalogue().entries() {
+        let failing = Evidence::new(entry.check(), bucket.clone(), Status::Fail, "fails");
+        let planned = remediator.plan(&failing).await?.is_some();
+        assert_eq!(planned, entry.check().remediable, "{}", entry.check().id);
+    }
+    Ok(())
+}

@@ -213,3 +213,28 @@ fn every_check_has_metadata_and_pss_checks_name_their_control() {
     assert_eq!(pss.iter().filter(|c| c.references[0].contains("baseline")).count(), 11);
     assert_eq!(pss.iter().filter(|c| c.references[0].contains("restricted")).count(), 6);
 }
+
+#[test]
+fn pods_on_the_default_service_account_mount_no_token() {
+    let check = "k8s.pod.service_account_token";
+    let cases: &[(&str, Status)] = &[
+        ("  containers: [{name: a}]\n", Status::Fail),
+        (
+            "  serviceAccountName: default\n  automountServiceAccountToken: true\n  containers: [{name: a}]\n",
+            Status::Fail,
+        ),
+        ("  automountServiceAccountToken: false\n  containers: [{name: a}]\n", Status::Pass),
+        (
+            "  serviceAccountName: builder\n  automountServiceAccountToken: false\n  containers: [{name: a}]\n",
+            Status::Pass,
+        ),
+        // A named account was made for API access: its token is expected.
+        ("  serviceAccountName: operator\n  containers: [{name: a}]\n", Status::NotApplicable),
+        ("  serviceAccount: operator\n  containers: [{name: a}]\n", Status::NotApplicable),
+    ];
+    for (spec, expected) in cases {
+        assert_eq!(status(spec, check), *expected, "{check} on:\n{spec}");
+    }
+    let e = &judge(&pod("  containers: [{name: a}]\n"), check)[0];
+    assert_eq!(e.details["violations"][0]["field"], "spec.automountServiceAccountToken");
+}
