@@ -172,15 +172,9 @@ impl<I: ?Sized, C: ?Sized> Catalogue<I, C> {
         at: DateTime<Utc>,
         applies: impl Fn(&Check) -> bool,
     ) -> Vec<Evidence> {
-        let resource = resource.into();
-        self.entries
-            .iter()
-            .filter(|e| scope.wants(&e.check.id) && applies(&e.check))
-            .map(|e| {
-                Verdict::new(Status::Error, format!("could not be judged: {reason}"), json!({ "reason": reason }))
-                    .into_evidence(&e.check, Arc::clone(&resource), at)
-            })
-            .collect()
+        let verdict =
+            Verdict::new(Status::Error, format!("could not be judged: {reason}"), json!({ "reason": reason }));
+        self.settle(&verdict, resource, scope, at, applies)
     }
 
     /// The same verdict for every check in `scope` that `applies`: a source
@@ -191,11 +185,12 @@ impl<I: ?Sized, C: ?Sized> Catalogue<I, C> {
         resource: impl Into<Arc<ResourceRef>>,
         scope: &Scope,
         at: DateTime<Utc>,
+        applies: impl Fn(&Check) -> bool,
     ) -> Vec<Evidence> {
         let resource = resource.into();
         self.entries
             .iter()
-            .filter(|e| scope.wants(&e.check.id))
+            .filter(|e| scope.wants(&e.check.id) && applies(&e.check))
             .map(|e| verdict.clone().into_evidence(&e.check, Arc::clone(&resource), at))
             .collect()
     }

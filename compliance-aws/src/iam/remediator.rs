@@ -43,6 +43,13 @@ impl IamRemediator {
     }
 }
 
+/// The one IAM fix: disabling the user fixes an inactive user. The
+/// catalogue's `remediable` flags must name exactly the checks this fixes (a
+/// test asserts it), since `fixes()` is read from the catalogue.
+pub(super) fn disables_the_user(check: &CheckId) -> bool {
+    check.as_str() == "aws.iam.user_inactive"
+}
+
 #[async_trait]
 impl Remediator for IamRemediator {
     fn name(&self) -> &str {
@@ -54,8 +61,7 @@ impl Remediator for IamRemediator {
     }
 
     async fn plan(&self, evidence: &Evidence) -> compliance_core::Result<Option<RemediationPlan>> {
-        // The catalogue marks what is fixable; disabling a user is the one IAM fix.
-        if evidence.status != Status::Fail || !self.fixes().contains(&evidence.check_id) {
+        if evidence.status != Status::Fail || !disables_the_user(&evidence.check_id) {
             return Ok(None);
         }
         let user = &evidence.resource.name;

@@ -206,3 +206,12 @@ async fn the_remediator_plans_exactly_what_it_will_disable() -> Result<(), Error
     );
     Ok(())
 }
+
+#[test]
+fn the_catalogue_and_the_remediator_agree_on_what_is_fixable() {
+    for entry in catalogue().entries() {
+        let check = entry.check();
+        assert_eq!(super::remediator::disables_the_user(&check.id), check.remediable, "{}", check.id);
+    }
+    assert_eq!(IamRemediator::with_api(Arc::new(MockIamApi::new())).fixes(), catalogue().remediable());
+}

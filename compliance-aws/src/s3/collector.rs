@@ -88,7 +88,7 @@ pub async fn judge_bucket(api: &dyn BucketApi, bucket: &str, scope: &Scope) -> V
     }
     let region = match api.bucket_region(bucket).await {
         Ok(r) => r,
-        Err(e) => return catalogue.settle(&unread(&e), bucket_resource(bucket, None), scope, now),
+        Err(e) => return catalogue.settle(&unread(&e), bucket_resource(bucket, None), scope, now, |_| true),
     };
     let state = read_bucket(api, bucket, &region).await;
     catalogue.judge(&state, &(), bucket_resource(bucket, Some(&region)), scope, now)

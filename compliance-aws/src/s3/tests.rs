@@ -75,6 +75,7 @@ async fn denied_calls_are_error_evidence_naming_the_permission() {
             ("aws.s3.versioning".to_owned(), Status::NotApplicable),
             ("aws.s3.ssl_only".to_owned(), Status::Error),
             ("aws.s3.access_logging".to_owned(), Status::Error),
+            ("aws.s3.mfa_delete".to_owned(), Status::NotApplicable),
         ]
     );
     assert_eq!(
