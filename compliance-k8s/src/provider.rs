@@ -4,7 +4,7 @@
 //! ```
 //! use compliance_core::{Provider, Registry, Scope};
 //! use compliance_k8s::K8sProvider;
-//! # #[tokio::main(flavor = "current_thread")] async fn main() -> compliance_core::Result<()> {
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dir = std::env::temp_dir().join(format!("k8s-provider-doc-{}", std::process::id()));
 //! std::fs::create_dir_all(&dir)?;
 //! std::fs::write(dir.join("pod.yaml"), "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: web, image: nginx:1.27}]\n")?;

@@ -120,7 +120,7 @@ async fn buckets_in_every_state_are_judged_in_their_region() -> TestResult {
         collection.evidence.iter().find(|e| e.resource.name == "in-ireland").ok_or("no evidence for in-ireland")?;
     assert_eq!(ireland.resource.region.as_deref(), Some("eu-west-1"));
     assert_eq!(ireland.resource.id, "arn:aws:s3:::in-ireland");
-    assert_eq!(collection.evidence.len(), 6 * 5);
+    assert_eq!(collection.evidence.len(), 6 * 6);
     Ok(())
 }
 

@@ -163,7 +163,7 @@ fn terraform_findings_point_at_file_and_line_in_sarif() -> TestResult {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let report = report_in(out.path())?;
-    assert_eq!(report["total_evidence"], 20);
+    assert_eq!(report["total_evidence"], 24);
     let sarif_path = std::fs::read_dir(out.path())?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.extension().is_some_and(|e| e == "sarif"))

@@ -190,7 +190,7 @@ async fn rego_policies_judge_live_objects_too() -> TestResult {
     assert_eq!(collection.evidence.len(), 1, "{:?}", collection.evidence);
     let e = &collection.evidence[0];
     assert_eq!(e.status, Status::Fail);
-    assert!(e.message.starts_with("Missing required compliance labels"), "{}", e.message);
+    assert!(e.message.starts_with("labels missing"), "{}", e.message);
     assert_eq!(e.resource.id, "test/shop/Deployment/web");
     Ok(())
 }
