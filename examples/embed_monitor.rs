@@ -13,7 +13,7 @@ use std::time::Duration;
 use compliance_rs::monitor::{Monitor, MonitorSettings};
 use compliance_rs::sql::SqlStore;
 use compliance_rs::testkit::{InMemoryCollector, World, sample_check};
-use compliance_rs::{CancellationToken, Engine, EvidenceStore, Scope};
+use compliance_rs::{CancellationToken, EvidenceStore, Scope};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

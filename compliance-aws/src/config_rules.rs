@@ -126,7 +126,7 @@ pub fn check_id_for(rule: &str) -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c.to_ascii_lowercase() } else { '-' })
         .collect();
-    format!("aws.config.{name}")
+    format!("{}{name}", crate::CONFIG_PREFIX)
 }
 
 /// Maps `ComplianceType` to a status: `COMPLIANT` pass, `NON_COMPLIANT`

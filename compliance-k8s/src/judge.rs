@@ -130,10 +130,10 @@ pub fn judge_object(object: &KubeObject<'_>, config: &CheckConfig, scope: &Scope
     #[cfg(feature = "rego")]
     {
         let policies: &crate::rego::RegoPolicies = &config.policies;
-        if policies.judges(api_version, kind) {
-            if let Ok(evidence) = policies.judge(object, scope) {
-                judged.evidence.extend(evidence);
-            }
+        if policies.judges(api_version, kind)
+            && let Ok(evidence) = policies.judge(object, scope)
+        {
+            judged.evidence.extend(evidence);
         }
     }
     let builtin = BuiltinRules(config);

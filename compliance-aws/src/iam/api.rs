@@ -128,7 +128,6 @@ impl IamApi for SdkIam {
 
 /// Generates the credential report and downloads it, polling while AWS
 /// generates it, for at most `config.report_wait_secs`.
-
 pub async fn fetch_credential_report(api: &dyn IamApi, config: &IamConfig) -> Result<CredentialReport, Error> {
     let fail = |e: ApiError| e.into_collect_error("aws-iam");
     let timeout = |reason: String| Error::collect("aws-iam", reason);

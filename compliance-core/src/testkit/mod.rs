@@ -2,7 +2,7 @@
 //! collector and remediator implementation runs in its own tests.
 //!
 //! Enabled by the `testkit` feature. The conformance functions return
-//! [`Error::Conformance`] naming the rule that was broken, so a test can
+//! [`Error::Conformance`](crate::Error::Conformance) naming the rule that was broken, so a test can
 //! simply `?` them.
 //!
 //! - `world`: a shared in-memory state, and a collector and a remediator over it.
