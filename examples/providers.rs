@@ -38,6 +38,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         serde_json::from_value(serde_json::json!({ "k8s": { "manifest": ["typo"] } }))?;
     let error = registry.build(&bad).await.err().map(|e| e.to_string()).unwrap_or_default();
     println!("a typo: {error}");
-    assert!(error.starts_with("k8s: unknown field `manifest`"), "{error}");
+    assert!(error.starts_with("k8s.manifest: unknown field `manifest`"), "{error}");
     Ok(())
 }

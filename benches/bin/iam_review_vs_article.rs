@@ -28,7 +28,7 @@ fn api_calls(moto: &Moto, prefix: &str) -> u64 {
 #[tokio::main]
 async fn main() {
     let users: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
-    let moto = Moto::start().expect("moto").expect("moto is not installed; run .ci/run first");
+    let moto = Moto::start().expect("moto is not installed; run scripts/test first");
     let sdk = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(moto.endpoint())

@@ -1,6 +1,7 @@
 //! Both backends on real servers: a SQLite file in a temp dir and a
-//! PostgreSQL database (the server `.ci/run` starts; set
-//! `COMPLIANCE_TEST_POSTGRES_URL` to use another). The conformance suite,
+//! PostgreSQL database (the server `scripts/test` starts; set
+//! `COMPLIANCE_TEST_POSTGRES_URL` to use another). Every test runs once per
+//! backend; the PostgreSQL ones are ignored by plain `cargo test`. The conformance suite,
 //! tampering with the database directly, concurrent writers, reopening.
 
 use compliance_core::store::{ChainProblem, EvidenceStore, Retention};
@@ -9,37 +10,27 @@ use compliance_store::{Backend, SqlStore};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-/// The server's admin URL, or `None` (the PostgreSQL half of a test is skipped, and says so).
-fn postgres_admin() -> Option<String> {
-    let url = std::env::var("COMPLIANCE_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:55432/postgres".to_owned());
-    let reachable = url
-        .rsplit('@')
-        .next()
-        .and_then(|rest| rest.split('/').next())
-        .is_some_and(|host| std::net::TcpStream::connect(host).is_ok());
-    if reachable {
-        return Some(url);
-    }
-    assert_ne!(
-        std::env::var("COMPLIANCE_REQUIRE_POSTGRES").as_deref(),
-        Ok("1"),
-        "PostgreSQL is required (COMPLIANCE_REQUIRE_POSTGRES=1) but {url} is not reachable; run .ci/run"
-    );
-    eprintln!("SKIPPED (PostgreSQL half): no server at {url}; .ci/run starts one");
-    None
+/// Which backend a test runs on.
+#[derive(Clone, Copy, Debug)]
+enum Db {
+    Sqlite,
+    Postgres,
 }
 
-/// A fresh database on the PostgreSQL server.
-async fn postgres_db() -> Result<Option<String>, Box<dyn std::error::Error>> {
-    let Some(admin) = postgres_admin() else { return Ok(None) };
+/// A fresh database on the PostgreSQL server `scripts/test` starts (or at
+/// `COMPLIANCE_TEST_POSTGRES_URL`).
+async fn postgres_db() -> Result<String, Box<dyn std::error::Error>> {
+    let admin = std::env::var("COMPLIANCE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:55432/postgres".to_owned());
     sqlx::any::install_default_drivers();
     let name = format!("compliance_test_{}", uuid_like());
-    let pool = sqlx::AnyPool::connect(&admin).await?;
+    let pool = sqlx::AnyPool::connect(&admin)
+        .await
+        .map_err(|e| format!("no PostgreSQL server at {admin} ({e}): scripts/test starts one"))?;
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await?;
     pool.close().await;
     let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_owned();
-    Ok(Some(format!("{base}/{name}")))
+    Ok(format!("{base}/{name}"))
 }
 
 fn uuid_like() -> String {
@@ -47,15 +38,42 @@ fn uuid_like() -> String {
     format!("{}_{nanos}", std::process::id())
 }
 
-/// One store per backend: SQLite always, PostgreSQL when a server is reachable.
-async fn stores(dir: &tempfile::TempDir) -> Result<Vec<(String, SqlStore)>, Box<dyn std::error::Error>> {
-    let sqlite = format!("sqlite://{}", dir.path().join(format!("evidence-{}.db", uuid_like())).display());
-    let mut out = vec![(sqlite.clone(), SqlStore::open(&sqlite).await?)];
-    if let Some(url) = postgres_db().await? {
-        out.push((url.clone(), SqlStore::open(&url).await?));
-    }
-    Ok(out)
+/// A new, empty store on `db`, and its URL.
+async fn store(db: Db, dir: &tempfile::TempDir) -> Result<(String, SqlStore), Box<dyn std::error::Error>> {
+    let url = match db {
+        Db::Sqlite => format!("sqlite://{}", dir.path().join(format!("evidence-{}.db", uuid_like())).display()),
+        Db::Postgres => postgres_db().await?,
+    };
+    let store = SqlStore::open(&url).await?;
+    Ok((url, store))
 }
+
+/// One test per backend: `NAME::sqlite`, and `NAME::postgres`, which needs
+/// the server and is ignored by plain `cargo test` (scripts/test runs it).
+macro_rules! on_each_backend {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() -> super::TestResult {
+                super::$name(super::Db::Sqlite).await
+            }
+
+            #[tokio::test]
+            #[ignore = "needs PostgreSQL: scripts/test starts one on 127.0.0.1:55432"]
+            async fn postgres() -> super::TestResult {
+                super::$name(super::Db::Postgres).await
+            }
+        }
+    )*};
+}
+
+on_each_backend!(
+    the_conformance_suite_passes,
+    tampering_with_the_database_is_caught,
+    concurrent_writers_keep_one_chain,
+    reopening_keeps_history_and_migrations_run_once,
+    pruning_by_runs_keeps_the_chain_verifiable,
+);
 
 async fn with_runs(store: &SqlStore, runs: usize) -> TestResult {
     Ok(append_sample_runs(store, runs).await?)
@@ -66,17 +84,14 @@ async fn sql(store: &SqlStore, statement: &str) -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn both_backends_pass_the_conformance_suite() -> TestResult {
+async fn the_conformance_suite_passes(db: Db) -> TestResult {
     let dir = tempfile::tempdir()?;
-    for (url, store) in stores(&dir).await? {
-        check_store(&store).await.map_err(|e| format!("{url}: {e}"))?;
-    }
+    let (url, store) = store(db, &dir).await?;
+    check_store(&store).await.map_err(|e| format!("{url}: {e}"))?;
     Ok(())
 }
 
-#[tokio::test]
-async fn tampering_with_the_database_is_caught_on_both_backends() -> TestResult {
+async fn tampering_with_the_database_is_caught(db: Db) -> TestResult {
     let dir = tempfile::tempdir()?;
     type Expect = fn(&Option<ChainProblem>) -> bool;
     let cases: [(&str, &[&str], Expect); 6] = [
@@ -115,23 +130,22 @@ async fn tampering_with_the_database_is_caught_on_both_backends() -> TestResult 
         ),
     ];
     for (what, statements, expected) in cases {
-        for (url, store) in stores(&dir).await? {
-            with_runs(&store, 3).await?;
-            assert!(store.verify().await?.is_intact(), "{url}: intact before tampering");
-            for statement in statements {
-                sql(&store, statement).await?;
-            }
-            let report = store.verify().await?;
-            assert!(expected(&report.problem), "{url}: {what}: {:?}", report.problem);
+        let (url, store) = store(db, &dir).await?;
+        with_runs(&store, 3).await?;
+        assert!(store.verify().await?.is_intact(), "{url}: intact before tampering");
+        for statement in statements {
+            sql(&store, statement).await?;
         }
+        let report = store.verify().await?;
+        assert!(expected(&report.problem), "{url}: {what}: {:?}", report.problem);
     }
     Ok(())
 }
 
-#[tokio::test]
-async fn concurrent_writers_keep_one_chain() -> TestResult {
+async fn concurrent_writers_keep_one_chain(db: Db) -> TestResult {
     let dir = tempfile::tempdir()?;
-    for (url, first) in stores(&dir).await? {
+    {
+        let (url, first) = store(db, &dir).await?;
         // A second, independent connection pool on the same database: another monitor.
         let second = SqlStore::open(&url).await?;
         let (a, b) = tokio::join!(with_runs(&first, 10), with_runs(&second, 10));
@@ -145,10 +159,10 @@ async fn concurrent_writers_keep_one_chain() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn reopening_keeps_history_and_migrations_run_once() -> TestResult {
+async fn reopening_keeps_history_and_migrations_run_once(db: Db) -> TestResult {
     let dir = tempfile::tempdir()?;
-    for (url, store) in stores(&dir).await? {
+    {
+        let (url, store) = store(db, &dir).await?;
         with_runs(&store, 2).await?;
         store.pool().close().await;
         let reopened = SqlStore::open(&url).await?;
@@ -162,10 +176,10 @@ async fn reopening_keeps_history_and_migrations_run_once() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn pruning_by_runs_keeps_the_chain_verifiable() -> TestResult {
+async fn pruning_by_runs_keeps_the_chain_verifiable(db: Db) -> TestResult {
     let dir = tempfile::tempdir()?;
-    for (url, store) in stores(&dir).await? {
+    {
+        let (url, store) = store(db, &dir).await?;
         with_runs(&store, 6).await?;
         let pruned = store.prune(&Retention::runs(2)).await?;
         assert_eq!((pruned.runs, pruned.records), (4, 20), "{url}");

@@ -2,9 +2,10 @@
 //! free loopback port and stopped when dropped.
 //!
 //! The Python interpreter comes from `COMPLIANCE_MOTO_PYTHON`, else from the
-//! virtual environment `.ci/run` creates (`~/.cache/compliance-rs/moto-venv`).
-//! Without it, [`Moto::start`] skips (and says so), unless
-//! `COMPLIANCE_REQUIRE_MOTO=1` (set by `.ci/run`), where a missing moto fails.
+//! virtual environment `scripts/test` creates (`~/.cache/compliance-rs/moto-venv`).
+//! Without it, [`Moto::start`] fails: the tests that need moto are marked
+//! `#[ignore]` with the reason, so plain `cargo test` lists them as ignored,
+//! and `scripts/test` provisions moto and runs them.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -34,17 +35,10 @@ fn free_port() -> std::io::Result<u16> {
 }
 
 impl Moto {
-    /// Starts a server. `Ok(None)` when moto is not installed and not
-    /// required: the caller skips its test.
-    pub fn start() -> Result<Option<Moto>, String> {
+    /// Starts a server; an error when moto is not installed.
+    pub fn start() -> Result<Moto, String> {
         let Some(python) = python() else {
-            if std::env::var("COMPLIANCE_REQUIRE_MOTO").as_deref() == Ok("1") {
-                return Err("moto is required (COMPLIANCE_REQUIRE_MOTO=1) but not installed; run .ci/run".into());
-            }
-            eprintln!(
-                "SKIPPED: moto server not installed (python3 -m venv ~/.cache/compliance-rs/moto-venv && ~/.cache/compliance-rs/moto-venv/bin/pip install 'moto[server]==5.2.5')"
-            );
-            return Ok(None);
+            return Err("moto server is not installed: scripts/test installs it (or set COMPLIANCE_MOTO_PYTHON)".into());
         };
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("moto/patched_moto.py");
         // Another process may take the port between the probe and the bind: retry.
@@ -66,7 +60,7 @@ impl Moto {
                     break;
                 }
                 if moto.request("GET", "/_compliance/health", None).is_ok() {
-                    return Ok(Some(moto));
+                    return Ok(moto);
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }

@@ -13,8 +13,9 @@ use compliance_test_support::moto::Moto;
 /// Result of a test that uses `?`.
 pub type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-/// Starts moto, or returns `None` (the test is skipped, and says so).
-pub fn moto() -> Result<Option<Moto>, Box<dyn std::error::Error>> {
+/// Starts moto. Every test that calls this is `#[ignore]`d with the reason:
+/// `scripts/test` provisions moto and runs them.
+pub fn moto() -> Result<Moto, Box<dyn std::error::Error>> {
     Ok(Moto::start()?)
 }
 

@@ -119,11 +119,8 @@ async fn an_unreachable_cluster_fails_the_collector() -> TestResult {
 }
 
 #[tokio::test]
+#[ignore = "needs a real cluster: set KUBECONFIG (scripts/test runs it then)"]
 async fn real_cluster_when_kubeconfig_is_set() -> TestResult {
-    if std::env::var_os("KUBECONFIG").is_none() {
-        eprintln!("SKIPPED: real-cluster test (KUBECONFIG is not set)");
-        return Ok(());
-    }
     let client = kube::Client::try_default().await?;
     let collection = check_collector(
         &ClusterCollector::new(client, ClusterConfig::default().with_cluster("kubeconfig")),

@@ -33,16 +33,14 @@ fn example_policies() -> Result<RegoPolicies, Box<dyn std::error::Error>> {
 }
 
 /// The blog post's policy, as published (Rego v0), read from the shared
-/// docs: the project does not carry third-party code. `None`, said on
-/// stderr, when the file is not there.
-fn seed_policy() -> Result<Option<RegoPolicy>, Box<dyn std::error::Error>> {
+/// docs: the project does not carry third-party code. The tests that use it
+/// are ignored by plain `cargo test`; `scripts/test` runs them when the file
+/// is there.
+fn seed_policy() -> Result<RegoPolicy, Box<dyn std::error::Error>> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/docs/SEED-ARTICLE.md");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("SKIPPED: the blog post's policy: {} not found", path.display());
-        return Ok(None);
-    };
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let block = text.split("```rego\n").nth(1).and_then(|b| b.split("```").next()).ok_or("no rego block")?;
-    Ok(Some(RegoPolicy::from_source(block, "SEED-ARTICLE.md", &RegoConfig::default())?))
+    Ok(RegoPolicy::from_source(block, "SEED-ARTICLE.md", &RegoConfig::default())?)
 }
 
 fn messages(e: &Evidence) -> Vec<String> {
@@ -96,8 +94,9 @@ fn a_v0_policy_runs_as_written_without_importing_future_keywords() -> TestResult
 }
 
 #[test]
+#[ignore = "needs the blog post's text (../shared/docs/SEED-ARTICLE.md, outside this repository)"]
 fn the_blog_posts_policy_runs_as_published_and_judges_like_the_example() -> TestResult {
-    let Some(seed) = seed_policy()? else { return Ok(()) };
+    let seed = seed_policy()?;
     assert_eq!(seed.syntax(), RegoSyntax::V0);
     let example = example_policies()?;
     let ours = &example.policies()[0];
@@ -199,12 +198,11 @@ struct Judged {
 fn corpus_objects() -> Result<Vec<Judged>, Box<dyn std::error::Error>> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/k8s");
     if !dir.is_dir() {
-        eprintln!("SKIPPED: shared corpus not found at {}", dir.display());
-        return Ok(Vec::new());
+        return Err(format!("the shared corpus is not at {}", dir.display()).into());
     }
     let mut policies = example_policies()?;
-    let seed = seed_policy()?;
-    if let Some(seed) = seed {
+    // The blog post's policy joins when its text is there: it must give as many messages as ours.
+    if let Ok(seed) = seed_policy() {
         policies.push(seed)?;
     }
     let config = CheckConfig::default().with_policies(policies);
@@ -281,11 +279,9 @@ fn explain(check: &str, object: &Value, native: Option<Status>, rego_fails: bool
 }
 
 #[test]
-fn the_example_policy_agrees_with_the_native_checks_on_the_corpus_except_where_its_rules_differ() -> TestResult {
+#[ignore = "needs the shared corpus of third-party manifests (../shared/corpus/k8s, outside this repository)"]
+fn the_example_policy_agrees_with_the_native_checks_on_the_shared_corpus_except_where_its_rules_differ() -> TestResult {
     let judged = corpus_objects()?;
-    if judged.is_empty() {
-        return Ok(());
-    }
     let rules: [(&str, &[&str], &str); 4] = [
         ("k8s.pod.run_as_non_root", &["Pod"], "runAsNonRoot"),
         ("k8s.container.memory_limit", &["Pod"], "has no memory limit"),

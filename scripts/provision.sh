@@ -1,0 +1,65 @@
+# Provisions what the tests need on this kind of machine (Debian, root or
+# sudo-less root), and exports where it is. Sourced by `scripts/test` and
+# `.ci/run`; safe to run again (each step checks first).
+#
+# - moto server 5.2.5 (AWS API emulator) and oscal-bindings 0.3.1 (OSCAL
+#   schema models): a Python venv in ~/.cache/compliance-rs/moto-venv
+# - Checkov 3.3.30 (Terraform verdicts to compare with): its own venv
+# - Debian packages: prometheus (promtool), postgresql, openssl, curl
+# - a PostgreSQL server on 127.0.0.1:55432 (data in /var/tmp/compliance-rs-pg)
+#
+# It sets COMPLIANCE_REQUIRE_{MOTO,OSCAL,PROMTOOL,CHECKOV,POSTGRES}=1: with
+# these, a test whose tool is missing fails instead of passing unnoticed.
+
+provision_step() { printf '\n==> %s\n' "$1"; }
+
+provision_step "moto server and oscal-bindings, in a virtual environment"
+venv="$HOME/.cache/compliance-rs/moto-venv"
+if ! "$venv/bin/python" -c 'import sys, moto; sys.exit(moto.__version__ != "5.2.5")' 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
+fi
+# oscal-bindings holds typed models generated from NIST's published OSCAL JSON Schema.
+if ! "$venv/bin/python" -c 'import oscal_bindings' 2>/dev/null; then
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'oscal-bindings==0.3.1'
+fi
+"$venv/bin/python" -c 'import moto; print("moto", moto.__version__)'
+export COMPLIANCE_REQUIRE_MOTO=1 COMPLIANCE_REQUIRE_OSCAL=1
+
+provision_step "Checkov (PyPI), to compare its Terraform verdicts with ours"
+checkov_venv="$HOME/.cache/compliance-rs/checkov-venv"
+if ! "$checkov_venv/bin/python" -c 'import sys, checkov.version as v; sys.exit(v.version != "3.3.30")' 2>/dev/null; then
+  python3 -m venv "$checkov_venv"
+  "$checkov_venv/bin/pip" install --quiet --disable-pip-version-check 'checkov==3.3.30'
+fi
+export COMPLIANCE_CHECKOV="$checkov_venv/bin/checkov" COMPLIANCE_REQUIRE_CHECKOV=1
+
+provision_step "Debian packages: prometheus (promtool), postgresql, openssl, curl"
+missing=()
+command -v promtool > /dev/null || missing+=(prometheus)
+command -v openssl > /dev/null || missing+=(openssl)
+command -v curl > /dev/null || missing+=(curl ca-certificates)
+ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1 || missing+=(postgresql)
+if [ "${#missing[@]}" -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" > /dev/null
+fi
+promtool --version | head -1
+export COMPLIANCE_REQUIRE_PROMTOOL=1
+
+provision_step "PostgreSQL on 127.0.0.1:55432"
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+pg_port=55432
+pg_data=/var/tmp/compliance-rs-pg
+as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+if ! "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port"; then
+  rm -rf "$pg_data"
+  mkdir -p "$pg_data"
+  if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$pg_data"; fi
+  as_postgres "$pg_bin/initdb" -D "$pg_data" -A trust -U postgres > /dev/null
+  as_postgres "$pg_bin/pg_ctl" -D "$pg_data" -l "$pg_data/server.log" -w \
+    -o "-c listen_addresses=127.0.0.1 -c port=$pg_port -c unix_socket_directories=$pg_data" start > /dev/null
+fi
+"$pg_bin/pg_isready" -h 127.0.0.1 -p "$pg_port"
+export COMPLIANCE_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$pg_port/postgres" COMPLIANCE_REQUIRE_POSTGRES=1
