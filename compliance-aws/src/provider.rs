@@ -43,6 +43,12 @@ pub struct AwsConfig {
     pub bucket_concurrency: usize,
     /// For the S3 remediator: SSE-KMS with this key instead of SSE-S3.
     pub kms_key_id: Option<String>,
+    /// Seconds to open a connection to an endpoint.
+    pub connect_timeout_secs: u64,
+    /// Seconds one call may take, retries included; a read that stalls
+    /// longer is cut off too. An endpoint that accepts connections and never
+    /// answers is then an error, not a scan that hangs.
+    pub call_timeout_secs: u64,
 }
 
 impl Default for AwsConfig {
@@ -57,6 +63,8 @@ impl Default for AwsConfig {
             inactive_days: 90,
             bucket_concurrency: 8,
             kms_key_id: None,
+            connect_timeout_secs: 5,
+            call_timeout_secs: 60,
         }
     }
 }
@@ -123,11 +131,23 @@ pub const CONFIG_PREFIX: &str = "aws.config.";
 /// endpoint and retry attempts given.
 #[cfg(any(feature = "iam", feature = "s3", feature = "config"))]
 pub async fn sdk_config(config: &AwsConfig) -> compliance_core::Result<aws_config::SdkConfig> {
+    use std::time::Duration;
+
     use aws_config::retry::RetryConfig;
+    use aws_config::timeout::TimeoutConfig;
     use aws_config::{BehaviorVersion, Region};
 
+    let call = Duration::from_secs(config.call_timeout_secs.max(1));
+    let attempts = config.max_attempts.max(1);
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(config.connect_timeout_secs.max(1)))
+        .read_timeout(call)
+        .operation_attempt_timeout(call)
+        .operation_timeout(call * attempts)
+        .build();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(config.max_attempts.max(1)));
+        .retry_config(RetryConfig::standard().with_max_attempts(attempts))
+        .timeout_config(timeouts);
     if let Some(region) = &config.region {
         loader = loader.region(Region::new(region.clone()));
     }

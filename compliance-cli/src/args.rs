@@ -235,6 +235,9 @@ pub struct AwsArgs {
     /// Attempts per AWS call on throttling and transient errors (exponential backoff).
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub aws_max_attempts: u32,
+    /// Seconds one AWS call attempt may take (connecting: at most 5): an endpoint that never answers is a gap.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub aws_call_timeout: u64,
 }
 
 /// `remediate` arguments.
@@ -360,7 +363,7 @@ fn unreachable_defaults(e: &clap::Error) -> ScanArgs {
 
 impl Default for AwsArgs {
     fn default() -> Self {
-        Self { aws_endpoint_url: None, aws_region: None, aws_max_attempts: 5 }
+        Self { aws_endpoint_url: None, aws_region: None, aws_max_attempts: 5, aws_call_timeout: 60 }
     }
 }
 

@@ -9,9 +9,17 @@ use compliance_store::SqlStore;
 use crate::UsageError;
 use crate::args::{EvidenceCommand, ListFormat, StoreArg};
 
-/// Opens the store a command names.
+/// Opens the store a reading command names: it must exist, and nothing is
+/// created or written (a misspelt path is an error, not a new empty store).
 pub async fn open(store: &str) -> Result<SqlStore, UsageError> {
-    SqlStore::open(store).await.map_err(|e| UsageError(format!("--store: {e}")))
+    SqlStore::open_read_only(store).await.map_err(|e| UsageError(format!("--store: {e}")))
+}
+
+/// Opens the store a command writes decisions to: it must exist.
+pub async fn open_existing(store: &str) -> Result<SqlStore, UsageError> {
+    SqlStore::open_with(store, compliance_store::OpenMode::Existing)
+        .await
+        .map_err(|e| UsageError(format!("--store: {e}")))
 }
 
 /// `2026-01-01` (midnight UTC) or an RFC 3339 time.
@@ -53,6 +61,11 @@ pub async fn run(command: EvidenceCommand) -> Result<ExitCode, UsageError> {
     match command {
         EvidenceCommand::Verify(StoreArg { store, format }) => {
             let report = open(&store).await?.verify().await.map_err(query)?;
+            if report.records == 0 {
+                // Nothing to verify is not an intact chain.
+                outln!("no chain to verify: the store at {} holds no records", compliance_store::redact_url(&store));
+                return Ok(ExitCode::from(1));
+            }
             match format {
                 ListFormat::Json => {
                     outln!("{}", serde_json::to_string_pretty(&report).map_err(|e| UsageError(e.to_string()))?)

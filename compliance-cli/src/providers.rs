@@ -31,6 +31,7 @@ pub fn aws_connection(args: &AwsArgs) -> AwsConfig {
     config.endpoint_url = args.aws_endpoint_url.clone();
     config.region = args.aws_region.clone();
     config.max_attempts = args.aws_max_attempts;
+    config.call_timeout_secs = args.aws_call_timeout;
     config
 }
 

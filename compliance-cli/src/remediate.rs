@@ -243,7 +243,7 @@ async fn stored(command: StoredPlanCommand) -> Result<ExitCode, UsageError> {
         }
         StoredPlanCommand::Reject(args) => {
             let by = args.by.clone().unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "cli-user".into()));
-            let store = crate::evidence::open(&args.store.store).await?;
+            let store = crate::evidence::open_existing(&args.store.store).await?;
             let plan = store.decide(&args.id, false, &by, &args.reason).await.map_err(query)?;
             print_plan(&plan);
             outln!("rejected by {by}; nothing was changed");
@@ -251,7 +251,7 @@ async fn stored(command: StoredPlanCommand) -> Result<ExitCode, UsageError> {
         }
         StoredPlanCommand::Approve(args) => {
             let by = args.by.clone().unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "cli-user".into()));
-            let store = crate::evidence::open(&args.store.store).await?;
+            let store = crate::evidence::open_existing(&args.store.store).await?;
             let pending = store
                 .plan(&args.id)
                 .await

@@ -249,9 +249,21 @@ fn string_map(value: Option<&Value>, field: &str) -> Result<BTreeMap<String, Str
 
 /// Replaces quoted values in a deserialisation message: they may be secret.
 fn redact(message: &str) -> String {
+    // serde quotes a string value ("…") and shows other values in backticks
+    // after their kind (integer `1234`, boolean `true`, unknown variant `x`):
+    // both may be a secret's value (a numeric DB_PASSWORD), so both go.
+    const BACKTICKED: [&str; 5] = ["integer `", "floating point `", "boolean `", "character `", "unknown variant `"];
     let mut out = String::with_capacity(message.len());
     let mut quoted = false;
-    for c in message.chars() {
+    let mut rest = message;
+    while let Some(c) = rest.chars().next() {
+        if !quoted && let Some(marker) = BACKTICKED.iter().find(|m| rest.starts_with(**m)) {
+            let after = &rest[marker.len()..];
+            out.push_str(marker);
+            out.push_str("<redacted>`");
+            rest = after.split_once('`').map_or("", |(_, tail)| tail);
+            continue;
+        }
         if c == '"' {
             if quoted {
                 out.push_str("<redacted>\"");
@@ -262,6 +274,7 @@ fn redact(message: &str) -> String {
         } else if !quoted {
             out.push(c);
         }
+        rest = &rest[c.len_utf8()..];
     }
     out
 }
@@ -387,6 +400,18 @@ mod tests {
         let err = Workload::from_object(pod).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.starts_with("spec.containers[0]."), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
+        // A number where a string belongs: serde shows it in backticks, not quotes.
+        for (value, secret) in [(json!(987_654_321), "987654321"), (json!(true), "true"), (json!(12.5), "12.5")] {
+            let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                "spec": {"containers": [{"name": "c", "env": [{"name": "DB_PASSWORD", "value": value}]}]}});
+            let err = Workload::from_object(pod.clone()).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.starts_with("spec.containers[0].env[0].value: invalid type:"), "{err}");
+            assert!(!err.contains(secret), "{err}");
+            let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+                "request": {"uid": "u", "operation": "CREATE", "object": pod}});
+            let answer = crate::review(&review, &crate::AdmissionConfig::default()).map(|a| a.to_string());
+            assert!(answer.as_deref().is_ok_and(|a| a.contains("invalid type") && !a.contains(secret)), "{answer:?}");
+        }
         let missing = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {}});
         assert_eq!(
             Workload::from_object(missing).err().map(|e| e.to_string()).as_deref(),

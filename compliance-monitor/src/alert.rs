@@ -56,9 +56,25 @@ impl Alerter {
     }
 }
 
+/// Where a webhook URL points, without what may be a secret: incoming-webhook
+/// URLs carry their token in the path or the query (Slack's
+/// `/services/T…/B…/token`), so messages and logs name the host only.
+pub fn endpoint_of(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            let host = host.rsplit('@').next().unwrap_or_default();
+            format!("{scheme}://{host}/…")
+        }
+        None => "(not a URL)".to_owned(),
+    }
+}
+
 /// POSTs a JSON body (http or https, the system's root certificates); an
-/// answer outside 2xx is an error with its status.
+/// answer outside 2xx is an error with its status. Errors name the endpoint
+/// by its host only ([`endpoint_of`]).
 pub async fn post_json(url: &str, body: &serde_json::Value) -> Result<(), String> {
+    let shown = endpoint_of(url);
     let connector = hyper_rustls::HttpsConnectorBuilder::new()
         .with_native_roots()
         .map_err(|e| format!("no root certificates: {e}"))?
@@ -70,12 +86,12 @@ pub async fn post_json(url: &str, body: &serde_json::Value) -> Result<(), String
         .header("content-type", "application/json")
         .header("user-agent", concat!("compliance/", env!("CARGO_PKG_VERSION")))
         .body(Full::new(Bytes::from(body.to_string())))
-        .map_err(|e| format!("{url}: {e}"))?;
+        .map_err(|e| format!("{shown}: {e}"))?;
     let response = tokio::time::timeout(Duration::from_secs(10), client.request(request))
         .await
-        .map_err(|_| format!("{url}: no answer within 10 s"))?
-        .map_err(|e| format!("{url}: {e}"))?;
-    if response.status().is_success() { Ok(()) } else { Err(format!("{url}: HTTP {}", response.status())) }
+        .map_err(|_| format!("{shown}: no answer within 10 s"))?
+        .map_err(|e| format!("{shown}: {e}"))?;
+    if response.status().is_success() { Ok(()) } else { Err(format!("{shown}: HTTP {}", response.status())) }
 }
 
 #[cfg(test)]
@@ -84,6 +100,15 @@ mod tests {
     use compliance_report::notify::{ChangeKind, NotifiedChange};
 
     use super::*;
+
+    #[tokio::test]
+    async fn a_webhook_token_never_reaches_errors() {
+        let url = "http://127.0.0.1:1/services/T0/B0/s3cr3tT0ken?key=abc";
+        let err = post_json(url, &serde_json::json!({})).await.err().unwrap_or_default();
+        assert!(err.starts_with("http://127.0.0.1:1/…: "), "{err}");
+        assert!(!err.contains("s3cr3tT0ken") && !err.contains("abc"), "{err}");
+        assert_eq!(endpoint_of("https://user:pw@hooks.example.com/x"), "https://hooks.example.com/…");
+    }
 
     #[tokio::test]
     async fn alerts_are_rate_limited_and_held_changes_are_merged_not_lost() -> Result<(), Box<dyn std::error::Error>> {

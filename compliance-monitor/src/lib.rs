@@ -44,7 +44,7 @@ use compliance_report::notify::Notification;
 use futures::stream::BoxStream;
 use tracing::{error, info, warn};
 
-pub use alert::post_json;
+pub use alert::{endpoint_of, post_json};
 pub use fix::apply_and_record;
 pub use settings::{
     AlertConfig, AlertFormat, MonitorSettings, RemediationConfig, RemediationMode, duration, parse_duration,

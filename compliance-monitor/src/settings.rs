@@ -100,8 +100,9 @@ fn as_seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Erro
     s.serialize_str(&format!("{}ms", d.as_millis()))
 }
 
-/// Drift notifications to a webhook.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Drift notifications to a webhook. Its `Debug` names the endpoint's host
+/// only: the URL usually carries a token.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct AlertConfig {
@@ -128,6 +129,17 @@ impl AlertConfig {
             min_interval: default_min_interval(),
             min_severity: default_min_severity(),
         }
+    }
+}
+
+impl std::fmt::Debug for AlertConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertConfig")
+            .field("webhook_url", &crate::alert::endpoint_of(&self.webhook_url))
+            .field("format", &self.format)
+            .field("min_interval", &self.min_interval)
+            .field("min_severity", &self.min_severity)
+            .finish()
     }
 }
 

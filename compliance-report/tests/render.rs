@@ -137,3 +137,36 @@ async fn every_format_is_written_without_overwriting() -> TestResult {
     assert_eq!(std::fs::read_dir(dir.path())?.count(), 2 * Format::ALL.len());
     Ok(())
 }
+
+/// Text that came from the systems judged (object names, messages) is
+/// shown, never interpreted: no formula in CSV, no markup in Markdown, and
+/// no control character that makes JUnit XML ill-formed.
+#[tokio::test]
+async fn hostile_text_in_evidence_cannot_inject_into_any_output() -> TestResult {
+    let mut r = report().await?;
+    let check = Check::new("k8s.pod.run_as_non_root", "Containers run as non-root", Severity::High, "Workload")?;
+    let resource = ResourceRef::new("k8s", "Pod", "=HYPERLINK(\"http://x\")", "=cmd|' /C calc'!A0");
+    r.evidence.push(Evidence::new(
+        &check,
+        resource,
+        Status::Fail,
+        "bell \u{7} and escape \u{1b}[31m <img src=x onerror=alert(1)>",
+    ));
+
+    let xml = String::from_utf8(r.render(Format::Junit)?)?;
+    roxmltree::Document::parse(&xml)?;
+    assert!(!xml.contains('\u{7}') && !xml.contains('\u{1b}'));
+
+    let md = String::from_utf8(r.render(Format::Markdown)?)?;
+    assert!(!md.contains("<img") && !md.contains("<script>"), "{md}");
+    assert!(md.contains("&lt;img src=x onerror=alert(1)&gt;"), "{md}");
+
+    let csv = String::from_utf8(r.render(Format::Csv)?)?;
+    let mut rows = csv::Reader::from_reader(csv.as_bytes());
+    for row in rows.records() {
+        for cell in row?.iter() {
+            assert!(!cell.starts_with(['=', '+', '-', '@']), "a cell a spreadsheet would evaluate: {cell}");
+        }
+    }
+    Ok(())
+}

@@ -49,7 +49,7 @@ use compliance_core::store::{NewRecord, PruneReport, Record, RecordKind, fold_pl
 use sqlx::AnyPool;
 use tracing::debug;
 
-pub use connect::{Backend, redact_url};
+pub use connect::{Backend, OpenMode, redact_url};
 use read::{Bind, evidence_list};
 use schema::COLUMNS;
 pub use schema::SCHEMA_VERSION;

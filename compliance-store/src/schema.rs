@@ -41,6 +41,18 @@ pub const SCHEMA_VERSION: i64 = 1;
 pub(crate) const COLUMNS: &str = "seq, kind, run_id, check_id, subject, status, at_us, body, prev_hash, hash";
 
 impl SqlStore {
+    /// Fails unless the database holds an evidence store (its migrations table).
+    pub(crate) async fn require_schema(&self, shown_url: &str) -> Result<(), StoreError> {
+        let found = sqlx::query("SELECT COUNT(*) FROM schema_migrations").fetch_one(&self.pool).await;
+        match found {
+            Ok(_) => Ok(()),
+            Err(e) => Err(StoreError::unavailable(
+                format!("{shown_url}: no evidence store there (a monitor or a scan creates one)"),
+                e,
+            )),
+        }
+    }
+
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)",

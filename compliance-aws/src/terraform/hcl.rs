@@ -222,14 +222,26 @@ fn policy_document(body: &Body, ctx: &Context) -> Known<String> {
 
 // ---- HCL: modules ----
 
-fn line_of(text: &str, offset: usize) -> usize {
-    text.get(..offset).map_or(1, |before| before.matches('\n').count() + 1)
+/// The byte offset of every line start of a text: a block's line is then a
+/// binary search, not a rescan of the file for every bucket (which made a
+/// module of many buckets quadratic).
+struct LineIndex(Vec<usize>);
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        Self(std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect())
+    }
+
+    /// The 1-based line of a byte offset.
+    fn line_of(&self, offset: usize) -> usize {
+        self.0.partition_point(|&start| start <= offset).max(1)
+    }
 }
 
 /// One parsed file of a module.
 struct ParsedFile<'a> {
     name: &'a str,
-    text: &'a str,
+    lines: LineIndex,
     body: Body,
 }
 
@@ -241,7 +253,7 @@ pub fn scan_module_text(files: &[(&str, &str)], scope: &Scope) -> Collection {
     let mut parsed = Vec::new();
     for (name, text) in files {
         match hcl_edit::parser::parse_body(text) {
-            Ok(body) => parsed.push(ParsedFile { name, text, body }),
+            Ok(body) => parsed.push(ParsedFile { name, lines: LineIndex::new(text), body }),
             Err(e) => {
                 let at = e.location();
                 collection.gaps.push(Gap::source(
@@ -296,7 +308,7 @@ pub fn scan_module_text(files: &[(&str, &str)], scope: &Scope) -> Collection {
                 address: format!("aws_s3_bucket.{name}"),
                 name: attr(b, "bucket", &ctx).and_then(Result::ok).and_then(|v| v.as_str().map(str::to_owned)),
                 file: file.name.to_owned(),
-                line: block.span().map(|s| line_of(file.text, s.start)),
+                line: block.span().map(|s| file.lines.line_of(s.start)),
                 ..DeclaredBucket::default()
             };
             // Provider v3 inline blocks (still accepted by v4+, deprecated).
@@ -378,4 +390,16 @@ fn bucket_of(expr: &Expression, ctx: &Context) -> Option<String> {
     let literal = evaluate(expr, ctx).ok()?;
     let literal = literal.as_str()?;
     ctx.bucket_names.iter().find(|(_, bucket)| bucket.as_str() == literal).map(|(name, _)| name.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LineIndex;
+
+    #[test]
+    fn lines_of_offsets() {
+        let index = LineIndex::new("a\nbc\n\nd");
+        let lines: Vec<usize> = (0..8).map(|o| index.line_of(o)).collect();
+        assert_eq!(lines, [1, 1, 2, 2, 2, 3, 4, 4]);
+    }
 }

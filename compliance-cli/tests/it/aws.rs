@@ -89,3 +89,54 @@ fn aws_without_a_region_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("no AWS region"), "{}", text(&out.stderr));
 }
+
+/// An endpoint that accepts connections and never answers: every call ends
+/// at the call timeout, and the scan ends with its gaps instead of hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_aws_endpoint_ends_in_gaps_not_a_hang() -> TestResult {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let endpoint = format!("http://{}", listener.local_addr()?);
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket); // read nothing, answer nothing, keep it open
+        }
+    });
+    let out_dir = tempfile::tempdir()?;
+    let out_path = out_dir.path().to_str().ok_or("path")?.to_owned();
+    let args: Vec<String> = [
+        "scan",
+        "--aws",
+        "--aws-endpoint-url",
+        &endpoint,
+        "--aws-region",
+        "us-east-1",
+        "--aws-max-attempts",
+        "1",
+        "--aws-call-timeout",
+        "1",
+        "--out",
+        &out_path,
+        "--fail-on-gaps",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let env = [("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")];
+    // The guard of this test, far above the timeouts: without them the scan never ends.
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            compliance_with(&args, &env)
+        }),
+    )
+    .await??;
+    held.abort();
+    assert_eq!(out.status.code(), Some(1), "gaps, with --fail-on-gaps: {}", text(&out.stderr));
+    let report = report_in(out_dir.path())?;
+    let gaps = report["gaps"].as_array().ok_or("gaps")?;
+    for collector in ["aws-iam", "aws-s3", "aws-config"] {
+        assert!(gaps.iter().any(|g| g["collector"] == collector), "{collector}: {gaps:?}");
+    }
+    Ok(())
+}

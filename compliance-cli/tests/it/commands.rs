@@ -40,3 +40,24 @@ fn usage_errors_exit_2() {
         assert!(!text(&out.stderr).is_empty(), "{args:?} explains itself");
     }
 }
+
+#[test]
+fn reading_a_store_that_is_not_there_is_an_error_and_creates_nothing() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let missing = dir.path().join("evidnce.db");
+    let url = format!("sqlite://{}", missing.display());
+    for args in [["evidence", "verify", "--store", url.as_str()], ["evidence", "runs", "--store", url.as_str()]] {
+        let out = compliance(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stdout));
+        assert!(text(&out.stderr).contains("--store: store unavailable"), "{}", text(&out.stderr));
+        assert!(!missing.exists(), "{args:?} created {}", missing.display());
+    }
+    // A database that is not an evidence store is refused too, and left as it was.
+    let other = dir.path().join("other.db");
+    std::fs::write(&other, "")?;
+    let out = compliance(&["evidence", "verify", "--store", &format!("sqlite://{}", other.display())]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no evidence store there"), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(&other)?.len(), 0);
+    Ok(())
+}

@@ -8,8 +8,22 @@ use compliance_core::Evidence;
 use super::{PEOPLE_REPORT_MAX_FAILURES, failures_for_people, location, unjudged_for_people};
 use crate::model::{ControlStatus, Report};
 
+/// Text as Markdown shows it, never as markup: raw HTML (`<`, `>`, `&`) is
+/// escaped as entities, table cells keep their `|`, and a line break cannot
+/// start a new block.
 fn md_escape(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '|' => out.push_str("\\|"),
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 pub(super) fn markdown(r: &Report) -> String {

@@ -250,8 +250,12 @@ fn location(e: &Evidence) -> String {
 }
 
 /// Escapes `& < > "` (and `'` for XML), copying only when there is something to escape.
+/// Escapes text for XML and HTML. Control characters that XML 1.0 does not
+/// allow (all below U+0020 but tab, newline and carriage return) become
+/// U+FFFD, so a message carrying one cannot make a report ill-formed.
 fn escape(text: &str, apostrophe: bool) -> Cow<'_, str> {
-    let needs = |c: char| matches!(c, '&' | '<' | '>' | '"') || (apostrophe && c == '\'');
+    let forbidden = |c: char| c < ' ' && !matches!(c, '\t' | '\n' | '\r');
+    let needs = |c: char| matches!(c, '&' | '<' | '>' | '"') || (apostrophe && c == '\'') || forbidden(c);
     if !text.contains(needs) {
         return Cow::Borrowed(text);
     }
@@ -263,6 +267,7 @@ fn escape(text: &str, apostrophe: bool) -> Cow<'_, str> {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' if apostrophe => out.push_str("&apos;"),
+            c if forbidden(c) => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }
