@@ -5,8 +5,8 @@
 //! cargo run -p compliance-examples --example admission_review
 //! ```
 
-use compliance_core::Severity;
-use compliance_k8s::{AdmissionConfig, review};
+use compliance_rs::Severity;
+use compliance_rs::k8s::{AdmissionConfig, review};
 use serde_json::json;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

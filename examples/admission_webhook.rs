@@ -7,8 +7,8 @@
 //! cargo run -p compliance-examples --example admission_webhook
 //! ```
 
-use compliance_k8s::webhook::{TlsFiles, Webhook, WebhookConfig, serve_tls};
-use compliance_k8s::{AdmissionConfig, FailurePolicy};
+use compliance_rs::k8s::webhook::{TlsFiles, Webhook, WebhookConfig, serve_tls};
+use compliance_rs::k8s::{AdmissionConfig, FailurePolicy};
 use compliance_test_support::tls::{TestCert, request};
 use serde_json::json;
 

@@ -8,9 +8,9 @@
 
 use std::sync::Arc;
 
-use compliance_aws::iam::{IamCollector, IamConfig};
-use compliance_aws::s3::{S3Collector, S3Config};
-use compliance_core::{Engine, Scope, Status};
+use compliance_rs::aws::iam::{IamCollector, IamConfig};
+use compliance_rs::aws::s3::{S3Collector, S3Config};
+use compliance_rs::{Engine, Scope, Status};
 
 #[tokio::main]
 async fn main() {

@@ -5,8 +5,8 @@
 //! cargo run -p compliance-examples --example cluster_scan -- [namespace ...]
 //! ```
 
-use compliance_core::{Collector, Scope, Status};
-use compliance_k8s::{ClusterCollector, ClusterConfig};
+use compliance_rs::k8s::{ClusterCollector, ClusterConfig};
+use compliance_rs::{Collector, Scope, Status};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use compliance_core::{
+use compliance_rs::k8s::ManifestCollector;
+use compliance_rs::report::Report;
+use compliance_rs::{
     Check, Collection, Collector, Control, Engine, EngineConfig, Evidence, FrameworkDef, ResourceRef, Scope, Severity,
     Status, Waiver,
 };
-use compliance_k8s::ManifestCollector;
-use compliance_report::Report;
 
 /// A collector of your own: here, TLS certificates and their expiry.
 struct CertificateCollector {
@@ -23,7 +23,7 @@ struct CertificateCollector {
 }
 
 impl CertificateCollector {
-    fn new() -> compliance_core::Result<Self> {
+    fn new() -> compliance_rs::Result<Self> {
         let check = Check::new(
             "acme.tls.certificate_expiry",
             "Certificates are valid for 30 days or more",
@@ -46,7 +46,7 @@ impl Collector for CertificateCollector {
         vec![self.check.clone()]
     }
 
-    async fn collect(&self, scope: &Scope) -> compliance_core::Result<Collection> {
+    async fn collect(&self, scope: &Scope) -> compliance_rs::Result<Collection> {
         if !scope.wants(&self.check.id) {
             return Ok(Collection::default());
         }

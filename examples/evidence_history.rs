@@ -8,9 +8,9 @@
 
 use std::sync::Arc;
 
-use compliance_core::{Engine, EvidenceStore, Scope};
-use compliance_k8s::ManifestCollector;
-use compliance_store::SqlStore;
+use compliance_rs::k8s::ManifestCollector;
+use compliance_rs::sql::SqlStore;
+use compliance_rs::{Engine, EvidenceStore, Scope};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -20,7 +20,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let manifests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests");
     let engine = Engine::new().with_collector(Arc::new(ManifestCollector::new([manifests])));
-    let frameworks = compliance_report::builtin_frameworks();
+    let frameworks = compliance_rs::report::builtin_frameworks();
     for _ in 0..3 {
         let run = engine.run(&Scope::all()).await;
         let stored = store.append_run(&run, &frameworks, &[], "example").await?;

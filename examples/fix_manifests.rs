@@ -5,8 +5,8 @@
 //! cargo run -p compliance-examples --example fix_manifests -- examples/manifests/legacy-worker.yaml
 //! ```
 
-use compliance_core::Scope;
-use compliance_k8s::{FixDefaults, fix_manifest};
+use compliance_rs::Scope;
+use compliance_rs::k8s::{FixDefaults, fix_manifest};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let default = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/legacy-worker.yaml");

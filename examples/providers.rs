@@ -16,7 +16,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("provider {}: {} built-in checks", provider.name(), provider.checks().len());
     }
     let root = env!("CARGO_MANIFEST_DIR");
-    // What a configuration file's `providers:` holds; here as JSON.
+    // One section per provider, keyed by its name; here as JSON.
     let sections: compliance_rs::provider::Sections = serde_json::from_value(serde_json::json!({
         "k8s": { "manifests": [format!("{root}/manifests")], "rego_policies": [format!("{root}/policies")] },
         "aws": { "terraform": [format!("{root}/terraform")] },

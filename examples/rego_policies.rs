@@ -1,13 +1,13 @@
-//! Rego policies as checks: load the seed article's policy (v0 text as
-//! published, and v1), judge manifests and an admission request with it next
-//! to the built-in checks.
+//! Rego policies as checks: load the example policy
+//! (`examples/policies/soc2-workloads.rego`), judge manifests and an
+//! admission request with it next to the built-in checks.
 //!
 //! ```text
 //! cargo run -p compliance-examples --example rego_policies
 //! ```
 
-use compliance_core::{Scope, Status};
-use compliance_k8s::{AdmissionConfig, CheckConfig, RegoConfig, RegoPolicies, review, scan_paths};
+use compliance_rs::k8s::{AdmissionConfig, CheckConfig, RegoConfig, RegoPolicies, review, scan_paths};
+use compliance_rs::{Scope, Status};
 use serde_json::json;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
-use compliance_core::{Engine, Scope};
-use compliance_k8s::ManifestCollector;
-use compliance_report::{Format, Report, builtin_frameworks};
+use compliance_rs::k8s::ManifestCollector;
+use compliance_rs::report::{Format, Report, builtin_frameworks};
+use compliance_rs::{Engine, Scope};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

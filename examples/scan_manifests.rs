@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use compliance_core::{Collector, Scope, Status};
-use compliance_k8s::ManifestCollector;
+use compliance_rs::k8s::ManifestCollector;
+use compliance_rs::{Collector, Scope, Status};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -16,7 +16,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args().nth(1).map(std::path::PathBuf::from).unwrap_or(default);
     let collection = ManifestCollector::new([path]).collect(&Scope::all()).await?;
 
-    let mut by_workload: BTreeMap<&str, Vec<&compliance_core::Evidence>> = BTreeMap::new();
+    let mut by_workload: BTreeMap<&str, Vec<&compliance_rs::Evidence>> = BTreeMap::new();
     for e in collection.evidence.iter().filter(|e| e.status == Status::Fail) {
         by_workload.entry(e.resource.id.as_str()).or_default().push(e);
     }

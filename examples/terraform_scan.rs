@@ -5,8 +5,8 @@
 //! cargo run -p compliance-examples --example terraform_scan
 //! ```
 
-use compliance_aws::terraform::scan_paths;
-use compliance_core::{Scope, Status};
+use compliance_rs::aws::terraform::scan_paths;
+use compliance_rs::{Scope, Status};
 
 fn main() {
     let module = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("terraform");

@@ -80,7 +80,7 @@ async fn main() {
         elapsed.as_secs_f64()
     );
 
-    // The article: ListUsers once, without paging, then GetUser per user.
+    // The blog post's way: ListUsers once, without paging, then GetUser per user.
     for paginate in [false, true] {
         moto.reset_calls().expect("reset");
         let start = Instant::now();
@@ -101,8 +101,11 @@ async fn main() {
                 with_password_use += 1;
             }
         }
-        let label =
-            if paginate { "article, with pagination added" } else { "article (ListUsers once + GetUser per user)" };
+        let label = if paginate {
+            "blog post's way, with paging added"
+        } else {
+            "blog post's way (ListUsers once + GetUser per user)"
+        };
         println!(
             "{:<46} {:>10} {:>10} {:>10} {:>8.3}s",
             label,
@@ -112,6 +115,6 @@ async fn main() {
             start.elapsed().as_secs_f64()
         );
     }
-    println!("\n`judged`: users whose activity could be judged. The article only reads PasswordLastUsed,");
+    println!("\n`judged`: users whose activity could be judged. That way reads only PasswordLastUsed,");
     println!("so users without a password, with unused keys or never logged in are never judged.");
 }

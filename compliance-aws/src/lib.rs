@@ -14,7 +14,7 @@
 //!   (`aws.config.<rule-name>`), every page of results.
 //! - [`s3`]: bucket posture in each bucket's region (`aws.s3.public_access_block`,
 //!   `aws.s3.default_encryption`, `aws.s3.versioning`, `aws.s3.ssl_only`,
-//!   `aws.s3.access_logging`) and the S3 remediator.
+//!   `aws.s3.access_logging`, `aws.s3.mfa_delete`) and the S3 remediator.
 //! - `terraform`: the same S3 checks on Terraform source and plans: one
 //!   catalogue judges a [`s3::BucketState`] read live or declared in code.
 //! - [`AwsProvider`]: all of the above built from one serde configuration

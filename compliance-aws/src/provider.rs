@@ -43,6 +43,9 @@ pub struct AwsConfig {
     pub bucket_concurrency: usize,
     /// For the S3 remediator: SSE-KMS with this key instead of SSE-S3.
     pub kms_key_id: Option<String>,
+    /// Build only the remediators of the account: no collector, so no AWS
+    /// Config rule discovery (`compliance remediate` needs only the fixes).
+    pub remediators_only: bool,
     /// Seconds to open a connection to an endpoint.
     pub connect_timeout_secs: u64,
     /// Seconds one call may take, retries included; a read that stalls
@@ -63,6 +66,7 @@ impl Default for AwsConfig {
             inactive_days: 90,
             bucket_concurrency: 8,
             kms_key_id: None,
+            remediators_only: false,
             connect_timeout_secs: 5,
             call_timeout_secs: 60,
         }
@@ -176,6 +180,12 @@ async fn account(config: &AwsConfig, wiring: Wiring) -> compliance_core::Result<
     if let Some(key) = &config.kms_key_id {
         s3 = s3.with_kms_key(key.clone());
     }
+    let wiring = wiring
+        .with_remediator(Arc::new(S3Remediator::new(&sdk, s3.clone())))
+        .with_remediator(Arc::new(IamRemediator::new(&sdk)));
+    if config.remediators_only {
+        return Ok(wiring);
+    }
     let rules: Arc<dyn compliance_core::Collector> = if config.config_rules.is_empty() {
         match ConfigRulesCollector::discover(&sdk).await {
             Ok(c) => Arc::new(c),
@@ -192,10 +202,8 @@ async fn account(config: &AwsConfig, wiring: Wiring) -> compliance_core::Result<
             &sdk,
             IamConfig::default().with_inactive_days(config.inactive_days),
         )))
-        .with_collector(Arc::new(S3Collector::new(&sdk, s3.clone())))
-        .with_collector(rules)
-        .with_remediator(Arc::new(S3Remediator::new(&sdk, s3)))
-        .with_remediator(Arc::new(IamRemediator::new(&sdk))))
+        .with_collector(Arc::new(S3Collector::new(&sdk, s3)))
+        .with_collector(rules))
 }
 
 #[cfg(not(all(feature = "iam", feature = "s3", feature = "config")))]
@@ -226,6 +234,26 @@ impl Unavailable {
     }
 }
 
+/// The setup's error as the source of each run's error: its own text is
+/// already the reason, so the chain goes on with its cause.
+#[cfg(all(feature = "iam", feature = "s3", feature = "config"))]
+#[derive(Debug)]
+struct SetUp(Arc<compliance_core::Error>);
+
+#[cfg(all(feature = "iam", feature = "s3", feature = "config"))]
+impl std::fmt::Display for SetUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("when the collector was set up")
+    }
+}
+
+#[cfg(all(feature = "iam", feature = "s3", feature = "config"))]
+impl std::error::Error for SetUp {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(self.0.as_ref())
+    }
+}
+
 #[cfg(all(feature = "iam", feature = "s3", feature = "config"))]
 #[async_trait]
 impl compliance_core::Collector for Unavailable {
@@ -236,7 +264,7 @@ impl compliance_core::Collector for Unavailable {
         Vec::new()
     }
     async fn collect(&self, _scope: &compliance_core::Scope) -> compliance_core::Result<compliance_core::Collection> {
-        let source: compliance_core::BoxError = Box::new(Arc::clone(&self.cause));
+        let source: compliance_core::BoxError = Box::new(SetUp(Arc::clone(&self.cause)));
         Err(match &self.permission {
             Some(permission) => compliance_core::Error::PermissionDenied {
                 collector: self.name.to_owned(),

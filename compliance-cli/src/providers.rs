@@ -83,6 +83,7 @@ pub async fn remediators(
     });
     let aws = aws.map(|mut config| {
         config.account = true;
+        config.remediators_only = true;
         config
     });
     let wiring = build(&sections(k8s, aws)?).await?;

@@ -4,8 +4,12 @@
 //! Paths named by the user are taken as given; folders are walked in name
 //! order for the files a source wants. Hidden folders (`.git`, `.terraform`)
 //! are not entered, a folder reached twice through links is walked once, and
-//! nothing deeper than [`MAX_DEPTH`] is entered. A path that cannot be read
-//! or listed is a [`Gap`] naming it; the walk goes on.
+//! nothing deeper than [`MAX_DEPTH`] is entered. Inside a folder only regular
+//! files are taken, and none larger than [`MAX_FILE_BYTES`]: a FIFO or a
+//! device there (a link to `/dev/zero`) would block or never end a read. A
+//! path named on purpose is taken as it is (`<(kubectl get … -o yaml)` is a
+//! pipe). A path that cannot be read, listed or used is a [`Gap`] naming it;
+//! the walk goes on.
 //!
 //! ```
 //! # fn main() -> std::io::Result<()> {
@@ -27,6 +31,27 @@ use crate::collector::{Gap, GapKind};
 
 /// Folders deeper than this below a named path are not entered.
 pub const MAX_DEPTH: usize = 32;
+
+/// Files larger than this are not read (a gap says so).
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The file, if it is a regular file within the size limit; else a gap.
+fn usable(path: &Path, meta: &std::fs::Metadata, gaps: &mut Vec<Gap>) -> bool {
+    let problem = if !meta.is_file() {
+        Some("not a regular file (a FIFO, a device or a socket): not read".to_owned())
+    } else if meta.len() > MAX_FILE_BYTES {
+        Some(format!("{} bytes, more than the {MAX_FILE_BYTES}-byte limit: not read", meta.len()))
+    } else {
+        None
+    };
+    match problem {
+        Some(reason) => {
+            gaps.push(Gap::source(path.display().to_string(), GapKind::Unreadable, reason));
+            false
+        }
+        None => true,
+    }
+}
 
 /// The files `paths` name: files as given, folders walked for the files
 /// `wanted` accepts. Unreadable paths become gaps.
@@ -77,8 +102,18 @@ fn walk(
             if !is_hidden(&path) {
                 walk(&path, depth + 1, wanted, files, seen, gaps);
             }
-        } else if wanted(&path) {
-            files.push(path);
+            continue;
+        }
+        if !wanted(&path) {
+            continue;
+        }
+        // Links are followed: the metadata is the target's.
+        match std::fs::metadata(&path) {
+            Ok(meta) if usable(&path, &meta, gaps) => files.push(path),
+            Ok(_) => {}
+            Err(e) => {
+                gaps.push(Gap::source(path.display().to_string(), GapKind::Unreadable, format!("cannot read: {e}")))
+            }
         }
     }
 }
@@ -99,6 +134,29 @@ mod tests {
         assert_eq!(files, [dir.join("a/x.yaml")]);
         assert_eq!(gaps.len(), 1);
         assert!(gaps[0].reason.starts_with("cannot read:"), "{}", gaps[0].reason);
+        std::fs::remove_dir_all(&dir)
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn fifos_and_devices_are_gaps_and_never_read() -> std::io::Result<()> {
+        let dir = std::env::temp_dir().join(format!("walk-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("good.yaml"), "kind: Pod")?;
+        let made = std::process::Command::new("mkfifo").arg(dir.join("x.yaml")).status()?;
+        assert!(made.success());
+        std::os::unix::fs::symlink("/dev/zero", dir.join("zero.yaml"))?;
+        let mut gaps = Vec::new();
+        let files = files_under(std::slice::from_ref(&dir), |p| p.extension().is_some_and(|e| e == "yaml"), &mut gaps);
+        assert_eq!(files, [dir.join("good.yaml")]);
+        let mut sources: Vec<String> = gaps.iter().filter_map(|g| g.source.clone()).collect();
+        sources.sort();
+        assert_eq!(sources, [dir.join("x.yaml").display().to_string(), dir.join("zero.yaml").display().to_string()]);
+        assert!(gaps.iter().all(|g| g.reason.starts_with("not a regular file")));
+        // Named on purpose (a pipe from process substitution is one), it is taken.
+        let mut gaps = Vec::new();
+        assert_eq!(files_under(&[dir.join("x.yaml")], |_| true, &mut gaps), [dir.join("x.yaml")]);
+        assert!(gaps.is_empty());
         std::fs::remove_dir_all(&dir)
     }
 }

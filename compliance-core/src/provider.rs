@@ -260,8 +260,8 @@ impl std::fmt::Debug for Registry {
     }
 }
 
-/// The configuration sections of a registry, as a serde type: what a
-/// configuration file's `providers:` holds.
+/// The configuration sections of a registry, keyed by provider name, as a
+/// serde type (a YAML or JSON object of objects).
 pub type Sections = BTreeMap<String, serde_json::Value>;
 
 #[cfg(test)]

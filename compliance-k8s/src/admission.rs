@@ -211,24 +211,3 @@ pub fn review_with_evidence(body: &Value, config: &AdmissionConfig) -> Result<(V
     };
     Ok((response, evidence))
 }
-
-/// Wraps an object as the `AdmissionReview` a CREATE request for it would
-/// carry, which is what admission policies read (`input.request.object`).
-pub fn admission_input(object: &Value, namespace: Option<&str>) -> Value {
-    let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
-    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-    let meta = object.get("metadata");
-    let namespace = namespace.or_else(|| meta.and_then(|m| m.get("namespace")).and_then(Value::as_str));
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": "00000000-0000-0000-0000-000000000000",
-            "kind": { "group": group, "version": version, "kind": object.get("kind") },
-            "name": meta.and_then(|m| m.get("name")),
-            "namespace": namespace,
-            "operation": "CREATE",
-            "object": object,
-        }
-    })
-}

@@ -1,6 +1,5 @@
 //! Settings of the Kubernetes checks.
 
-use compliance_core::Check;
 use serde::{Deserialize, Serialize};
 
 /// Labels demanded of Deployments, StatefulSets and DaemonSets by default:
@@ -42,14 +41,5 @@ impl CheckConfig {
     pub fn with_policies(mut self, policies: crate::rego::RegoPolicies) -> Self {
         self.policies = std::sync::Arc::new(policies);
         self
-    }
-
-    /// The built-in checks and, with feature `rego`, the policies' checks.
-    pub fn checks(&self) -> Vec<Check> {
-        #[allow(unused_mut)]
-        let mut all = crate::rules::checks();
-        #[cfg(feature = "rego")]
-        all.extend(self.policies.checks());
-        all
     }
 }

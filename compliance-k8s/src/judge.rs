@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use compliance_core::{Check, Evidence, ResourceRef, Scope};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::config::CheckConfig;
 use crate::rules::evaluate;
@@ -66,7 +66,7 @@ impl<'a> KubeObject<'a> {
     pub fn admission_input(&self) -> Cow<'_, Value> {
         match self.admission {
             Some(review) => Cow::Borrowed(review),
-            None => Cow::Owned(crate::admission::admission_input(self.value, None)),
+            None => Cow::Owned(admission_input(self.value, None)),
         }
     }
 }
@@ -79,6 +79,21 @@ pub trait ObjectJudge {
     fn judges(&self, api_version: &str, kind: &str) -> bool;
     /// The evidence for one object, or why the object cannot be read.
     fn judge(&self, object: &KubeObject<'_>, scope: &Scope) -> Result<Vec<Evidence>, String>;
+}
+
+#[cfg(feature = "rego")]
+impl ObjectJudge for crate::rego::RegoPolicies {
+    fn checks(&self) -> Vec<Check> {
+        crate::rego::RegoPolicies::checks(self)
+    }
+
+    fn judges(&self, api_version: &str, kind: &str) -> bool {
+        crate::rego::RegoPolicies::judges(self, api_version, kind)
+    }
+
+    fn judge(&self, object: &KubeObject<'_>, scope: &Scope) -> Result<Vec<Evidence>, String> {
+        Ok(self.evaluate(object.value(), &object.admission_input(), object.resource(), scope))
+    }
 }
 
 /// The built-in rules, with their settings.
@@ -103,6 +118,17 @@ impl ObjectJudge for BuiltinRules<'_> {
     }
 }
 
+impl CheckConfig {
+    /// The built-in checks and, with feature `rego`, the policies' checks.
+    pub fn checks(&self) -> Vec<Check> {
+        #[allow(unused_mut)]
+        let mut all = BuiltinRules(self).checks();
+        #[cfg(feature = "rego")]
+        all.extend(self.policies.checks());
+        all
+    }
+}
+
 /// What judging one object gave.
 #[derive(Debug, Default)]
 pub struct Judged {
@@ -123,27 +149,46 @@ pub fn judges_type(config: &CheckConfig, api_version: &str, kind: &str) -> bool 
     BuiltinRules(config).judges(api_version, kind)
 }
 
-/// Judges one object with every judge of `config` that judges its type.
+/// Judges one object with every judge of `config` that judges its type:
+/// the built-in rules and, with feature `rego`, the policies.
 pub fn judge_object(object: &KubeObject<'_>, config: &CheckConfig, scope: &Scope) -> Judged {
     let (api_version, kind) = object.type_of();
-    let mut judged = Judged::default();
-    #[cfg(feature = "rego")]
-    {
-        let policies: &crate::rego::RegoPolicies = &config.policies;
-        if policies.judges(api_version, kind)
-            && let Ok(evidence) = policies.judge(object, scope)
-        {
-            judged.evidence.extend(evidence);
-        }
-    }
     let builtin = BuiltinRules(config);
-    if builtin.judges(api_version, kind) {
-        match builtin.judge(object, scope) {
+    // Policies first, then the built-in rules: the order evidence has always come in.
+    #[cfg(feature = "rego")]
+    let judges: [&dyn ObjectJudge; 2] = [&*config.policies, &builtin];
+    #[cfg(not(feature = "rego"))]
+    let judges: [&dyn ObjectJudge; 1] = [&builtin];
+    let mut judged = Judged::default();
+    for judge in judges.into_iter().filter(|j| j.judges(api_version, kind)) {
+        match judge.judge(object, scope) {
             Ok(evidence) => judged.evidence.extend(evidence),
-            Err(reason) => {
-                judged.unreadable = WorkloadKind::from_type(api_version, kind).map(|k| (k, reason));
-            }
+            Err(reason) => match WorkloadKind::from_type(api_version, kind) {
+                Some(workload) => judged.unreadable = Some((workload, reason)),
+                None => tracing::warn!(kind, "{reason}"),
+            },
         }
     }
     judged
+}
+
+/// Wraps an object as the `AdmissionReview` a CREATE request for it would
+/// carry, which is what admission policies read (`input.request.object`).
+pub fn admission_input(object: &Value, namespace: Option<&str>) -> Value {
+    let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let meta = object.get("metadata");
+    let namespace = namespace.or_else(|| meta.and_then(|m| m.get("namespace")).and_then(Value::as_str));
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "00000000-0000-0000-0000-000000000000",
+            "kind": { "group": group, "version": version, "kind": object.get("kind") },
+            "name": meta.and_then(|m| m.get("name")),
+            "namespace": namespace,
+            "operation": "CREATE",
+            "object": object,
+        }
+    })
 }

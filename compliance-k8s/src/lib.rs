@@ -63,11 +63,11 @@ mod serde_millis;
 pub mod webhook;
 mod workload;
 
-pub use admission::{AdmissionConfig, AdmissionError, FailurePolicy, admission_input, review, review_with_evidence};
+pub use admission::{AdmissionConfig, AdmissionError, FailurePolicy, review, review_with_evidence};
 #[cfg(feature = "cluster")]
 pub use cluster::{ClusterCollector, ClusterConfig};
 pub use config::{CheckConfig, DEFAULT_REQUIRED_LABELS};
-pub use judge::{BuiltinRules, Judged, KubeObject, ObjectJudge, judge_object};
+pub use judge::{BuiltinRules, Judged, KubeObject, ObjectJudge, admission_input, judge_object};
 pub use manifests::{ManifestCollector, scan_paths, scan_text};
 #[cfg(feature = "cluster")]
 pub use provider::kube_client;

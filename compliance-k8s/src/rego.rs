@@ -464,20 +464,6 @@ impl RegoPolicies {
     }
 }
 
-impl crate::judge::ObjectJudge for RegoPolicies {
-    fn checks(&self) -> Vec<Check> {
-        RegoPolicies::checks(self)
-    }
-
-    fn judges(&self, api_version: &str, kind: &str) -> bool {
-        RegoPolicies::judges(self, api_version, kind)
-    }
-
-    fn judge(&self, object: &crate::judge::KubeObject<'_>, scope: &Scope) -> Result<Vec<Evidence>, String> {
-        Ok(self.evaluate(object.value(), &object.admission_input(), object.resource(), scope))
-    }
-}
-
 /// `.rego` files, except OPA's `_test.rego` test files.
 fn is_policy_file(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "rego")

@@ -10,6 +10,11 @@ use serde_json::{Value, json};
 use super::IamConfig;
 use super::report::{AccessKeyColumns, CredentialRow};
 
+/// The resource kind of an IAM user's checks.
+pub(super) const USER_KIND: &str = "IAMUser";
+/// The resource kind of the root user's checks (the account).
+pub(super) const ROOT_KIND: &str = "AWSAccount";
+
 /// What every judge of one review shares: the settings and the time.
 #[derive(Clone, Debug)]
 pub struct Review {
@@ -197,7 +202,7 @@ pub(super) static DEFS: &[CheckDef<CredentialRow, Review>] = &[
             id: "aws.iam.user_inactive",
             title: "IAM users with enabled credentials are in use",
             severity: Severity::High,
-            resource_kind: "IAMUser",
+            resource_kind: USER_KIND,
             rationale: "A dormant account with a working password or key is an unwatched way in; access reviews remove them.",
             remediation: "Disable the user: delete the login profile and deactivate the access keys (compliance remediate does both, with approval).",
             reference: "PCI DSS v4.0 8.2.6: inactive user accounts are removed or disabled within 90 days",
@@ -210,7 +215,7 @@ pub(super) static DEFS: &[CheckDef<CredentialRow, Review>] = &[
             id: "aws.iam.console_mfa",
             title: "Console users have MFA",
             severity: Severity::High,
-            resource_kind: "IAMUser",
+            resource_kind: USER_KIND,
             rationale: "A password alone is phished or reused; MFA stops most account takeovers.",
             remediation: "Enable an MFA device for the user, or remove the console password.",
             reference: "PCI DSS v4.0 8.4.2",
@@ -223,7 +228,7 @@ pub(super) static DEFS: &[CheckDef<CredentialRow, Review>] = &[
             id: "aws.iam.access_key_rotated",
             title: "Active access keys are rotated",
             severity: Severity::Medium,
-            resource_kind: "IAMUser",
+            resource_kind: USER_KIND,
             rationale: "Long-lived keys leak through logs, laptops and repositories; rotation bounds the damage.",
             remediation: "Create a new key, move its users over, then deactivate and delete the old one.",
             reference: "PCI DSS v4.0 8.3.9",
@@ -236,7 +241,7 @@ pub(super) static DEFS: &[CheckDef<CredentialRow, Review>] = &[
             id: "aws.iam.access_key_unused",
             title: "No active access key is left unused",
             severity: Severity::Medium,
-            resource_kind: "IAMUser",
+            resource_kind: USER_KIND,
             rationale: "An unused active key is risk with no benefit.",
             remediation: "Deactivate, then delete, access keys nobody uses.",
             reference: "PCI DSS v4.0 8.2.6",
@@ -249,7 +254,7 @@ pub(super) static DEFS: &[CheckDef<CredentialRow, Review>] = &[
             id: "aws.iam.root_access_keys",
             title: "The root user has no access keys",
             severity: Severity::Critical,
-            resource_kind: "AWSAccount",
+            resource_kind: ROOT_KIND,
             rationale: "Root access keys cannot be limited by any policy.",
             remediation: "Delete the root user's access keys; use IAM roles instead.",
             reference: "CIS AWS Foundations 1.4",
@@ -262,7 +267,7 @@ pub(super) static DEFS: &[CheckDef<CredentialRow, Review>] = &[
             id: "aws.iam.root_mfa",
             title: "The root user has MFA",
             severity: Severity::Critical,
-            resource_kind: "AWSAccount",
+            resource_kind: ROOT_KIND,
             rationale: "The root user can do anything, including closing the account.",
             remediation: "Enable MFA (preferably a hardware key) on the root user.",
             reference: "CIS AWS Foundations 1.5",

@@ -10,7 +10,7 @@ use tracing::info;
 
 use super::IamConfig;
 use super::api::{IamApi, SdkIam, fetch_credential_report};
-use super::checks::{Review, catalogue, checks};
+use super::checks::{ROOT_KIND, Review, USER_KIND, catalogue, checks};
 use super::report::{CredentialRow, parse_credential_report};
 use crate::api::account_of;
 
@@ -43,10 +43,6 @@ impl IamCollector {
         Self { api, config }
     }
 }
-
-/// The resource kinds of the catalogue: users, and the account's root user.
-const USER_KIND: &str = "IAMUser";
-const ROOT_KIND: &str = "AWSAccount";
 
 pub(super) fn user_resource(row: &CredentialRow) -> ResourceRef {
     ResourceRef::new("aws", USER_KIND, row.arn.clone(), row.user.clone())

@@ -215,3 +215,9 @@ fn the_catalogue_and_the_remediator_agree_on_what_is_fixable() {
     }
     assert_eq!(IamRemediator::with_api(Arc::new(MockIamApi::new())).fixes(), catalogue().remediable());
 }
+
+#[test]
+fn the_catalogue_has_no_malformed_or_repeated_id() {
+    assert!(catalogue().problems().is_empty(), "{:?}", catalogue().problems());
+    assert_eq!(catalogue().entries().len(), 6);
+}

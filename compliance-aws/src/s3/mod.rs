@@ -1,6 +1,6 @@
 //! S3 bucket posture, per bucket and in the bucket's own region: public
 //! access block, default encryption, versioning, an SSL-only bucket policy,
-//! access logging. And the S3 remediator for the first four.
+//! access logging, MFA Delete. And the S3 remediator for the first four.
 //!
 //! - `model`: a bucket's settings and [`BucketState`], what the live
 //!   collector reads and Terraform declares; `checks`: the judges and the

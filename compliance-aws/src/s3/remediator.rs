@@ -16,10 +16,10 @@ use super::collector::judge_bucket;
 use super::model::PublicAccessBlock;
 use crate::api::ApiError;
 
-/// dry run: the dry run reads the current state and shows the exact call and
-/// the before and after; apply makes the call, then re-reads and re-judges.
 /// Fixes S3 failures: public access block, default encryption, versioning,
 /// SSL-only policy (merged into the existing policy). S3 has no server-side
+/// dry run: the dry run reads the current state and shows the exact call and
+/// the before and after; apply makes the call, then re-reads and re-judges.
 #[derive(Clone)]
 pub struct S3Remediator {
     api: Arc<dyn BucketApi>,
@@ -187,7 +187,10 @@ impl Remediator for S3Remediator {
                         .await
                         .map_err(explain)?,
                     "aws.s3.versioning" => self.api.enable_versioning(&bucket, &region).await.map_err(explain)?,
-                    _ => self.api.put_policy(&bucket, &region, payload.to_string()).await.map_err(explain)?,
+                    "aws.s3.ssl_only" => {
+                        self.api.put_policy(&bucket, &region, payload.to_string()).await.map_err(explain)?
+                    }
+                    other => return Err(self.failure(format!("no fix is known for {other}"))),
                 }
                 true
             }

@@ -313,10 +313,15 @@ pub fn scan_module_text(files: &[(&str, &str)], scope: &Scope) -> Collection {
             };
             // Provider v3 inline blocks (still accepted by v4+, deprecated).
             if let Some(v) = first_block(b, "versioning") {
-                declared.versioning = Some(
-                    bool_attr(&v.body, "enabled", &ctx)
-                        .map(|on| Versioning { status: on.then(|| "Enabled".to_owned()), mfa_delete: None }),
-                );
+                declared.versioning = Some((|| {
+                    let on = bool_attr(&v.body, "enabled", &ctx)?;
+                    // `mfa_delete = true|false`, when written; unset means never enabled.
+                    let mfa = match attr(&v.body, "mfa_delete", &ctx) {
+                        Some(_) => Some(if bool_attr(&v.body, "mfa_delete", &ctx)? { "Enabled" } else { "Disabled" }),
+                        None => None,
+                    };
+                    Ok(Versioning { status: on.then(|| "Enabled".to_owned()), mfa_delete: mfa.map(str::to_owned) })
+                })());
             }
             if let Some(sse) = first_block(b, "server_side_encryption_configuration") {
                 declared.encryption = first_block(&sse.body, "rule").and_then(|r| encryption_from_rule(&r.body, &ctx));

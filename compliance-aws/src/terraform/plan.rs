@@ -90,7 +90,8 @@ pub fn scan_plan_text(text: &str, source_name: &str, scope: &Scope) -> Collectio
         };
         if let Some(v) = values["versioning"].as_array().and_then(|v| v.first()) {
             let on = v["enabled"].as_bool() == Some(true);
-            declared.versioning = Some(Ok(Versioning { status: on.then(|| "Enabled".into()), mfa_delete: None }));
+            let mfa = v["mfa_delete"].as_bool().map(|m| if m { "Enabled" } else { "Disabled" }.to_owned());
+            declared.versioning = Some(Ok(Versioning { status: on.then(|| "Enabled".into()), mfa_delete: mfa }));
         }
         let sse = first(values, "server_side_encryption_configuration");
         declared.encryption = plan_encryption(first(sse, "rule")).map(Ok);

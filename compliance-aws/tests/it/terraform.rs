@@ -207,3 +207,39 @@ fn checkov_agrees_on_the_bucket_controls_except_where_explained() -> TestResult 
     assert_eq!(agreements, 20 - EXPECTED_DIFFERENCES.len());
     Ok(())
 }
+
+#[test]
+fn mfa_delete_is_read_from_both_styles_and_from_plans() -> TestResult {
+    let tf = r#"
+resource "aws_s3_bucket" "split" { bucket = "split" }
+resource "aws_s3_bucket_versioning" "split" {
+  bucket = aws_s3_bucket.split.id
+  versioning_configuration {
+    status     = "Enabled"
+    mfa_delete = "Enabled"
+  }
+}
+resource "aws_s3_bucket" "inline_on" {
+  bucket = "inline-on"
+  versioning {
+    enabled    = true
+    mfa_delete = true
+  }
+}
+resource "aws_s3_bucket" "inline_off" {
+  bucket = "inline-off"
+  versioning { enabled = true }
+}
+"#;
+    let c = scan_module_text(&[("main.tf", tf)], &Scope::only(["aws.s3.mfa_delete"]));
+    let got = statuses(&c);
+    for (bucket, want) in [("split", Status::Pass), ("inline-on", Status::Pass), ("inline-off", Status::Fail)] {
+        assert_eq!(got.get(&(bucket.to_owned(), "mfa_delete".to_owned())), Some(&want), "{bucket}: {got:?}");
+    }
+    let plan = serde_json::json!({"format_version": "1.2", "planned_values": {"root_module": {"resources": [
+        {"address": "aws_s3_bucket.p", "type": "aws_s3_bucket", "name": "p",
+         "values": {"bucket": "planned", "versioning": [{"enabled": true, "mfa_delete": true}]}}]}}});
+    let c = scan_plan_text(&plan.to_string(), "plan.json", &Scope::only(["aws.s3.mfa_delete"]));
+    assert_eq!(statuses(&c).get(&("planned".to_owned(), "mfa_delete".to_owned())), Some(&Status::Pass), "{c:?}");
+    Ok(())
+}

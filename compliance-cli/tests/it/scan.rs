@@ -182,3 +182,32 @@ fn terraform_findings_point_at_file_and_line_in_sarif() -> TestResult {
     assert_eq!(uri, "examples/terraform/main.tf");
     Ok(())
 }
+
+/// A FIFO named like a manifest is a gap for that file only: the good
+/// file's failure is still found, `--fail-on` still fails, and the process
+/// ends (a blocking read of a FIFO would never return).
+#[cfg(unix)]
+#[test]
+fn a_fifo_among_the_manifests_is_one_gap_and_the_scan_still_fails_on_the_good_file() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    std::fs::copy(repo().join("examples/manifests/legacy-worker.yaml"), dir.path().join("legacy-worker.yaml"))?;
+    assert!(std::process::Command::new("mkfifo").arg(dir.path().join("x.yaml")).status()?.success());
+    let out_dir = tempfile::tempdir()?;
+    let out = compliance(&[
+        "scan",
+        "--k8s-manifests",
+        dir.path().to_str().ok_or("path")?,
+        "--out",
+        out_dir.path().to_str().ok_or("path")?,
+        "--fail-on",
+        "high",
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let report = report_in(out_dir.path())?;
+    let gaps = report["gaps"].as_array().ok_or("gaps")?;
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert!(gaps[0]["source"].as_str().unwrap_or_default().ends_with("x.yaml"), "{gaps:?}");
+    assert!(report["non_compliant"].as_u64().unwrap_or_default() > 0);
+    Ok(())
+}

@@ -1,5 +1,6 @@
-//! Hardening beyond the Pod Security Standards: pinned images and
-//! read-only root filesystems.
+//! Hardening beyond the Pod Security Standards: pinned images, read-only
+//! root filesystems, and no service account token for pods that do not
+//! call the API.
 
 use compliance_core::{Status, Verdict};
 use serde_json::{Value, json};

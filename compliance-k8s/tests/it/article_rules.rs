@@ -29,7 +29,7 @@ fn run_as_non_root_judges_the_effective_value() {
             Status::Pass,
         ),
         (
-            "both levels true (the article's demand)",
+            "both levels true",
             "  securityContext: {runAsNonRoot: true}\n  containers: [{name: a, securityContext: {runAsNonRoot: true}}]\n",
             Status::Pass,
         ),
