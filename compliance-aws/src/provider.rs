@@ -163,6 +163,7 @@ pub async fn sdk_config(config: &AwsConfig) -> compliance_core::Result<aws_confi
         return Err(compliance_core::Error::Config {
             field: "aws.region".into(),
             message: "no AWS region: give --aws-region or set AWS_REGION".into(),
+            source: None,
         });
     }
     Ok(sdk)

@@ -421,9 +421,8 @@ impl Engine {
         approver: &dyn Approver,
     ) -> Result<RemediationOutcome> {
         let remediator =
-            self.remediators.iter().find(|r| r.name() == plan.remediator).ok_or_else(|| Error::Remediation {
-                remediator: plan.remediator.clone(),
-                reason: "no remediator of that name is registered".into(),
+            self.remediators.iter().find(|r| r.name() == plan.remediator).ok_or_else(|| {
+                Error::remediation(plan.remediator.clone(), "no remediator of that name is registered")
             })?;
         let mut approval = None;
         if mode == Mode::Apply && plan.risk >= self.config.approval_threshold {
@@ -435,10 +434,10 @@ impl Engine {
         }
         let mut outcome = remediator.apply(plan, mode).await?;
         if outcome.applied && outcome.verification.is_none() {
-            return Err(Error::Remediation {
-                remediator: plan.remediator.clone(),
-                reason: format!("plan {} was applied but not re-verified", plan.id),
-            });
+            return Err(Error::remediation(
+                plan.remediator.clone(),
+                format!("plan {} was applied but not re-verified", plan.id),
+            ));
         }
         outcome.approval = approval;
         info!(plan = %plan.id, ?mode, applied = outcome.applied, "remediation finished");

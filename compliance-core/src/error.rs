@@ -47,6 +47,9 @@ pub enum Error {
         field: String,
         /// What is wrong.
         message: String,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<BoxError>,
     },
     /// A collector did not finish within its time limit.
     #[error("collector {collector} timed out after {timeout:?}")]
@@ -79,6 +82,9 @@ pub enum Error {
         remediator: String,
         /// What went wrong.
         reason: String,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<BoxError>,
     },
     /// A plan whose risk needs approval was not approved.
     #[error("plan {plan_id} was not approved: {reason}")]
@@ -127,6 +133,20 @@ impl Error {
     /// A collector that could not run because of `source`.
     pub fn collect_from(collector: impl Into<String>, reason: impl Into<String>, source: impl Into<BoxError>) -> Self {
         Error::Collect { collector: collector.into(), reason: reason.into(), source: Some(source.into()) }
+    }
+
+    /// A remediation that could not be planned or applied.
+    pub fn remediation(remediator: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Remediation { remediator: remediator.into(), reason: reason.into(), source: None }
+    }
+
+    /// A remediation that could not be planned or applied because of `source`.
+    pub fn remediation_from(
+        remediator: impl Into<String>,
+        reason: impl Into<String>,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        Error::Remediation { remediator: remediator.into(), reason: reason.into(), source: Some(source.into()) }
     }
 
     /// True when permission was denied.

@@ -184,7 +184,8 @@ pub fn parse_config<T: DeserializeOwned>(provider: &str, value: &serde_json::Val
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." { provider.to_owned() } else { format!("{provider}.{path}") };
-        Error::Config { field, message: e.inner().to_string() }
+        let message = e.inner().to_string();
+        Error::Config { field, message, source: Some(Box::new(e.into_inner())) }
     })
 }
 
@@ -242,6 +243,7 @@ impl Registry {
             return Err(Error::Config {
                 field: unknown.clone(),
                 message: format!("no such provider in this build; known: {}", known.join(", ")),
+                source: None,
             });
         }
         let mut wiring = Wiring::default();

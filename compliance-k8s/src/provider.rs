@@ -198,15 +198,15 @@ async fn cluster(_: &K8sConfig, _: CheckConfig, _: Wiring) -> compliance_core::R
 /// configuration), and the cluster's name for resource ids.
 #[cfg(feature = "cluster")]
 pub async fn kube_client(context: Option<&str>) -> compliance_core::Result<(kube::Client, String)> {
-    let config_error = |message: String| Error::Config { field: "k8s.context".into(), message };
+    fn config_error(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+        Error::Config { field: "k8s.context".into(), message: format!("{what}: {e}"), source: Some(Box::new(e)) }
+    }
     let options = kube::config::KubeConfigOptions { context: context.map(str::to_owned), ..Default::default() };
     let config = match context {
-        Some(_) => {
-            kube::Config::from_kubeconfig(&options).await.map_err(|e| config_error(format!("kubeconfig: {e}")))?
+        Some(_) => kube::Config::from_kubeconfig(&options).await.map_err(|e| config_error("kubeconfig", e))?,
+        None => {
+            kube::Config::infer().await.map_err(|e| config_error("no usable kubeconfig or in-cluster config", e))?
         }
-        None => kube::Config::infer()
-            .await
-            .map_err(|e| config_error(format!("no usable kubeconfig or in-cluster config: {e}")))?,
     };
     let name = match context {
         Some(c) => c.to_owned(),
@@ -214,6 +214,6 @@ pub async fn kube_client(context: Option<&str>) -> compliance_core::Result<(kube
             kube::config::Kubeconfig::read().ok().and_then(|k| k.current_context).unwrap_or_else(|| "in-cluster".into())
         }
     };
-    let client = kube::Client::try_from(config).map_err(|e| config_error(format!("kube client: {e}")))?;
+    let client = kube::Client::try_from(config).map_err(|e| config_error("kube client", e))?;
     Ok((client, name))
 }

@@ -33,12 +33,17 @@ impl IamRemediator {
     }
 
     fn failure(&self, e: impl std::fmt::Display) -> Error {
-        Error::Remediation { remediator: "aws-iam".into(), reason: e.to_string() }
+        Error::remediation("aws-iam", e.to_string())
+    }
+
+    /// A failed call, kept as the source.
+    fn call_failed(&self, e: crate::api::ApiError) -> Error {
+        Error::remediation_from("aws-iam", e.explain(), e)
     }
 
     async fn state(&self, user: &str) -> compliance_core::Result<(bool, Vec<(String, bool)>)> {
-        let login = self.api.has_login_profile(user).await.map_err(|e| self.failure(e.explain()))?;
-        let keys = self.api.access_keys(user).await.map_err(|e| self.failure(e.explain()))?;
+        let login = self.api.has_login_profile(user).await.map_err(|e| self.call_failed(e))?;
+        let keys = self.api.access_keys(user).await.map_err(|e| self.call_failed(e))?;
         Ok((login, keys))
     }
 }
@@ -107,10 +112,10 @@ impl Remediator for IamRemediator {
             .with_record(record));
         }
         if login {
-            self.api.delete_login_profile(&user).await.map_err(|e| self.failure(e.explain()))?;
+            self.api.delete_login_profile(&user).await.map_err(|e| self.call_failed(e))?;
         }
         for id in &active {
-            self.api.set_access_key_active(&user, id, false).await.map_err(|e| self.failure(e.explain()))?;
+            self.api.set_access_key_active(&user, id, false).await.map_err(|e| self.call_failed(e))?;
         }
         // Re-read: the user must now hold no enabled credential.
         let (login_after, keys_after) = self.state(&user).await?;

@@ -40,7 +40,12 @@ impl S3Remediator {
     }
 
     fn failure(&self, reason: impl std::fmt::Display) -> Error {
-        Error::Remediation { remediator: "aws-s3".into(), reason: reason.to_string() }
+        Error::remediation("aws-s3", reason.to_string())
+    }
+
+    /// A failed call, kept as the source.
+    fn call_failed(&self, e: ApiError) -> Error {
+        Error::remediation_from("aws-s3", e.explain(), e)
     }
 
     /// The change for one check on one bucket: (operation, before, after, risk, payload).
@@ -50,7 +55,7 @@ impl S3Remediator {
         bucket: &str,
         region: &str,
     ) -> compliance_core::Result<Option<(Change, Risk, Value)>> {
-        let explain = |e: ApiError| self.failure(e.explain());
+        let explain = |e: ApiError| self.call_failed(e);
         Ok(match check {
             "aws.s3.public_access_block" => {
                 let before = self.api.public_access_block(bucket, region).await.map_err(explain)?;
@@ -144,7 +149,7 @@ impl Remediator for S3Remediator {
         let bucket = &evidence.resource.name;
         let region = match &evidence.resource.region {
             Some(r) => r.clone(),
-            None => self.api.bucket_region(bucket).await.map_err(|e| self.failure(e.explain()))?,
+            None => self.api.bucket_region(bucket).await.map_err(|e| self.call_failed(e))?,
         };
         let Some((change, risk, payload)) = self.change(evidence.check_id.as_str(), bucket, &region).await? else {
             return Ok(None);
@@ -157,7 +162,7 @@ impl Remediator for S3Remediator {
         let bucket = plan.resource.name.clone();
         let region = match &plan.resource.region {
             Some(r) => r.clone(),
-            None => self.api.bucket_region(&bucket).await.map_err(|e| self.failure(e.explain()))?,
+            None => self.api.bucket_region(&bucket).await.map_err(|e| self.call_failed(e))?,
         };
         if mode == Mode::DryRun {
             // Re-plan against the current state: what would be sent now.
@@ -170,7 +175,7 @@ impl Remediator for S3Remediator {
             };
             return Ok(RemediationOutcome::new(plan, mode, false, message).with_record(record));
         }
-        let explain = |e: ApiError| self.failure(e.explain());
+        let explain = |e: ApiError| self.call_failed(e);
         let check = plan.check_id.as_str();
         let changed = match self.change(check, &bucket, &region).await? {
             None => false,

@@ -155,10 +155,11 @@ impl Remediator for InMemoryRemediator {
     }
 
     async fn apply(&self, plan: &RemediationPlan, mode: Mode) -> Result<RemediationOutcome> {
-        let check = self.checks.iter().find(|c| c.id == plan.check_id).ok_or_else(|| Error::Remediation {
-            remediator: self.name.clone(),
-            reason: format!("does not fix {}", plan.check_id),
-        })?;
+        let check = self
+            .checks
+            .iter()
+            .find(|c| c.id == plan.check_id)
+            .ok_or_else(|| Error::remediation(self.name.clone(), format!("does not fix {}", plan.check_id)))?;
         let before = self.world.get(&plan.resource.id, check.id.as_str());
         if mode == Mode::DryRun {
             return Ok(RemediationOutcome::new(plan, mode, false, "dry run: nothing changed")

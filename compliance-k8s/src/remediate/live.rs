@@ -65,7 +65,12 @@ impl WorkloadRemediator {
     }
 
     fn failure(&self, reason: impl Into<String>) -> Error {
-        Error::Remediation { remediator: self.name().to_owned(), reason: reason.into() }
+        Error::remediation(self.name(), reason)
+    }
+
+    /// A failed API call, kept as the source.
+    fn call_failed(&self, what: &str, e: kube::Error) -> Error {
+        Error::remediation_from(self.name(), format!("{what}: {e}"), e)
     }
 
     async fn fetch(
@@ -80,7 +85,7 @@ impl WorkloadRemediator {
                 resource.kind
             ))
         })?;
-        let object = api.get(&resource.name).await.map_err(|e| self.failure(format!("GET {}: {e}", resource.id)))?;
+        let object = api.get(&resource.name).await.map_err(|e| self.call_failed(&format!("GET {}", resource.id), e))?;
         let workload = to_workload(object, &ar).map_err(|e| self.failure(e))?;
         Ok((api, ar, workload))
     }
@@ -150,7 +155,7 @@ impl Remediator for WorkloadRemediator {
         let answer = api
             .patch(&plan.resource.name, &params, &Patch::Strategic(&plan.payload))
             .await
-            .map_err(|e| self.failure(format!("PATCH {}: {e}", plan.resource.id)))?;
+            .map_err(|e| self.call_failed(&format!("PATCH {}", plan.resource.id), e))?;
         let answered = to_workload(answer, &ar).map_err(|e| self.failure(e))?;
         let predicted = self.judge(&answered, plan).map(|e| e.status);
         let record = json!({ "patch": plan.payload, "dry_run": mode == Mode::DryRun, "server_verdict": predicted });
