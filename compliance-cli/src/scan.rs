@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use compliance_core::{Engine, EngineConfig, Gap, GapKind, ProgressEvent, RunOptions, Scope, Status, Waiver};
+use compliance_core::{Engine, EngineConfig, Gap, ProgressEvent, RunOptions, Scope, Status, Waiver};
 use compliance_report::Report;
 
 use crate::UsageError;
@@ -48,18 +48,7 @@ pub async fn prepare(args: &ScanArgs) -> Result<Prepared, UsageError> {
         frameworks.push(framework);
     }
     let mut policy_gaps = wiring.gaps;
-    for mapping in &wiring.mappings {
-        let Some(framework) = frameworks.iter_mut().find(|f| f.framework.id == mapping.framework) else {
-            continue;
-        };
-        if let Err(e) = framework.map_check(mapping.check.clone(), &mapping.control) {
-            policy_gaps.push(Gap::source(
-                mapping.source.clone(),
-                GapKind::Unreadable,
-                format!("METADATA controls: {e}"),
-            ));
-        }
-    }
+    policy_gaps.extend(compliance_report::apply_mappings(&mut frameworks, &wiring.mappings));
     let waivers = match &args.waivers {
         Some(path) => {
             let text =

@@ -144,7 +144,10 @@ impl Wiring {
     }
 
     /// An engine with these collectors and remediators (add frameworks and
-    /// waivers with the engine's own builders).
+    /// waivers with the engine's own builders). The `mappings` go into the
+    /// frameworks (`compliance_report::apply_mappings`), and the `gaps` into
+    /// every run (`Monitor::with_standing_gaps`, or `run.gaps`): the engine
+    /// holds neither.
     pub fn engine(&self) -> Engine {
         let mut engine = Engine::new();
         for c in &self.collectors {

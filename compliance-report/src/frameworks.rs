@@ -17,7 +17,8 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use compliance_core::{CheckId, Control, Framework, FrameworkDef};
+use compliance_core::provider::ControlMapping;
+use compliance_core::{CheckId, Control, Framework, FrameworkDef, Gap, GapKind};
 use serde::{Deserialize, Serialize};
 
 use crate::ReportError;
@@ -101,6 +102,23 @@ impl MappedFramework {
         self.unmapped.remove(&check);
         Ok(())
     }
+}
+
+/// Merges the controls that configured checks declare (a provider's
+/// `Wiring::mappings`, such as a Rego policy's METADATA) into the frameworks
+/// of those ids. A mapping to a control that does not exist is a gap naming
+/// where it was declared; mappings to a framework not loaded are ignored.
+pub fn apply_mappings(frameworks: &mut [MappedFramework], mappings: &[ControlMapping]) -> Vec<Gap> {
+    let mut gaps = Vec::new();
+    for mapping in mappings {
+        let Some(framework) = frameworks.iter_mut().find(|f| f.framework.id == mapping.framework) else {
+            continue;
+        };
+        if let Err(e) = framework.map_check(mapping.check.clone(), &mapping.control) {
+            gaps.push(Gap::source(mapping.source.clone(), GapKind::Unreadable, format!("METADATA controls: {e}")));
+        }
+    }
+    gaps
 }
 
 /// A control id as standards write them: letters, digits, `.` and `-`,

@@ -39,7 +39,9 @@ pub mod notify;
 pub mod oscal;
 mod render;
 
-pub use frameworks::{MappedFramework, builtin_frameworks, builtin_mappings, check_known, parse_framework};
+pub use frameworks::{
+    MappedFramework, apply_mappings, builtin_frameworks, builtin_mappings, check_known, parse_framework,
+};
 
 /// The JSON Schema (draft 2020-12) of the JSON report.
 pub const REPORT_SCHEMA: &str = include_str!("../schema/report.schema.json");
