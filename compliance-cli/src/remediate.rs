@@ -117,9 +117,13 @@ pub async fn run(args: RemediateArgs) -> Result<ExitCode, UsageError> {
     }
 
     // Live objects and cloud resources: through the engine, so high-risk
-    // plans need approval.
-    let live: Vec<&Evidence> =
-        failing.iter().copied().filter(|e| e.resource.cluster.is_some() || e.resource.provider == "aws").collect();
+    // plans need approval. Evidence that names a file (Terraform) is code,
+    // not a live resource: it is never fixed through an API.
+    let live: Vec<&Evidence> = failing
+        .iter()
+        .copied()
+        .filter(|e| e.resource.cluster.is_some() || (e.resource.provider == "aws" && e.resource.file.is_none()))
+        .collect();
     if !live.is_empty() {
         let kube = live.iter().any(|e| e.resource.cluster.is_some()).then(|| args.k8s_context.clone());
         let aws = live.iter().any(|e| e.resource.provider == "aws").then(|| {

@@ -146,3 +146,21 @@ async fn live_cluster_scan_and_remediation_through_kubeconfig() -> TestResult {
     assert_eq!(stored["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"], true);
     Ok(())
 }
+
+/// A bucket that exists only in Terraform is not fixed through the S3 API:
+/// its evidence names a file.
+#[test]
+fn terraform_findings_are_never_remediated_through_aws() -> TestResult {
+    let out_dir = tempfile::tempdir()?;
+    let out_path = out_dir.path().to_str().ok_or("path")?;
+    let scan = compliance(&["scan", "--terraform", "examples/terraform", "--out", out_path, "--quiet"]);
+    assert_eq!(scan.status.code(), Some(0), "{}", text(&scan.stderr));
+    let report = std::fs::read_dir(out_dir.path())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .ok_or("no report")?;
+    let out = compliance(&["remediate", "--report", report.to_str().ok_or("path")?, "--out", out_path]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stdout).contains("nothing to remediate"), "{}", text(&out.stdout));
+    Ok(())
+}
