@@ -16,6 +16,15 @@ use crate::error::Error;
 /// Alias expansion beyond this many nodes is refused ("billion laughs").
 const MAX_ALIAS_NODES: usize = 1_000_000;
 
+/// Alias expansion beyond this many bytes of text is refused: one large
+/// anchor aliased many times is a bomb of few nodes.
+const MAX_ALIAS_BYTES: usize = 64 * 1024 * 1024;
+
+/// Collections nested deeper than this are refused: no Kubernetes object
+/// comes near it, and deeper values overflow the stack of whatever walks
+/// them recursively (dropping, converting, serialising).
+pub const MAX_DEPTH: usize = 256;
+
 /// One document of a YAML stream.
 #[derive(Clone, Debug, PartialEq)]
 pub struct YamlDocument {
@@ -117,8 +126,9 @@ enum Frame {
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    anchors: std::collections::HashMap<usize, (Value, usize)>,
+    anchors: std::collections::HashMap<usize, (Value, Weight)>,
     alias_nodes: usize,
+    alias_bytes: usize,
     doc_line: Option<usize>,
     root: Option<Value>,
     warnings: Vec<String>,
@@ -140,6 +150,7 @@ impl Builder {
             Event::DocumentEnd => {
                 self.anchors.clear();
                 self.alias_nodes = 0;
+                self.alias_bytes = 0;
                 let value = self.root.take().unwrap_or(Value::Null);
                 Ok(Step::Document(self.doc_line.take().unwrap_or(line), value))
             }
@@ -153,19 +164,21 @@ impl Builder {
                 }
                 let value = resolve_scalar(&text, style, tag_suffix);
                 if anchor > 0 {
-                    self.anchors.insert(anchor, (value.clone(), 1));
+                    self.anchors.insert(anchor, (value.clone(), weight(&value)));
                 }
                 self.push_value(value, line)
             }
             Event::SequenceStart(anchor, _) => {
                 self.note_line(line);
                 self.check_key_position(line)?;
+                self.check_depth(line)?;
                 self.stack.push(Frame::Seq { items: Vec::new(), anchor });
                 Ok(Step::Continue)
             }
             Event::MappingStart(anchor, _) => {
                 self.note_line(line);
                 self.check_key_position(line)?;
+                self.check_depth(line)?;
                 self.stack.push(Frame::Map { entries: Map::new(), key: None, merges: Vec::new(), anchor, line });
                 Ok(Step::Continue)
             }
@@ -190,12 +203,16 @@ impl Builder {
             },
             Event::Alias(id) => {
                 self.note_line(line);
-                let Some((value, nodes)) = self.anchors.get(&id).cloned() else {
+                let Some((value, weight)) = self.anchors.get(&id).cloned() else {
                     return Err((line, "alias to an unknown anchor".into()));
                 };
-                self.alias_nodes += nodes;
+                self.alias_nodes += weight.nodes;
+                self.alias_bytes += weight.bytes;
                 if self.alias_nodes > MAX_ALIAS_NODES {
                     return Err((line, format!("aliases expand to more than {MAX_ALIAS_NODES} nodes")));
+                }
+                if self.alias_bytes > MAX_ALIAS_BYTES {
+                    return Err((line, format!("aliases expand to more than {MAX_ALIAS_BYTES} bytes")));
                 }
                 if let Some(Frame::Map { key: key @ None, .. }) = self.stack.last_mut() {
                     let Value::String(text) = value else {
@@ -226,8 +243,15 @@ impl Builder {
 
     fn remember(&mut self, anchor: usize, value: &Value) {
         if anchor > 0 {
-            self.anchors.insert(anchor, (value.clone(), count_nodes(value)));
+            self.anchors.insert(anchor, (value.clone(), weight(value)));
         }
+    }
+
+    fn check_depth(&self, line: usize) -> Result<(), (usize, String)> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err((line, format!("collections nested more than {MAX_DEPTH} levels deep")));
+        }
+        Ok(())
     }
 
     fn push_value(&mut self, value: Value, line: usize) -> Result<Step, (usize, String)> {
@@ -276,12 +300,31 @@ fn merge_into(entries: &mut Map<String, Value>, merged: Value, line: usize) -> R
     }
 }
 
-fn count_nodes(value: &Value) -> usize {
+/// What an alias to a value adds: its nodes and the bytes of its text.
+#[derive(Clone, Copy, Debug, Default)]
+struct Weight {
+    nodes: usize,
+    bytes: usize,
+}
+
+fn weight(value: &Value) -> Weight {
+    // Depth is bounded by MAX_DEPTH, so this recursion is too.
     match value {
-        Value::Array(items) => 1 + items.iter().map(count_nodes).sum::<usize>(),
-        Value::Object(map) => 1 + map.values().map(count_nodes).sum::<usize>(),
-        _ => 1,
+        Value::Array(items) => items.iter().map(weight).fold(Weight { nodes: 1, bytes: 0 }, add),
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| {
+                let w = weight(v);
+                Weight { nodes: w.nodes, bytes: w.bytes + k.len() }
+            })
+            .fold(Weight { nodes: 1, bytes: 0 }, add),
+        Value::String(text) => Weight { nodes: 1, bytes: text.len() },
+        _ => Weight { nodes: 1, bytes: 8 },
     }
+}
+
+fn add(a: Weight, b: Weight) -> Weight {
+    Weight { nodes: a.nodes + b.nodes, bytes: a.bytes + b.bytes }
 }
 
 /// Resolves one scalar by the YAML 1.1 rules go-yaml v2 applies.
@@ -440,5 +483,30 @@ mod tests {
         }
         let stream = parse_documents(&text, "bomb.yaml");
         assert!(stream.error.is_some());
+    }
+
+    #[test]
+    fn one_large_anchor_aliased_many_times_is_refused_by_its_bytes() {
+        let mut text = format!("big: &big \"{}\"\nrefs:\n", "x".repeat(100_000));
+        for _ in 0..1_000 {
+            text.push_str("- *big\n");
+        }
+        let stream = parse_documents(&text, "bytes.yaml");
+        let error = stream.error.map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("aliases expand to more than"), "{error}");
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_naming_its_line_not_a_crash() {
+        // 40,000 nested block sequences, about 80 KB: this used to overflow the stack.
+        let text = format!("{}x\n", "- ".repeat(40_000));
+        let stream = parse_documents(&text, "deep.yaml");
+        let error = stream.error.map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("nested more than 256 levels"), "{error}");
+        let flow = format!("{}{}\n", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(parse_documents(&flow, "flow.yaml").error.is_some());
+        // As deep as a real object gets is fine.
+        let ok = format!("{}x\n", "- ".repeat(100));
+        assert!(parse_documents(&ok, "ok.yaml").error.is_none());
     }
 }
