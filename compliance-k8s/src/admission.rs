@@ -193,7 +193,7 @@ pub fn review_with_evidence(body: &Value, config: &AdmissionConfig) -> Result<(V
     let mut denials = Vec::new();
     let mut warnings = Vec::new();
     for e in evidence.iter().filter(|e| matches!(e.status, Status::Fail | Status::Error)) {
-        let line = format!("{} ({}): {}", e.check_id, e.severity, e.message);
+        let line = bounded(format!("{} ({}): {}", e.check_id, e.severity, e.message));
         let denies = match e.status {
             Status::Error => config.failure_policy == FailurePolicy::Fail,
             _ => e.severity >= config.deny_severity,
@@ -204,10 +204,56 @@ pub fn review_with_evidence(body: &Value, config: &AdmissionConfig) -> Result<(V
             warnings.push(line);
         }
     }
+    // The API server shows the answer to a person and keeps it in events: a
+    // bounded list, the rest counted.
+    let (denials, warnings) = (at_most(denials), at_most(warnings));
     let response = if denials.is_empty() {
         answer(true, None, warnings)
     } else {
         answer(false, Some(denials.join("; ")), warnings)
     };
     Ok((response, evidence))
+}
+
+/// Lines of an answer before the rest are counted, and characters of a line.
+const MAX_ANSWER_LINES: usize = 20;
+const MAX_LINE_CHARS: usize = 1_000;
+
+fn bounded(line: String) -> String {
+    match line.char_indices().nth(MAX_LINE_CHARS) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
+    }
+}
+
+fn at_most(mut lines: Vec<String>) -> Vec<String> {
+    if lines.len() > MAX_ANSWER_LINES {
+        let more = lines.len() - MAX_ANSWER_LINES;
+        lines.truncate(MAX_ANSWER_LINES);
+        lines.push(format!("and {more} more"));
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_is_bounded_however_many_failures_there_are() -> Result<(), AdmissionError> {
+        let containers: Vec<Value> = (0..100_000)
+            .map(|i| json!({ "name": format!("c{i}"), "image": "x:1", "securityContext": {"privileged": true} }))
+            .collect();
+        let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": "u", "operation": "CREATE", "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "wide"}, "spec": {"containers": containers}}}});
+        let answer = review_with_evidence(&review, &AdmissionConfig::default())?.0.to_string();
+        assert_eq!(review["request"]["object"]["spec"]["containers"].as_array().map(Vec::len), Some(100_000));
+        assert!(answer.len() < 64 * 1024, "{} bytes", answer.len());
+        assert!(answer.contains("\"allowed\":false"));
+        let lines: Vec<String> = (0..30).map(|i| format!("line {i}")).collect();
+        let kept = at_most(lines);
+        assert_eq!((kept.len(), kept[20].as_str()), (21, "and 10 more"));
+        assert_eq!(bounded("x".repeat(5_000)).chars().count(), MAX_LINE_CHARS + 1);
+        Ok(())
+    }
 }

@@ -88,9 +88,27 @@ pub(crate) fn verdict(violations: Vec<Violation>, pass: &str, fail: &str) -> Opt
     }
     let mut names: Vec<&str> = violations.iter().filter_map(|v| v.container.as_deref()).collect();
     names.dedup();
-    let message = if names.is_empty() { fail.to_owned() } else { format!("{fail}: {}", names.join(", ")) };
-    Some(Verdict { status: Status::Fail, message, details: json!({ "violations": violations }) })
+    let message = match names.len() {
+        0 => fail.to_owned(),
+        n if n <= MAX_NAMES => format!("{fail}: {}", names.join(", ")),
+        n => format!("{fail}: {} and {} more", names[..MAX_NAMES].join(", "), n - MAX_NAMES),
+    };
+    // The details list the first violations and count the rest: a pod of
+    // 100,000 containers must not make a message or a report of megabytes.
+    let total = violations.len();
+    let details = if total <= MAX_VIOLATIONS {
+        json!({ "violations": violations })
+    } else {
+        let listed: Vec<&Violation> = violations.iter().take(MAX_VIOLATIONS).collect();
+        json!({ "violations": listed, "violations_total": total, "violations_not_listed": total - MAX_VIOLATIONS })
+    };
+    Some(Verdict { status: Status::Fail, message, details })
 }
+
+/// Container names a failure message lists before it counts the rest.
+const MAX_NAMES: usize = 10;
+/// Violations a verdict's details list before they count the rest.
+const MAX_VIOLATIONS: usize = 100;
 
 pub(crate) fn pod_field(w: &Workload, suffix: &str) -> String {
     format!("{}.{}", w.kind.pod_spec_path(), suffix)
@@ -138,6 +156,21 @@ pub fn unreadable(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pod_of_many_containers_gets_a_bounded_message_and_details() -> Result<(), Box<dyn std::error::Error>> {
+        let containers: Vec<Value> = (0..5_000).map(|i| json!({ "name": format!("c{i}"), "image": "x:1" })).collect();
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "wide"}, "spec": {"containers": containers}});
+        let workload = Workload::from_object(pod)?.ok_or("a pod")?;
+        let resource = ResourceRef::new("k8s", "Pod", "wide", "wide");
+        let e = evaluate(&workload, resource, &CheckConfig::default(), &Scope::only(["k8s.container.memory_limit"]));
+        assert_eq!(e[0].status, Status::Fail);
+        assert!(e[0].message.ends_with("c9 and 4990 more"), "{}", e[0].message);
+        assert!(e[0].message.len() < 200);
+        assert_eq!(e[0].details["violations"].as_array().map(Vec::len), Some(100));
+        assert_eq!(e[0].details["violations_total"], 5_000);
+        Ok(())
+    }
 
     #[test]
     fn catalogue_ids_are_valid_and_unique() {
