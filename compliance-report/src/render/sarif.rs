@@ -94,6 +94,24 @@ struct SarifProperties<'a> {
     details: &'a Value,
 }
 
+/// A file path as a SARIF `artifactLocation.uri`: an absolute path becomes
+/// an absolute `file://` URI (SARIF wants a relative reference only with a
+/// base), a relative one stays relative; `/` separates segments, and what a
+/// URI reserves (space, `%`, `#`, `?`, non-ASCII) is percent-encoded.
+fn file_uri(path: &str) -> String {
+    let path = path.replace('\\', "/");
+    let mut encoded = String::with_capacity(path.len() + 8);
+    for byte in path.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' | b':' | b'@' | b'+' | b'=' => {
+                encoded.push(char::from(byte))
+            }
+            other => encoded.push_str(&format!("%{other:02X}")),
+        }
+    }
+    if path.starts_with('/') { format!("file://{encoded}") } else { encoded }
+}
+
 /// The failures, serialised one by one.
 struct SarifResults<'a> {
     report: &'a Report,
@@ -105,7 +123,7 @@ impl Serialize for SarifResults<'_> {
         serializer.collect_seq(failures(self.report).map(|e| {
             let location = match &e.resource.file {
                 Some(file) => {
-                    let mut physical = json!({ "artifactLocation": { "uri": file } });
+                    let mut physical = json!({ "artifactLocation": { "uri": file_uri(file) } });
                     if let Some(line) = e.resource.line {
                         physical["region"] = json!({ "startLine": line });
                     }
@@ -159,5 +177,18 @@ pub(super) fn sarif(r: &Report) -> SarifLog<'_> {
                 rule_index: r.checks.iter().enumerate().map(|(i, c)| (c.id.as_str(), i)).collect(),
             },
         }],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_uri;
+
+    #[test]
+    fn paths_become_uris_sarif_accepts() {
+        assert_eq!(file_uri("deploy/app.yaml"), "deploy/app.yaml");
+        assert_eq!(file_uri("/srv/repo/deploy/app.yaml"), "file:///srv/repo/deploy/app.yaml");
+        assert_eq!(file_uri("/srv/my repo/a#b?.yaml"), "file:///srv/my%20repo/a%23b%3F.yaml");
+        assert_eq!(file_uri("dir/naïve.tf"), "dir/na%C3%AFve.tf");
     }
 }
