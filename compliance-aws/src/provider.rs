@@ -119,7 +119,17 @@ impl Provider for AwsProvider {
 
     fn knows(&self, id: &CheckId) -> bool {
         // AWS Config rules are discovered per account, region and run.
-        id.as_str().starts_with(CONFIG_PREFIX) || self.checks().iter().any(|c| &c.id == id)
+        #[allow(unused_mut)]
+        let mut known = id.as_str().starts_with(CONFIG_PREFIX);
+        #[cfg(feature = "iam")]
+        {
+            known = known || crate::iam::catalogue().contains(id);
+        }
+        #[cfg(any(feature = "s3", feature = "terraform"))]
+        {
+            known = known || crate::s3::catalogue().contains(id);
+        }
+        known
     }
 
     async fn build(&self, config: &serde_json::Value) -> compliance_core::Result<Wiring> {

@@ -142,11 +142,20 @@ pub struct Judged {
 /// True when some check of `config` judges objects of this type: sources
 /// skip the rest (Services, ConfigMaps, Secrets) before building anything.
 pub fn judges_type(config: &CheckConfig, api_version: &str, kind: &str) -> bool {
-    #[cfg(feature = "rego")]
-    if config.policies.judges(api_version, kind) {
-        return true;
-    }
-    BuiltinRules(config).judges(api_version, kind)
+    let builtin = BuiltinRules(config);
+    judges(config, &builtin).into_iter().any(|j| j.judges(api_version, kind))
+}
+
+/// The judges of `config`: the policies first, then the built-in rules, the
+/// order evidence has always come in.
+#[cfg(feature = "rego")]
+fn judges<'a>(config: &'a CheckConfig, builtin: &'a BuiltinRules<'a>) -> [&'a dyn ObjectJudge; 2] {
+    [&*config.policies, builtin]
+}
+
+#[cfg(not(feature = "rego"))]
+fn judges<'a>(_: &'a CheckConfig, builtin: &'a BuiltinRules<'a>) -> [&'a dyn ObjectJudge; 1] {
+    [builtin]
 }
 
 /// Judges one object with every judge of `config` that judges its type:
@@ -154,13 +163,8 @@ pub fn judges_type(config: &CheckConfig, api_version: &str, kind: &str) -> bool 
 pub fn judge_object(object: &KubeObject<'_>, config: &CheckConfig, scope: &Scope) -> Judged {
     let (api_version, kind) = object.type_of();
     let builtin = BuiltinRules(config);
-    // Policies first, then the built-in rules: the order evidence has always come in.
-    #[cfg(feature = "rego")]
-    let judges: [&dyn ObjectJudge; 2] = [&*config.policies, &builtin];
-    #[cfg(not(feature = "rego"))]
-    let judges: [&dyn ObjectJudge; 1] = [&builtin];
     let mut judged = Judged::default();
-    for judge in judges.into_iter().filter(|j| j.judges(api_version, kind)) {
+    for judge in judges(config, &builtin).into_iter().filter(|j| j.judges(api_version, kind)) {
         match judge.judge(object, scope) {
             Ok(evidence) => judged.evidence.extend(evidence),
             Err(reason) => match WorkloadKind::from_type(api_version, kind) {

@@ -115,6 +115,10 @@ impl Provider for K8sProvider {
         crate::rules::checks()
     }
 
+    fn knows(&self, id: &compliance_core::CheckId) -> bool {
+        crate::rules::catalogue().contains(id)
+    }
+
     async fn build(&self, config: &serde_json::Value) -> compliance_core::Result<Wiring> {
         let config: K8sConfig = parse_config(self.name(), config)?;
         self.build_config(&config).await

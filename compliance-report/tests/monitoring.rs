@@ -94,23 +94,25 @@ async fn the_exposition_has_every_metric() -> TestResult {
 #[ignore = "needs promtool (Debian package prometheus): scripts/test installs it"]
 async fn the_exposition_passes_promtool() -> TestResult {
     let text = String::from_utf8(report().await?.render(Format::Prometheus)?)?;
-    {
-        let mut child = Command::new(promtool()?)
-            .args(["check", "metrics"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        child.stdin.take().ok_or("stdin")?.write_all(text.as_bytes())?;
-        let out = child.wait_with_output()?;
-        assert!(
-            out.status.success(),
-            "promtool: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let mut child = Command::new(promtool()?)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child.stdin.take().ok_or("stdin")?.write_all(text.as_bytes())?;
+    assert_accepted(&child.wait_with_output()?);
     Ok(())
+}
+
+/// promtool exited 0; else its output is the failure message.
+fn assert_accepted(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test]
@@ -142,19 +144,8 @@ async fn rules_and_dashboard_use_only_exported_names_and_the_committed_files_are
 #[test]
 #[ignore = "needs promtool (Debian package prometheus): scripts/test installs it"]
 fn the_alert_rules_pass_promtool() -> TestResult {
-    let deploy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy");
-    {
-        let out = Command::new(promtool()?)
-            .args(["check", "rules"])
-            .arg(deploy.join("prometheus/compliance-alerts.yaml"))
-            .output()?;
-        assert!(
-            out.status.success(),
-            "promtool: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let rules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/prometheus/compliance-alerts.yaml");
+    assert_accepted(&Command::new(promtool()?).args(["check", "rules"]).arg(rules).output()?);
     Ok(())
 }
 
