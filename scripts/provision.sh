@@ -5,6 +5,11 @@
 # - moto server 5.2.5 (AWS API emulator) and oscal-bindings 0.3.1 (OSCAL
 #   schema models): a Python venv in ~/.cache/compliance-rs/moto-venv
 # - Checkov 3.3.30 (Terraform verdicts to compare with): its own venv
+# - py-ocsf-models 0.10.0 (OCSF event models) and kubernetes-validate 1.37.0
+#   (Kubernetes schemas for the deploy manifests): a venv in
+#   ~/.cache/compliance-rs/tools-venv
+# - @microsoft/sarif-multitool 5.7.0 (npm; a self-contained Linux build of
+#   Microsoft's SARIF validator) in ~/.cache/compliance-rs/sarif-multitool
 # - Debian packages: prometheus (promtool), postgresql, openssl, curl
 # - a PostgreSQL server on 127.0.0.1:55432 (data in /var/tmp/compliance-rs-pg)
 #
@@ -34,11 +39,34 @@ if ! "$checkov_venv/bin/python" -c 'import sys, checkov.version as v; sys.exit(v
 fi
 export COMPLIANCE_CHECKOV="$checkov_venv/bin/checkov" COMPLIANCE_REQUIRE_CHECKOV=1
 
+provision_step "py-ocsf-models and kubernetes-validate, in a virtual environment"
+tools_venv="$HOME/.cache/compliance-rs/tools-venv"
+if ! "$tools_venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("py-ocsf-models") != "0.10.0" or m.version("kubernetes-validate") != "1.37.0")' 2>/dev/null; then
+  python3 -m venv "$tools_venv"
+  "$tools_venv/bin/pip" install --quiet --disable-pip-version-check \
+    'py-ocsf-models==0.10.0' 'pydantic==2.14.4' 'kubernetes-validate==1.37.0'
+fi
+export COMPLIANCE_TOOLS_PYTHON="$tools_venv/bin/python"
+
+provision_step "Microsoft's SARIF validator (npm @microsoft/sarif-multitool 5.7.0)"
+sarif_dir="$HOME/.cache/compliance-rs/sarif-multitool"
+sarif_bin="$sarif_dir/node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool"
+if ! [ -x "$sarif_bin" ] || ! grep -q '"version": "5.7.0"' "$sarif_dir/node_modules/@microsoft/sarif-multitool-linux/package.json" 2>/dev/null; then
+  mkdir -p "$sarif_dir"
+  npm install --silent --no-audit --no-fund --prefix "$sarif_dir" --save-exact \
+    '@microsoft/sarif-multitool@5.7.0' '@microsoft/sarif-multitool-linux@5.7.0' > /dev/null
+  chmod u+x "$sarif_bin"
+fi
+# It loads the system ICU library.
+ls /usr/lib/x86_64-linux-gnu/libicu*.so* > /dev/null 2>&1 || missing_icu=1
+export COMPLIANCE_SARIF_MULTITOOL="$sarif_bin"
+
 provision_step "Debian packages: prometheus (promtool), postgresql, openssl, curl"
 missing=()
 command -v promtool > /dev/null || missing+=(prometheus)
 command -v openssl > /dev/null || missing+=(openssl)
 command -v curl > /dev/null || missing+=(curl ca-certificates)
+[ -z "${missing_icu:-}" ] || missing+=(libicu72)
 ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1 || missing+=(postgresql)
 if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive

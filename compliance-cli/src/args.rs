@@ -199,7 +199,8 @@ pub struct ScanArgs {
     #[arg(long, value_name = "FILE")]
     pub waivers: Option<PathBuf>,
     /// Report formats to write; repeatable: json (the versioned report), markdown, html (for people),
-    /// junit, sarif (for CI and code review), oscal (for GRC tools), csv, prometheus (textfile collector).
+    /// junit, sarif (for CI and code review), oscal (for GRC tools), csv, prometheus (textfile collector),
+    /// policyreport and openreports (Kubernetes policy reports), ocsf (OCSF Compliance Findings).
     #[arg(long = "format", value_parser = format_parser(), default_value = "json")]
     pub formats: Vec<compliance_report::Format>,
     /// Folder for the report files.

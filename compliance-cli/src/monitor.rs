@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use compliance_core::store::Retention;
-use compliance_monitor::{AlertConfig, Monitor, MonitorSettings, RemediationConfig};
+use compliance_monitor::{AlertConfig, Monitor, MonitorSettings, RemediationConfig, ReportSink};
+use compliance_report::PolicyReportApi;
 use compliance_store::SqlStore;
 use serde::Deserialize;
 use tracing::info;
@@ -49,6 +50,45 @@ pub struct MonitorConfig {
     /// within seconds, between scans.
     #[serde(default)]
     pub watch: bool,
+    /// Write each run's results into the cluster as policy reports (server-side
+    /// apply), for Policy Reporter and other readers; stale ones are removed.
+    #[serde(default)]
+    pub policy_reports: bool,
+    /// Which policy report API: `wgpolicyk8s.io` (PolicyReport, the default)
+    /// or `openreports.io` (Report).
+    #[serde(default)]
+    pub policy_report_api: PolicyReportApiName,
+}
+
+/// `policy_report_api` in monitor.yaml.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum PolicyReportApiName {
+    /// `wgpolicyk8s.io/v1alpha2`.
+    #[default]
+    #[serde(rename = "wgpolicyk8s.io")]
+    WgPolicy,
+    /// `openreports.io/v1alpha1`.
+    #[serde(rename = "openreports.io")]
+    OpenReports,
+}
+
+/// Publishes each run as policy reports into the monitored cluster.
+struct PolicyReportSink {
+    publisher: compliance_k8s::ReportPublisher,
+    api: PolicyReportApi,
+}
+
+#[async_trait::async_trait]
+impl ReportSink for PolicyReportSink {
+    fn name(&self) -> &str {
+        "policy-reports"
+    }
+
+    async fn publish(&self, report: &compliance_report::Report) -> Result<String, String> {
+        let objects = compliance_report::policy_reports(report, self.api);
+        let done = self.publisher.publish(&objects).await.map_err(|e| e.to_string())?;
+        Ok(format!("{} {} reports applied, {} stale removed", done.applied, self.api.kind(), done.deleted))
+    }
 }
 
 fn default_interval() -> Duration {
@@ -105,9 +145,12 @@ pub async fn run(args: MonitorArgs) -> Result<ExitCode, UsageError> {
     if config.watch && !config.scan.k8s_cluster {
         return Err(UsageError(format!("{}: watch: needs scan.k8s_cluster: true", args.config.display())));
     }
+    if config.policy_reports && !config.scan.k8s_cluster {
+        return Err(UsageError(format!("{}: policy_reports: needs scan.k8s_cluster: true", args.config.display())));
+    }
     let Prepared { engine, scope, policy_gaps, remediators, watchers } = prepare(&config.scan).await?;
     let store = Arc::new(SqlStore::open(&config.store).await.map_err(|e| UsageError(format!("store: {e}")))?);
-    let monitor = Monitor::new(engine, store.clone(), config.settings())
+    let mut monitor = Monitor::new(engine, store.clone(), config.settings())
         .with_scope(scope)
         .with_remediators(remediators)
         .with_watchers(watchers)
@@ -118,6 +161,17 @@ pub async fn run(args: MonitorArgs) -> Result<ExitCode, UsageError> {
                 eprintln!("[{source}] {}", delta.summary_line());
             }
         });
+    if config.policy_reports {
+        let (client, _) = compliance_k8s::kube_client(config.scan.k8s_context.as_deref())
+            .await
+            .map_err(|e| UsageError(format!("policy_reports: {e}")))?;
+        let api = match config.policy_report_api {
+            PolicyReportApiName::WgPolicy => PolicyReportApi::WgPolicy,
+            PolicyReportApiName::OpenReports => PolicyReportApi::OpenReports,
+        };
+        let publisher = compliance_k8s::ReportPublisher::new(client, api.api_version(), api.kind(), api.cluster_kind());
+        monitor = monitor.with_sink(Arc::new(PolicyReportSink { publisher, api }));
+    }
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -1,31 +1,5 @@
-//! # compliance-monitor
-//!
-//! Continuous compliance as a library: the engine's scan on an interval,
-//! each run stored in a tamper-evident [`EvidenceStore`], compared with the
-//! previous one, alerted on change, served as metrics, and failures fixed by
-//! policy or held for approval. Embed it in your own service with your own
-//! collectors; the `compliance monitor` command is this crate plus wiring.
-//!
-//! ```
-//! use std::sync::Arc;
-//! use std::time::Duration;
-//! use compliance_core::testkit::{InMemoryCollector, InMemoryStore, World, sample_check};
-//! use compliance_core::{CancellationToken, Engine};
-//! use compliance_monitor::{Monitor, MonitorSettings};
-//!
-//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let world = World::default();
-//! world.set("db-1", "demo.db.backups", false);
-//! let engine = Engine::new().with_collector(Arc::new(InMemoryCollector::new("demo", vec![sample_check("demo.db.backups")?], world)));
-//! let store = Arc::new(InMemoryStore::default());
-//! let monitor = Monitor::new(engine, store.clone(), MonitorSettings::default().with_interval(Duration::from_secs(60)));
-//! // Serve `monitor.router()` (`/metrics`, `/healthz`) from your own axum app if you like.
-//! let cycles = monitor.run(CancellationToken::new(), Some(1)).await;
-//! assert_eq!(cycles, 1);
-//! # use compliance_core::EvidenceStore;
-//! assert_eq!(store.runs(None, None).await?.len(), 1);
-//! # Ok(()) }
-//! ```
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod alert;
 mod fix;
@@ -66,10 +40,24 @@ pub struct Monitor {
     settings: MonitorSettings,
     state: SharedState,
     on_run: Option<RunCallback>,
+    sinks: Vec<Arc<dyn ReportSink>>,
 }
 
 /// Called with each processed run's source (`monitor`, `watch`) and report.
 pub type RunCallback = Box<dyn Fn(&str, &Report) + Send + Sync>;
+
+/// Somewhere each processed run's report goes after it is stored: a
+/// cluster's PolicyReports, a bucket, a ticket system. A sink that fails is
+/// logged and makes the cycle an error in `/metrics`; the run stays stored
+/// and the next run publishes again.
+#[async_trait::async_trait]
+pub trait ReportSink: Send + Sync {
+    /// A short name for logs (`policy-reports`).
+    fn name(&self) -> &str;
+
+    /// Publishes `report`; returns a one-line summary of what was done.
+    async fn publish(&self, report: &Report) -> Result<String, String>;
+}
 
 impl Monitor {
     /// A monitor of `engine`'s collectors (with its frameworks and waivers),
@@ -85,6 +73,7 @@ impl Monitor {
             settings,
             state: SharedState::default(),
             on_run: None,
+            sinks: Vec::new(),
         }
     }
 
@@ -117,6 +106,13 @@ impl Monitor {
     /// export the report elsewhere.
     pub fn on_run(mut self, callback: impl Fn(&str, &Report) + Send + Sync + 'static) -> Self {
         self.on_run = Some(Box::new(callback));
+        self
+    }
+
+    /// Publishes every processed run's report to `sink` as well, after the
+    /// run is stored.
+    pub fn with_sink(mut self, sink: Arc<dyn ReportSink>) -> Self {
+        self.sinks.push(sink);
         self
     }
 
@@ -245,7 +241,7 @@ impl Cycle<'_> {
             report = report.with_delta_from(p);
         }
         let failing: Vec<Evidence> = report.evidence.iter().filter(|e| e.is_unwaived_failure()).cloned().collect();
-        let cycle_error = match &stored {
+        let mut cycle_error = match &stored {
             Ok(s) => {
                 info!(run = %s.id, source, seq = s.seq, evidence = s.evidence, failures = s.failures, gaps = s.gaps, "run stored");
                 None
@@ -257,6 +253,15 @@ impl Cycle<'_> {
         };
         if let Some(on_run) = &m.on_run {
             on_run(source, &report);
+        }
+        for sink in &m.sinks {
+            match sink.publish(&report).await {
+                Ok(summary) => info!(sink = sink.name(), "{summary}"),
+                Err(e) => {
+                    warn!(sink = sink.name(), "report not published: {e}");
+                    cycle_error.get_or_insert_with(|| format!("{}: {e}", sink.name()));
+                }
+            }
         }
         if let Some(alerter) = self.alerter.as_mut() {
             alerter.offer(Notification::from_report(&report, alerter.config.min_severity)).await;

@@ -1,34 +1,5 @@
-//! # compliance-store
-//!
-//! Evidence history for compliance-rs: every run, its evidence, gaps,
-//! waivers in force and control mapping, remediation plans, decisions and
-//! outcomes, kept as a tamper-evident chain of records
-//! ([`compliance_core::store`]). One implementation over two databases:
-//!
-//! - **SQLite** (`sqlite://compliance.db`): embedded, a file, no server;
-//!   the default of `compliance monitor`.
-//! - **PostgreSQL** (`postgres://user:password@host/db`): for several
-//!   monitors, across accounts and clusters, writing to one place. Appends
-//!   are serialised on the chain's head row, so the chain stays one line.
-//!
-//! The schema is versioned; migrations run when a store is opened.
-//!
-//! ```no_run
-//! use compliance_core::EvidenceStore;
-//! use compliance_store::SqlStore;
-//! # #[tokio::main] async fn main() -> Result<(), compliance_core::StoreError> {
-//! let store = SqlStore::open("sqlite://target/compliance.db").await?;
-//! for evidence in store.latest().await? {
-//!     println!("{} {} {}", evidence.check_id, evidence.resource.id, evidence.status);
-//! }
-//! let report = store.verify().await?;
-//! assert!(report.is_intact(), "{:?}", report.problem);
-//! # Ok(()) }
-//! ```
-//!
-//! ## Feature flags
-//! - `sqlite` (default): the SQLite backend (compiled in, no system library).
-//! - `postgres` (default): the PostgreSQL backend.
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod connect;
 mod read;

@@ -1,6 +1,7 @@
 //! A Kubernetes API server for tests: real HTTP and the real wire format for
-//! the calls compliance-k8s makes (list with `limit`/`continue`, get,
-//! strategic-merge patch with `dryRun=All`, `Status` error bodies), fed with
+//! the calls compliance-k8s makes (list with `limit`/`continue` and an
+//! equality `labelSelector`, get, watch, strategic-merge patch with
+//! `dryRun=All`, server-side apply, delete, `Status` error bodies), fed with
 //! object JSON. No real API server can be installed on these machines.
 
 use std::collections::{BTreeMap, HashSet};
@@ -145,8 +146,18 @@ impl FakeApi {
     }
 }
 
+/// `namespace` is empty for a cluster-scoped object.
 fn is(object: &Value, namespace: &str, name: &str) -> bool {
-    object["metadata"]["namespace"] == namespace && object["metadata"]["name"] == name
+    object["metadata"]["namespace"].as_str().unwrap_or_default() == namespace && object["metadata"]["name"] == name
+}
+
+/// Whether `object` matches an equality label selector (`a=b,c=d`).
+fn selected(object: &Value, selector: Option<&String>) -> bool {
+    selector.is_none_or(|s| {
+        s.split(',').filter(|t| !t.is_empty()).all(|term| {
+            term.split_once('=').is_some_and(|(k, v)| object["metadata"]["labels"][k.trim_end_matches('=')] == v)
+        })
+    })
 }
 
 fn status(code: StatusCode, reason: &str, message: String) -> Response {
@@ -173,6 +184,7 @@ fn route(path: &str) -> Option<(Option<String>, String, Option<String>)> {
         ["namespaces", ns, plural, name] => {
             Some((Some((*ns).to_owned()), (*plural).to_owned(), Some((*name).to_owned())))
         }
+        [plural, name] => Some((None, (*plural).to_owned(), Some((*name).to_owned()))),
         _ => None,
     }
 }
@@ -189,7 +201,7 @@ async fn handle(
         .unwrap_or_default()
         .split('&')
         .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.replace("%3D", "=").replace("%2F", "/")))
+        .map(|(k, v)| (k.to_owned(), v.replace("%3D", "=").replace("%2F", "/").replace("%2C", ",")))
         .collect();
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let mut inner = api.lock();
@@ -253,6 +265,7 @@ async fn handle(
             let visible: Vec<Value> = all
                 .into_iter()
                 .filter(|o| namespace.as_ref().is_none_or(|ns| o["metadata"]["namespace"] == *ns))
+                .filter(|o| selected(o, query.get("labelSelector")))
                 .filter(|o| {
                     !inner.forbidden_namespaces.contains(o["metadata"]["namespace"].as_str().unwrap_or_default())
                         || namespace.is_some()
@@ -284,6 +297,63 @@ async fn handle(
             let ns = namespace.unwrap_or_default();
             match inner.objects.get(&plural).and_then(|l| l.iter().find(|o| is(o, &ns, &name))) {
                 Some(o) => ok(o.clone()),
+                None => status(StatusCode::NOT_FOUND, "NotFound", format!("{plural} \"{name}\" not found")),
+            }
+        }
+        (Method::PATCH, Some(name)) if content_type.as_deref() == Some("application/apply-patch+yaml") => {
+            // Server-side apply: create or update the object this manager owns.
+            let Some(manager) = query.get("fieldManager").cloned() else {
+                return status(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    "PATCH /apply: fieldManager is required for apply requests".into(),
+                );
+            };
+            // YAML is a superset of JSON; clients send JSON.
+            let Ok(mut applied) = serde_json::from_slice::<Value>(&body) else {
+                return status(StatusCode::BAD_REQUEST, "BadRequest", "the apply body is not JSON".into());
+            };
+            let ns = namespace.unwrap_or_default();
+            if applied["metadata"]["name"] != name.as_str() || applied["kind"].as_str().is_none_or(str::is_empty) {
+                return status(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    format!("the applied object must have kind and metadata.name {name:?}"),
+                );
+            }
+            inner.resource_version += 1;
+            let version = inner.resource_version.to_string();
+            let list = inner.objects.entry(plural.clone()).or_default();
+            let existing = list.iter().position(|o| is(o, &ns, &name));
+            let (uid, created) = match existing.map(|i| &list[i]) {
+                Some(o) => (o["metadata"]["uid"].clone(), o["metadata"]["creationTimestamp"].clone()),
+                None => (json!(format!("uid-{version}")), json!("2026-01-01T00:00:00Z")),
+            };
+            applied["metadata"]["uid"] = uid;
+            applied["metadata"]["creationTimestamp"] = created;
+            applied["metadata"]["resourceVersion"] = json!(version);
+            applied["metadata"]["managedFields"] =
+                json!([{"manager": manager, "operation": "Apply", "apiVersion": applied["apiVersion"]}]);
+            if !ns.is_empty() {
+                applied["metadata"]["namespace"] = json!(ns);
+            }
+            let code = match existing {
+                Some(i) => {
+                    list[i] = applied.clone();
+                    StatusCode::OK
+                }
+                None => {
+                    list.push(applied.clone());
+                    StatusCode::CREATED
+                }
+            };
+            (code, [(header::CONTENT_TYPE, "application/json")], applied.to_string()).into_response()
+        }
+        (Method::DELETE, Some(name)) => {
+            let ns = namespace.unwrap_or_default();
+            let list = inner.objects.entry(plural.clone()).or_default();
+            match list.iter().position(|o| is(o, &ns, &name)) {
+                Some(i) => ok(list.remove(i)),
                 None => status(StatusCode::NOT_FOUND, "NotFound", format!("{plural} \"{name}\" not found")),
             }
         }

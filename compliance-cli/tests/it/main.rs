@@ -3,6 +3,7 @@
 
 mod aws;
 mod commands;
+mod deploy;
 mod frameworks;
 mod monitor;
 mod remediate;

@@ -306,3 +306,69 @@ fn a_restarted_monitor_continues_from_the_stored_history() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_writes_policy_reports_into_the_cluster_and_removes_stale_ones() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (server, kubeconfig) = cluster_with_web(dir.path()).await?;
+    let report = |ns: &str, managed: bool| {
+        let labels = if managed { json!({"app.kubernetes.io/managed-by": "compliance-rs"}) } else { json!({}) };
+        json!({"apiVersion": "wgpolicyk8s.io/v1alpha2", "kind": "PolicyReport",
+               "metadata": {"name": "compliance-rs", "namespace": ns, "labels": labels}, "results": []})
+    };
+    // A namespace that had workloads in an earlier run, and another tool's report.
+    server.api.add("policyreports", report("gone", true));
+    server.api.add("policyreports", report("other", false));
+    let store = format!("sqlite://{}", dir.path().join("evidence.db").display());
+    let config = dir.path().join("monitor.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "scan:\n  k8s_cluster: true\ninterval: 1s\nstore: {store}\nlisten: 127.0.0.1:{}\npolicy_reports: true\n",
+            free_port()?
+        ),
+    )?;
+    let (config_arg, kube) = (config.to_str().ok_or("path")?.to_owned(), kubeconfig.to_str().ok_or("path")?.to_owned());
+    let out = tokio::task::spawn_blocking(move || {
+        compliance_with(&["monitor", "--config", &config_arg, "--cycles", "1"], &[("KUBECONFIG", &kube)])
+    })
+    .await?;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let shop = server.api.get("policyreports", "shop", "compliance-rs").ok_or("no report for shop")?;
+    let results = shop["results"].as_array().ok_or("results")?;
+    assert!(results.len() > 20, "every check on shop/web: {}", results.len());
+    assert!(results.iter().all(|r| r["resources"][0]["name"] == "web" && r["source"] == "compliance-rs"));
+    let failed = results.iter().filter(|r| r["result"] == "fail").count();
+    assert_eq!(shop["summary"]["fail"], failed);
+    assert!(failed > 0, "web:1 has no limits, runs as root, ...");
+    assert_eq!(shop["metadata"]["managedFields"][0]["manager"], "compliance-rs");
+    // Applied with server-side apply, forced, by its field manager.
+    let applies: Vec<_> = server
+        .api
+        .seen()
+        .into_iter()
+        .filter(|s| s.content_type.as_deref() == Some("application/apply-patch+yaml"))
+        .collect();
+    assert!(!applies.is_empty());
+    assert!(applies.iter().all(|s| s.query.get("fieldManager").is_some_and(|m| m == "compliance-rs")
+        && s.query.get("force").is_some_and(|f| f == "true")));
+    assert!(server.api.get("policyreports", "gone", "compliance-rs").is_none(), "the stale report is removed");
+    assert!(server.api.get("policyreports", "other", "compliance-rs").is_some(), "another tool's report is left alone");
+    assert!(
+        server.api.get("clusterpolicyreports", "", "compliance-rs").is_none(),
+        "a cluster with only namespaced workloads gets no cluster-wide report"
+    );
+    Ok(())
+}
+
+#[test]
+fn policy_reports_need_a_cluster_to_write_to() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("monitor.yaml");
+    std::fs::write(&config, "scan:\n  k8s_manifests: [examples/manifests]\npolicy_reports: true\n")?;
+    let out = compliance(&["monitor", "--config", config.to_str().ok_or("path")?, "--cycles", "1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("policy_reports: needs scan.k8s_cluster: true"), "{}", text(&out.stderr));
+    Ok(())
+}

@@ -1,6 +1,9 @@
 //! Report outputs: every format in one scan, and the changes since a previous report.
 
-use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
 
 use crate::support::{TestResult, compliance, repo, report_in, text};
 
@@ -42,16 +45,42 @@ fn every_format_in_one_scan() -> TestResult {
     let dir = tempfile::tempdir()?;
     let out_dir = dir.path().to_str().ok_or("path")?;
     let mut args = vec!["scan", "--k8s-manifests", "examples/manifests", "--out", out_dir, "--fail-on", "high"];
-    for f in ["json", "markdown", "html", "junit", "sarif", "oscal", "csv", "prometheus"] {
+    for f in [
+        "json",
+        "markdown",
+        "html",
+        "junit",
+        "sarif",
+        "oscal",
+        "csv",
+        "prometheus",
+        "policyreport",
+        "openreports",
+        "ocsf",
+    ] {
         args.extend(["--format", f]);
     }
     let out = compliance(&args);
     assert_eq!(out.status.code(), Some(1), "high failures exist: {}", text(&out.stderr));
     let written: Vec<String> =
         std::fs::read_dir(dir.path())?.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();
-    for ext in [".json", ".md", ".html", ".junit.xml", ".sarif", ".oscal.json", ".csv", ".prom"] {
+    let exts = [
+        ".json",
+        ".md",
+        ".html",
+        ".junit.xml",
+        ".sarif",
+        ".oscal.json",
+        ".csv",
+        ".prom",
+        ".policyreport.json",
+        ".openreports.json",
+        ".ocsf.json",
+    ];
+    for ext in exts {
+        // `x.json` is the report; the other `*.json` outputs have two dots.
         let file =
-            written.iter().find(|n| n.ends_with(ext) && (ext != ".json" || !n.ends_with(".oscal.json"))).ok_or(ext)?;
+            written.iter().find(|n| n.ends_with(ext) && (ext != ".json" || n.matches('.').count() == 1)).ok_or(ext)?;
         let body = std::fs::read_to_string(dir.path().join(file))?;
         assert!(!body.is_empty(), "{file}");
         if ext.ends_with("json") || ext == ".sarif" {
@@ -59,6 +88,82 @@ fn every_format_in_one_scan() -> TestResult {
         }
     }
     report_in(dir.path())?;
-    assert_eq!(written.len(), 8, "{written:?}");
+    assert_eq!(written.len(), exts.len(), "{written:?}");
+    Ok(())
+}
+
+/// Microsoft's SARIF validator (npm `@microsoft/sarif-multitool`), which
+/// scripts/test installs. Its exit code is 0 even when the log has errors,
+/// so its own output log (SARIF) is read: errors and warnings by rule id.
+fn sarif_multitool_findings(sarif: &Path) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    let tool = std::env::var_os("COMPLIANCE_SARIF_MULTITOOL")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| {
+                PathBuf::from(h)
+                    .join(".cache/compliance-rs/sarif-multitool/node_modules/@microsoft/sarif-multitool-linux/Sarif.Multitool")
+            })
+        })
+        .filter(|p| p.is_file())
+        .ok_or("sarif-multitool is not installed: scripts/test installs it")?;
+    // The validator's log goes elsewhere: it is itself a `.sarif` file.
+    let log_dir = tempfile::tempdir()?;
+    let log = log_dir.path().join("validation.sarif");
+    let out = Command::new(tool)
+        .arg("validate")
+        .arg(sarif)
+        .arg("--output")
+        .arg(&log)
+        .args(["--log", "ForceOverwrite"])
+        .output()?;
+    assert!(out.status.success(), "sarif-multitool failed: {}{}", text(&out.stdout), text(&out.stderr));
+    let log: Value = serde_json::from_slice(&std::fs::read(&log)?)?;
+    let mut findings = Vec::new();
+    for run in log["runs"].as_array().ok_or("no runs in the validator's log")? {
+        for r in run["results"].as_array().into_iter().flatten() {
+            // SARIF's default level is warning.
+            let level = r["level"].as_str().unwrap_or("warning");
+            if matches!(level, "error" | "warning") {
+                findings.push(format!("{level} {}: {}", r["ruleId"], r["message"]["text"]));
+            }
+        }
+    }
+    Ok(findings)
+}
+
+#[test]
+#[ignore = "needs @microsoft/sarif-multitool (npm): scripts/test installs it"]
+fn sarif_validates_with_microsofts_multitool_for_relative_and_absolute_paths() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let absolute = repo().join("examples/manifests").canonicalize()?;
+    let absolute = absolute.to_str().ok_or("path")?;
+    for (name, manifests) in [("relative", "examples/manifests"), ("absolute", absolute)] {
+        let out_dir = dir.path().join(name);
+        let out_dir = out_dir.to_str().ok_or("path")?;
+        let out = compliance(&["scan", "--k8s-manifests", manifests, "--format", "sarif", "--out", out_dir]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let sarif = std::fs::read_dir(out_dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.extension().is_some_and(|e| e == "sarif"))
+            .ok_or("no SARIF written")?;
+        let log: Value = serde_json::from_slice(&std::fs::read(&sarif)?)?;
+        assert!(log["runs"][0]["results"].as_array().is_some_and(|r| !r.is_empty()), "{name}: results to validate");
+        let findings = sarif_multitool_findings(&sarif)?;
+        assert!(findings.is_empty(), "{name} paths: {findings:#?}");
+    }
+    // The validator does find the defect an earlier version had: an
+    // absolute path under a base id (SARIF1004).
+    let broken = dir.path().join("broken.sarif");
+    let mut log: Value = serde_json::from_slice(&std::fs::read(
+        std::fs::read_dir(dir.path().join("relative"))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.extension().is_some_and(|e| e == "sarif"))
+            .ok_or("no SARIF")?,
+    )?)?;
+    log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"] =
+        json!({"uri": "/srv/repo/manifests/app.yaml", "uriBaseId": "SRCROOT"});
+    std::fs::write(&broken, serde_json::to_vec(&log)?)?;
+    let findings = sarif_multitool_findings(&broken)?;
+    assert!(findings.iter().any(|f| f.contains("SARIF1004")), "{findings:#?}");
     Ok(())
 }

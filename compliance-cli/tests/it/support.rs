@@ -51,8 +51,9 @@ pub fn report_in(dir: &Path) -> Result<Value, Box<dyn std::error::Error>> {
     let path = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| {
+            // `compliance_report_<time>.json`: the other JSON outputs have two dots.
             p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                n.starts_with("compliance_report_") && n.ends_with(".json") && !n.ends_with(".oscal.json")
+                n.starts_with("compliance_report_") && n.ends_with(".json") && n.matches('.').count() == 1
             })
         })
         .ok_or("no report written")?;

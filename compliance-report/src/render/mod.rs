@@ -1,5 +1,5 @@
 //! Every output, rendered from one [`Report`]: JSON, Markdown, HTML, JUnit
-//! XML, SARIF 2.1.0, CSV.
+//! XML, SARIF 2.1.0, CSV, OSCAL, Prometheus, Kubernetes policy reports, OCSF.
 //!
 //! This file holds [`Format`], [`Report::render`] and the writers, and what
 //! the formats share; each format has its own file.
@@ -8,6 +8,8 @@ mod csv;
 mod html;
 mod junit;
 mod markdown;
+mod ocsf;
+mod policyreport;
 mod sarif;
 
 use std::borrow::Cow;
@@ -24,6 +26,9 @@ use html::html;
 use junit::junit;
 use markdown::markdown;
 use sarif::sarif;
+
+pub use ocsf::OCSF_VERSION;
+pub use policyreport::{PolicyReportApi, RESULTS_PER_REPORT, SOURCE as POLICY_REPORT_SOURCE, policy_reports};
 
 /// An output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -46,11 +51,20 @@ pub enum Format {
     Prometheus,
     /// OSCAL 1.1 assessment results (JSON).
     Oscal,
+    /// Kubernetes `wgpolicyk8s.io/v1alpha2` PolicyReports (one per
+    /// namespace) and a ClusterPolicyReport, as a `v1` `List`.
+    PolicyReport,
+    /// The successor API, `openreports.io/v1alpha1` Reports and a
+    /// ClusterReport, as a `v1` `List`.
+    OpenReports,
+    /// OCSF 1.5 Compliance Finding events (class 2003), one per evidence, as
+    /// a JSON array.
+    Ocsf,
 }
 
 impl Format {
     /// Every format.
-    pub const ALL: [Format; 8] = [
+    pub const ALL: [Format; 11] = [
         Format::Json,
         Format::Markdown,
         Format::Html,
@@ -59,6 +73,9 @@ impl Format {
         Format::Csv,
         Format::Prometheus,
         Format::Oscal,
+        Format::PolicyReport,
+        Format::OpenReports,
+        Format::Ocsf,
     ];
 
     /// The name used on the command line and in configuration.
@@ -72,13 +89,17 @@ impl Format {
             Format::Csv => "csv",
             Format::Prometheus => "prometheus",
             Format::Oscal => "oscal",
+            Format::PolicyReport => "policyreport",
+            Format::OpenReports => "openreports",
+            Format::Ocsf => "ocsf",
         }
     }
 
     /// How heavy the output is for a large report, to schedule the heaviest first.
     fn relative_cost(self) -> u8 {
         match self {
-            Format::Oscal => 8,
+            Format::Oscal | Format::Ocsf => 8,
+            Format::PolicyReport | Format::OpenReports => 6,
             Format::Json => 7,
             Format::Junit => 6,
             Format::Sarif => 5,
@@ -99,6 +120,9 @@ impl Format {
             Format::Csv => "csv",
             Format::Prometheus => "prom",
             Format::Oscal => "oscal.json",
+            Format::PolicyReport => "policyreport.json",
+            Format::OpenReports => "openreports.json",
+            Format::Ocsf => "ocsf.json",
         }
     }
 }
@@ -150,6 +174,16 @@ impl Report {
                 out.write_all(crate::metrics::text_format(&openmetrics).as_bytes()).map_err(io)?;
             }
             Format::Oscal => crate::oscal::write(self, &mut *out).map_err(|e| fail(e.to_string()))?,
+            Format::PolicyReport | Format::OpenReports => {
+                let api = if format == Format::PolicyReport {
+                    PolicyReportApi::WgPolicy
+                } else {
+                    PolicyReportApi::OpenReports
+                };
+                serde_json::to_writer(&mut *out, &policyreport::policy_report_list(self, api))
+                    .map_err(|e| fail(e.to_string()))?
+            }
+            Format::Ocsf => ocsf::write_ocsf(self, out).map_err(fail)?,
         }
         Ok(())
     }
@@ -289,6 +323,9 @@ mod tests {
             Format::Csv => 5,
             Format::Prometheus => 6,
             Format::Oscal => 7,
+            Format::PolicyReport => 8,
+            Format::OpenReports => 9,
+            Format::Ocsf => 10,
         }
     }
 

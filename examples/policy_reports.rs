@@ -1,0 +1,62 @@
+//! Judge the bundled manifests, turn the results into Kubernetes
+//! PolicyReports, and write them into a cluster with server-side apply, as
+//! `compliance monitor` does with `policy_reports: true`. Without a cluster
+//! (no KUBECONFIG), they go to an in-process test API server instead, and
+//! what it stored is printed.
+//!
+//! ```text
+//! cargo run -p compliance-examples --example policy_reports
+//! ```
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use compliance_rs::k8s::{ManifestCollector, ReportPublisher};
+use compliance_rs::report::{PolicyReportApi, Report, builtin_frameworks, policy_reports};
+use compliance_rs::{Engine, Scope};
+use compliance_test_support::kube_api::FakeApi;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let manifests = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("manifests");
+    let mut engine = Engine::new().with_collector(Arc::new(ManifestCollector::new([manifests])));
+    for framework in builtin_frameworks() {
+        engine = engine.with_framework(framework);
+    }
+    let report = Report::from_run(&engine.run(&Scope::all()).await, engine.frameworks());
+    let api = PolicyReportApi::WgPolicy;
+    let objects = policy_reports(&report, api);
+
+    let (client, test_server) = match std::env::var_os("KUBECONFIG") {
+        Some(_) => (kube::Client::try_default().await?, None),
+        None => {
+            let server = FakeApi::default().start().await?;
+            (server.client()?, Some(server))
+        }
+    };
+    let publisher = ReportPublisher::new(client, api.api_version(), api.kind(), api.cluster_kind());
+    let done = publisher.publish(&objects).await?;
+    println!("{} reports applied, {} stale ones removed", done.applied, done.deleted);
+    for object in &objects {
+        let summary = &object["summary"];
+        println!(
+            "{} {}/{}: {} pass, {} fail, {} error, {} skip",
+            object["kind"].as_str().unwrap_or_default(),
+            object["metadata"]["namespace"].as_str().unwrap_or("-"),
+            object["metadata"]["name"].as_str().unwrap_or_default(),
+            summary["pass"],
+            summary["fail"],
+            summary["error"],
+            summary["skip"]
+        );
+    }
+    if let Some(server) = test_server {
+        let namespace = objects[0]["metadata"]["namespace"].as_str().unwrap_or_default();
+        let stored = server.api.get("policyreports", namespace, "compliance-rs").ok_or("not stored")?;
+        println!(
+            "the test API server holds {namespace}/compliance-rs with {} results",
+            stored["results"].as_array().map_or(0, Vec::len)
+        );
+    }
+    Ok(())
+}
