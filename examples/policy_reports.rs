@@ -1,11 +1,11 @@
 //! Judge the bundled manifests, turn the results into Kubernetes
-//! PolicyReports, and write them into a cluster with server-side apply, as
-//! `compliance monitor` does with `policy_reports: true`. Without a cluster
-//! (no KUBECONFIG), they go to an in-process test API server instead, and
-//! what it stored is printed.
+//! PolicyReports, and write them with server-side apply, as `compliance
+//! monitor` does with `policy_reports: true`. By default they go to an
+//! in-process test API server, and what it stored is printed; with
+//! `--cluster`, to the cluster of your kubeconfig (nothing is deleted there).
 //!
 //! ```text
-//! cargo run -p compliance-examples --example policy_reports
+//! cargo run -p compliance-examples --example policy_reports [-- --cluster]
 //! ```
 
 use std::path::PathBuf;
@@ -27,15 +27,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let api = PolicyReportApi::WgPolicy;
     let objects = policy_reports(&report, api);
 
-    let (client, test_server) = match std::env::var_os("KUBECONFIG") {
-        Some(_) => (kube::Client::try_default().await?, None),
-        None => {
+    let (client, test_server) = match std::env::args().nth(1).as_deref() {
+        Some("--cluster") => (kube::Client::try_default().await?, None),
+        _ => {
             let server = FakeApi::default().start().await?;
             (server.client()?, Some(server))
         }
     };
     let publisher = ReportPublisher::new(client, api.api_version(), api.kind(), api.cluster_kind());
-    let done = publisher.publish(&objects).await?;
+    // No pruning: this example must never delete a report a monitor wrote.
+    let done = publisher.publish(&objects, false).await?;
     println!("{} reports applied, {} stale ones removed", done.applied, done.deleted);
     for object in &objects {
         let summary = &object["summary"];

@@ -312,6 +312,19 @@ pub struct WebhookArgs {
     /// TLS private key (PEM); re-read when it changes.
     #[arg(long, value_name = "FILE")]
     pub tls_key: PathBuf,
+    /// Demand a client certificate signed by this CA (PEM): the API server's (set in its
+    /// AdmissionConfiguration), so that nobody else can send reviews or skew the metrics.
+    #[arg(long, value_name = "FILE")]
+    pub client_ca: Option<PathBuf>,
+    /// Where /metrics (and /healthz) are served, over plain HTTP, apart from the webhook's port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9465")]
+    pub metrics_listen: std::net::SocketAddr,
+    /// Connections served at once; more wait in the listen queue.
+    #[arg(long, value_name = "N", default_value_t = 512)]
+    pub max_connections: usize,
+    /// Objects whose latest decision is kept for /metrics; the least recently reviewed go first.
+    #[arg(long, value_name = "N", default_value_t = compliance_k8s::webhook::DEFAULT_MAX_TRACKED_OBJECTS)]
+    pub max_tracked_objects: usize,
     /// Rego policy file or folder; repeatable. One that does not compile is reported and skipped.
     #[arg(long = "rego-policy", value_name = "PATH")]
     pub rego_policies: Vec<PathBuf>,
@@ -375,7 +388,7 @@ pub struct MonitorArgs {
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
     /// Store URL, instead of the file's (`sqlite://PATH` or `postgres://user:password@host/db`).
-    #[arg(long, value_name = "URL", env = "COMPLIANCE_STORE")]
+    #[arg(long, value_name = "URL", env = "COMPLIANCE_STORE", hide_env_values = true)]
     pub store: Option<String>,
     /// Address of /metrics and /healthz, instead of the file's.
     #[arg(long, value_name = "ADDR")]
@@ -434,7 +447,13 @@ pub enum EvidenceCommand {
 #[derive(Debug, Args)]
 pub struct StoreArg {
     /// `sqlite://PATH` or `postgres://user:password@host/db`.
-    #[arg(long, value_name = "URL", env = "COMPLIANCE_STORE", default_value = "sqlite://compliance-evidence.db")]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "COMPLIANCE_STORE",
+        hide_env_values = true,
+        default_value = "sqlite://compliance-evidence.db"
+    )]
     pub store: String,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ListFormat::Text)]

@@ -84,10 +84,22 @@ impl ReportSink for PolicyReportSink {
         "policy-reports"
     }
 
-    async fn publish(&self, report: &compliance_report::Report) -> Result<String, String> {
-        let objects = compliance_report::policy_reports(report, self.api);
-        let done = self.publisher.publish(&objects).await.map_err(|e| e.to_string())?;
-        Ok(format!("{} {} reports applied, {} stale removed", done.applied, self.api.kind(), done.deleted))
+    async fn publish(&self, source: &str, report: &compliance_report::Report) -> Result<String, String> {
+        // Watch runs come with every workload change: the scheduled scan
+        // publishes the whole picture instead of hammering the API server.
+        if source != "monitor" {
+            return Ok(format!("{source} run: reports are published after scheduled scans"));
+        }
+        // Only what was read from the cluster (manifests scanned beside it
+        // would name namespaces the cluster may not have).
+        let mut from_cluster = report.clone();
+        from_cluster.evidence.retain(|e| e.resource.provider == "k8s" && e.resource.cluster.is_some());
+        let objects = compliance_report::policy_reports(&from_cluster, self.api);
+        // A namespace the scan could not read keeps its last report.
+        let complete = !report.gaps.iter().any(|g| g.source.as_deref().is_some_and(|s| s.starts_with("k8s")));
+        let done = self.publisher.publish(&objects, complete).await.map_err(|e| e.to_string())?;
+        let kept = if complete { "" } else { " (stale ones kept: the scan had gaps)" };
+        Ok(format!("{} {} reports applied, {} stale removed{kept}", done.applied, self.api.kind(), done.deleted))
     }
 }
 

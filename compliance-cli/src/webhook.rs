@@ -1,5 +1,6 @@
-//! `compliance webhook`: the validating admission webhook, with the
-//! monitor's metrics on `/metrics`.
+//! `compliance webhook`: the validating admission webhook over HTTPS, and
+//! the monitor's metrics on `/metrics` on a listener of their own (plain
+//! HTTP), so that the webhook's port serves only the API server.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use compliance_core::Run;
-use compliance_k8s::webhook::{TlsFiles, Webhook, WebhookConfig, serve_tls};
+use compliance_k8s::webhook::{ServeLimits, TlsFiles, Webhook, WebhookConfig, serve_tls_with_limits};
 use compliance_k8s::{AdmissionConfig, FailurePolicy};
 use compliance_report::Report;
 
@@ -39,17 +40,48 @@ pub async fn run(args: WebhookArgs) -> Result<ExitCode, UsageError> {
     let config = WebhookConfig::default()
         .with_admission(admission)
         .with_exempt_namespaces(args.exempt_namespaces.clone())
-        .with_timeout(Duration::from_millis(args.timeout_ms.max(1)));
-    let tls = TlsFiles::new(&args.tls_cert, &args.tls_key).server_config().map_err(|e| UsageError(e.to_string()))?;
+        .with_timeout(Duration::from_millis(args.timeout_ms.max(1)))
+        .with_max_tracked_objects(args.max_tracked_objects.max(1));
+    let mut files = TlsFiles::new(&args.tls_cert, &args.tls_key);
+    if let Some(ca) = &args.client_ca {
+        files = files.with_client_ca(ca);
+    }
+    let tls = files.server_config().map_err(|e| UsageError(e.to_string()))?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| UsageError(format!("--listen {}: {e}", args.listen)))?;
+    let metrics_listener = tokio::net::TcpListener::bind(args.metrics_listen)
+        .await
+        .map_err(|e| UsageError(format!("--metrics-listen {}: {e}", args.metrics_listen)))?;
     let webhook = Webhook::new(config);
-    let app = webhook
-        .router()
-        .merge(axum::Router::new().route("/metrics", axum::routing::get(metrics)).with_state(Arc::clone(&webhook)));
-    eprintln!("webhook listening on https://{} (POST /validate, GET /metrics, GET /healthz)", args.listen);
-    serve_tls(listener, app, tls, crate::shutdown_signal()).await.map_err(|e| UsageError(e.to_string()))?;
+    let metrics_app = axum::Router::new()
+        .route("/metrics", axum::routing::get(metrics))
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .with_state(Arc::clone(&webhook));
+    let stop = compliance_core::CancellationToken::new();
+    let signal = stop.clone();
+    tokio::spawn(async move {
+        crate::shutdown_signal().await;
+        signal.cancel();
+    });
+    let metrics_stop = stop.clone();
+    let metrics_server = tokio::spawn(async move {
+        axum::serve(metrics_listener, metrics_app).with_graceful_shutdown(metrics_stop.cancelled_owned()).await
+    });
+    eprintln!(
+        "webhook listening on https://{} (POST /validate, GET /healthz{}); metrics on http://{}/metrics",
+        args.listen,
+        if args.client_ca.is_some() { "; client certificates required" } else { "" },
+        args.metrics_listen
+    );
+    let limits = ServeLimits::default().with_max_connections(args.max_connections);
+    serve_tls_with_limits(listener, webhook.router(), tls, limits, stop.clone().cancelled_owned())
+        .await
+        .map_err(|e| UsageError(e.to_string()))?;
+    stop.cancel();
+    if let Ok(Err(e)) = metrics_server.await {
+        eprintln!("error: metrics listener: {e}");
+    }
     let stats = webhook.stats();
     eprintln!(
         "webhook stopped: {} allowed, {} denied, {} exempt, {} timed out, {} malformed",

@@ -122,7 +122,7 @@ fn judge(
 ) -> Result<Vec<Evidence>, String> {
     let kind = object.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
     let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("<unnamed>").to_owned();
-    let id = format!("admission/{}/{kind}/{name}", namespace.unwrap_or("-"));
+    let id = admission_resource_id(namespace, &kind, &name);
     let mut resource = ResourceRef::new("k8s", kind, id, name);
     if let Some(ns) = namespace {
         resource = resource.with_namespace(ns);
@@ -132,6 +132,12 @@ fn judge(
         Some((_, reason)) => Err(format!("the object cannot be judged: {reason}")),
         None => Ok(judged.evidence),
     }
+}
+
+/// The resource id of an object seen in admission requests: the same for
+/// its CREATE, UPDATE and DELETE.
+pub(crate) fn admission_resource_id(namespace: Option<&str>, kind: &str, name: &str) -> String {
+    format!("admission/{}/{kind}/{name}", namespace.unwrap_or("-"))
 }
 
 /// The `AdmissionReview` response: allowed or denied (403, with the

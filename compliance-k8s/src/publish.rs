@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use kube::Client;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams};
 use serde_json::Value;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 /// The field manager of every apply, and the value of the
 /// `app.kubernetes.io/managed-by` label that marks the objects this tool owns.
@@ -57,7 +57,7 @@ pub struct Published {
 /// use compliance_k8s::ReportPublisher;
 /// let client = kube::Client::try_default().await?;
 /// let publisher = ReportPublisher::new(client, "wgpolicyk8s.io/v1alpha2", "PolicyReport", "ClusterPolicyReport");
-/// let done = publisher.publish(&objects).await?;
+/// let done = publisher.publish(&objects, true).await?;
 /// println!("{} applied, {} stale removed", done.applied, done.deleted);
 /// # Ok(()) }
 /// ```
@@ -89,16 +89,23 @@ impl ReportPublisher {
     }
 
     /// Applies every object (server-side apply, forced: this tool owns its
-    /// reports), then deletes the objects of the two kinds that carry
-    /// `app.kubernetes.io/managed-by: compliance-rs` and are not in
-    /// `objects`. Stops at the first refused call; nothing is deleted then.
-    pub async fn publish(&self, objects: &[Value]) -> Result<Published, PublishError> {
+    /// reports). With `prune`, then deletes the objects of the two kinds that
+    /// carry `app.kubernetes.io/managed-by: compliance-rs` and are not in
+    /// `objects`: pass `false` when the run behind them was incomplete, so
+    /// that a namespace that could not be read keeps its last report.
+    ///
+    /// An object that is refused (a namespace being deleted) does not stop
+    /// the others; the first refusal is returned, with the count, once all
+    /// were tried, and nothing is deleted then.
+    pub async fn publish(&self, objects: &[Value], prune: bool) -> Result<Published, PublishError> {
         let params = PatchParams::apply(MANAGER).force();
         let mut kept: HashSet<(String, String, String)> = HashSet::new();
+        let mut refused: Vec<PublishError> = Vec::new();
         for (index, object) in objects.iter().enumerate() {
             let field = |path: &[&str]| path.iter().fold(object, |v, k| &v[*k]).as_str().map(str::to_owned);
             let (Some(kind), Some(name)) = (field(&["kind"]), field(&["metadata", "name"])) else {
-                return Err(PublishError::Object { index, message: "no kind or metadata.name".into() });
+                refused.push(PublishError::Object { index, message: "no kind or metadata.name".into() });
+                continue;
             };
             let namespace = field(&["metadata", "namespace"]);
             let api = match (&namespace, kind.as_str()) {
@@ -109,23 +116,38 @@ impl ReportPublisher {
                     Api::<DynamicObject>::all_with(self.client.clone(), &self.cluster)
                 }
                 _ => {
-                    return Err(PublishError::Object {
+                    refused.push(PublishError::Object {
                         index,
                         message: format!(
                             "{kind} (namespace {namespace:?}) is neither a namespaced {} nor a {}",
                             self.namespaced.kind, self.cluster.kind
                         ),
                     });
+                    continue;
                 }
             };
-            api.patch(&name, &params, &Patch::Apply(object)).await.map_err(|source| PublishError::Api {
-                what: format!(
-                    "apply {kind} {}{name}",
-                    namespace.as_deref().map(|n| format!("{n}/")).unwrap_or_default()
-                ),
-                source,
-            })?;
-            kept.insert((kind, namespace.unwrap_or_default(), name));
+            match api.patch(&name, &params, &Patch::Apply(object)).await {
+                Ok(_) => {
+                    kept.insert((kind, namespace.unwrap_or_default(), name));
+                }
+                Err(source) => refused.push(PublishError::Api {
+                    what: format!(
+                        "apply {kind} {}{name}",
+                        namespace.as_deref().map(|n| format!("{n}/")).unwrap_or_default()
+                    ),
+                    source,
+                }),
+            }
+        }
+        let applied = kept.len();
+        if let Some(first) = refused.into_iter().next() {
+            // Nothing is deleted after a refusal: the picture is incomplete.
+            warn!(applied, "some reports were refused: {first}");
+            return Err(first);
+        }
+        if !prune {
+            info!(applied, "reports published to the cluster (stale ones kept: the run was incomplete)");
+            return Ok(Published { applied, deleted: 0 });
         }
         let mut deleted = 0;
         for (resource, namespaced) in [(&self.namespaced, true), (&self.cluster, false)] {
@@ -152,8 +174,8 @@ impl ReportPublisher {
                 }
             }
         }
-        info!(applied = objects.len(), deleted, "reports published to the cluster");
-        Ok(Published { applied: objects.len(), deleted })
+        info!(applied, deleted, "reports published to the cluster");
+        Ok(Published { applied, deleted })
     }
 
     /// (namespace, name) of every object of `resource` this tool manages, every page.

@@ -7,6 +7,13 @@
 //! service. The certificate and key are read from files and re-read when
 //! they change, so a cert-manager renewal needs no restart.
 //!
+//! The server holds up against clients that hold connections open
+//! ([`ServeLimits`]: handshake, header and request timeouts, a connection
+//! cap, a backoff when accepting fails) and can demand a client certificate
+//! ([`TlsFiles::with_client_ca`]), which the API server can present. The
+//! latest decision per object, kept for metrics, is bounded (least recently
+//! reviewed objects go first) and dropped when the object is deleted.
+//!
 //! ```no_run
 //! use std::sync::Arc;
 //! use compliance_k8s::webhook::{TlsFiles, Webhook, WebhookConfig, serve_tls};
@@ -18,23 +25,25 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::HashMap;
 use std::future::Future;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use compliance_core::{Check, Evidence, Status};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use lru::LruCache;
 use rustls::ServerConfig;
-use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -43,7 +52,9 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
 
-use crate::admission::{AdmissionConfig, AdmissionError, FailurePolicy, admission_response, review_with_evidence};
+use crate::admission::{
+    AdmissionConfig, AdmissionError, FailurePolicy, admission_resource_id, admission_response, review_with_evidence,
+};
 
 /// Settings of the webhook.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,11 +72,23 @@ pub struct WebhookConfig {
     /// not the API server, decides.
     #[serde(with = "crate::serde_millis")]
     pub timeout: Duration,
+    /// Objects whose latest decision is kept for metrics; beyond, the least
+    /// recently reviewed are forgotten. Every real Pod has a unique name, so
+    /// without a bound this grows with normal traffic.
+    pub max_tracked_objects: usize,
 }
+
+/// [`WebhookConfig::max_tracked_objects`] by default: about 3 KB each.
+pub const DEFAULT_MAX_TRACKED_OBJECTS: usize = 10_000;
 
 impl Default for WebhookConfig {
     fn default() -> Self {
-        Self { admission: AdmissionConfig::default(), exempt_namespaces: Vec::new(), timeout: Duration::from_secs(3) }
+        Self {
+            admission: AdmissionConfig::default(),
+            exempt_namespaces: Vec::new(),
+            timeout: Duration::from_secs(3),
+            max_tracked_objects: DEFAULT_MAX_TRACKED_OBJECTS,
+        }
     }
 }
 
@@ -85,6 +108,12 @@ impl WebhookConfig {
     /// Sets the time limit per request.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Sets how many objects' latest decisions are kept for metrics (at least one).
+    pub fn with_max_tracked_objects(mut self, objects: usize) -> Self {
+        self.max_tracked_objects = objects;
         self
     }
 }
@@ -121,12 +150,14 @@ pub enum WebhookError {
     },
 }
 
-/// The webhook: judges requests, remembers the latest evidence per check
-/// and object (for metrics), counts answers.
+/// The webhook: judges requests, remembers the latest evidence per object
+/// (for metrics, bounded), counts answers.
 #[derive(Debug)]
 pub struct Webhook {
     config: WebhookConfig,
-    latest: Mutex<HashMap<(String, String), Evidence>>,
+    /// Resource id -> the evidence of its latest review, without messages
+    /// and details (metrics need neither).
+    latest: Mutex<LruCache<String, Vec<Evidence>>>,
     stats: Mutex<WebhookStats>,
 }
 
@@ -137,7 +168,8 @@ fn bad_request(message: String) -> (StatusCode, Value) {
 impl Webhook {
     /// A webhook with these settings.
     pub fn new(config: WebhookConfig) -> Arc<Self> {
-        Arc::new(Self { config, latest: Mutex::default(), stats: Mutex::default() })
+        let capacity = NonZeroUsize::new(config.max_tracked_objects).unwrap_or(NonZeroUsize::MIN);
+        Arc::new(Self { config, latest: Mutex::new(LruCache::new(capacity)), stats: Mutex::default() })
     }
 
     /// The checks it judges with.
@@ -150,9 +182,15 @@ impl Webhook {
         self.stats.lock().map(|s| *s).unwrap_or_default()
     }
 
-    /// The latest evidence per check and object judged.
+    /// The latest evidence per check and object judged (messages and
+    /// details are not kept).
     pub fn evidence(&self) -> Vec<Evidence> {
-        self.latest.lock().map(|m| m.values().cloned().collect()).unwrap_or_default()
+        self.latest.lock().map(|m| m.iter().flat_map(|(_, list)| list.iter().cloned()).collect()).unwrap_or_default()
+    }
+
+    /// How many objects' latest decisions are kept.
+    pub fn tracked_objects(&self) -> usize {
+        self.latest.lock().map(|m| m.len()).unwrap_or_default()
     }
 
     fn count(&self, f: impl FnOnce(&mut WebhookStats)) {
@@ -178,6 +216,13 @@ impl Webhook {
         };
         let uid = uid.to_owned();
         let namespace = request["namespace"].as_str().unwrap_or_default().to_owned();
+        if request["operation"] == "DELETE" {
+            // A deleted object has no state left to report.
+            let (kind, name) = (request["kind"]["kind"].as_str(), request["name"].as_str());
+            if let (Some(kind), Some(name), Ok(mut latest)) = (kind, name, self.latest.lock()) {
+                latest.pop(&admission_resource_id(request["namespace"].as_str(), kind, name));
+            }
+        }
         if self.config.exempt_namespaces.contains(&namespace) {
             self.count(|s| s.exempt += 1);
             debug!(uid, namespace, "exempt namespace: allowed unjudged");
@@ -192,9 +237,19 @@ impl Webhook {
                 let failing = evidence.iter().filter(|e| e.status == Status::Fail).count();
                 self.count(|s| s.failures += failing as u64);
                 info!(uid, namespace, allowed, failing, "admission review");
-                if let Ok(mut latest) = self.latest.lock() {
-                    for e in evidence {
-                        latest.insert((e.check_id.to_string(), e.resource.id.clone()), e);
+                if let Some(first) = evidence.first() {
+                    let id = first.resource.id.clone();
+                    let kept: Vec<Evidence> = evidence
+                        .into_iter()
+                        .map(|mut e| {
+                            e.message = String::new();
+                            e.details = Value::Null;
+                            e.remediation = None;
+                            e
+                        })
+                        .collect();
+                    if let Ok(mut latest) = self.latest.lock() {
+                        latest.put(id, kept);
                     }
                 }
                 (StatusCode::OK, response)
@@ -251,12 +306,23 @@ pub struct TlsFiles {
     pub cert: PathBuf,
     /// The private key (PKCS#8, PKCS#1 or SEC1).
     pub key: PathBuf,
+    /// When set, clients must present a certificate signed by one of these
+    /// CA certificates (PEM): the API server's, so that nobody else can send
+    /// reviews (and skew the metrics).
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
 }
 
 impl TlsFiles {
     /// The two files.
     pub fn new(cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
-        Self { cert: cert.into(), key: key.into() }
+        Self { cert: cert.into(), key: key.into(), client_ca: None }
+    }
+
+    /// Demands a client certificate signed by a CA of `ca` (PEM).
+    pub fn with_client_ca(mut self, ca: impl Into<PathBuf>) -> Self {
+        self.client_ca = Some(ca.into());
+        self
     }
 
     /// A rustls server configuration that serves these files and re-reads
@@ -265,11 +331,28 @@ impl TlsFiles {
     pub fn server_config(&self) -> Result<Arc<ServerConfig>, WebhookError> {
         let resolver = ReloadingCert::new(self.clone())?;
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut config = ServerConfig::builder_with_provider(provider)
+        let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
-            .map_err(|e| WebhookError::Tls { path: self.cert.display().to_string(), message: e.to_string() })?
-            .with_no_client_auth()
-            .with_cert_resolver(Arc::new(resolver));
+            .map_err(|e| WebhookError::Tls { path: self.cert.display().to_string(), message: e.to_string() })?;
+        let builder = match &self.client_ca {
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let ca_error = |message: String| WebhookError::Tls { path: ca.display().to_string(), message };
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in CertificateDer::pem_file_iter(ca).map_err(|e| ca_error(format!("cannot read: {e}")))? {
+                    let cert = cert.map_err(|e| ca_error(format!("not a PEM certificate: {e}")))?;
+                    roots.add(cert).map_err(|e| ca_error(format!("unusable CA certificate: {e}")))?;
+                }
+                if roots.is_empty() {
+                    return Err(ca_error("no CA certificate in the file".into()));
+                }
+                let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                    .build()
+                    .map_err(|e| ca_error(e.to_string()))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut config = builder.with_cert_resolver(Arc::new(resolver));
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(config))
     }
@@ -352,26 +435,125 @@ impl ResolvesServerCert for ReloadingCert {
     }
 }
 
-/// Serves `app` over TLS on `listener` until `shutdown` completes; requests
-/// in flight are finished. A failed handshake is logged and ignored.
+/// Limits of the HTTPS server against clients that hold connections open
+/// or flood it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct ServeLimits {
+    /// Time for a client to complete the TLS handshake.
+    #[serde(with = "crate::serde_millis")]
+    pub handshake_timeout: Duration,
+    /// Time for a client to send a request's headers; a kept-alive
+    /// connection that sends no new request within it is closed too.
+    #[serde(with = "crate::serde_millis")]
+    pub header_read_timeout: Duration,
+    /// Time for a whole request, body and answer (408 past it).
+    #[serde(with = "crate::serde_millis")]
+    pub request_timeout: Duration,
+    /// Connections served at once; further clients wait in the listen queue.
+    pub max_connections: usize,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        Self {
+            handshake_timeout: Duration::from_secs(5),
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(15),
+            max_connections: 512,
+        }
+    }
+}
+
+impl ServeLimits {
+    /// Sets the handshake timeout.
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets the header read (and idle) timeout.
+    pub fn with_header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
+    /// Sets the whole-request timeout.
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets the connection cap (at least one).
+    pub fn with_max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections.max(1);
+        self
+    }
+}
+
+/// Serves `app` over TLS on `listener` until `shutdown` completes, with the
+/// default [`ServeLimits`]; requests in flight are finished.
 pub async fn serve_tls(
     listener: TcpListener,
     app: Router,
     tls: Arc<ServerConfig>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    serve_tls_with_limits(listener, app, tls, ServeLimits::default(), shutdown).await
+}
+
+async fn within(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => (StatusCode::REQUEST_TIMEOUT, "the request was not completed in time").into_response(),
+    }
+}
+
+/// [`serve_tls`] with explicit limits. A failed or slow handshake is logged
+/// and dropped; when accepting fails (file descriptors exhausted), the loop
+/// backs off (up to a second) instead of spinning, and logs at most once a
+/// second.
+pub async fn serve_tls_with_limits(
+    listener: TcpListener,
+    app: Router,
+    tls: Arc<ServerConfig>,
+    limits: ServeLimits,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let app = app.layer(axum::middleware::from_fn_with_state(limits.request_timeout, within));
     let connections = tokio_util::task::TaskTracker::new();
     let stop = tokio_util::sync::CancellationToken::new();
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let (mut backoff, mut failed, mut last_warning) = (Duration::ZERO, 0u64, None::<Instant>);
     tokio::pin!(shutdown);
     loop {
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            permit = Arc::clone(&permits).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
         let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok(a) => a,
+                Ok(a) => {
+                    backoff = Duration::ZERO;
+                    a
+                }
                 Err(e) => {
-                    warn!("accept failed: {e}");
-                    continue;
+                    failed += 1;
+                    backoff = (backoff * 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
+                    if last_warning.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+                        warn!(failed, "accept failed: {e}; retrying in {} ms", backoff.as_millis());
+                        last_warning = Some(Instant::now());
+                    }
+                    tokio::select! {
+                        () = &mut shutdown => break,
+                        () = tokio::time::sleep(backoff) => continue,
+                    }
                 }
             },
         };
@@ -379,14 +561,22 @@ pub async fn serve_tls(
         let stopping = stop.clone();
         let service = TowerToHyperService::new(app.clone());
         connections.spawn(async move {
-            let stream = match acceptor.accept(stream).await {
-                Ok(s) => s,
-                Err(e) => {
+            let _permit = permit;
+            let stream = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
                     debug!(%peer, "TLS handshake failed: {e}");
                     return;
                 }
+                Err(_) => {
+                    debug!(%peer, "TLS handshake not completed in {} ms", limits.handshake_timeout.as_millis());
+                    return;
+                }
             };
-            let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .serve_connection(TokioIo::new(stream), service);
             tokio::pin!(connection);
             let ended = tokio::select! {
                 ended = connection.as_mut() => ended,

@@ -55,8 +55,10 @@ pub trait ReportSink: Send + Sync {
     /// A short name for logs (`policy-reports`).
     fn name(&self) -> &str;
 
-    /// Publishes `report`; returns a one-line summary of what was done.
-    async fn publish(&self, report: &Report) -> Result<String, String>;
+    /// Publishes `report` of a run from `source` (`monitor` for a scheduled
+    /// scan, `watch` for the objects that changed between scans); returns a
+    /// one-line summary of what was done. A sink may skip watch runs.
+    async fn publish(&self, source: &str, report: &Report) -> Result<String, String>;
 }
 
 impl Monitor {
@@ -255,7 +257,7 @@ impl Cycle<'_> {
             on_run(source, &report);
         }
         for sink in &m.sinks {
-            match sink.publish(&report).await {
+            match sink.publish(source, &report).await {
                 Ok(summary) => info!(sink = sink.name(), "{summary}"),
                 Err(e) => {
                     warn!(sink = sink.name(), "report not published: {e}");

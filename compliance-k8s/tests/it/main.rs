@@ -6,6 +6,8 @@ mod article_rules;
 mod cluster;
 mod corpus;
 mod pss;
+#[cfg(feature = "cluster")]
+mod publish;
 #[cfg(feature = "rego")]
 mod rego;
 #[cfg(feature = "cluster")]

@@ -1,15 +1,18 @@
 //! The validating admission webhook over real HTTPS on loopback: Pod,
 //! Deployment and an unjudged kind, a malformed body, exemptions, warn-only,
-//! a slow policy (timeout path), certificate reload.
+//! a slow policy (timeout path), certificate reload; and hostile clients:
+//! silent and slow connections, a connection flood, a slow body, unknown
+//! clients when a client CA is set, and a flood of unique objects.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use compliance_k8s::webhook::{TlsFiles, Webhook, WebhookConfig, serve_tls};
+use compliance_k8s::webhook::{ServeLimits, TlsFiles, Webhook, WebhookConfig, serve_tls, serve_tls_with_limits};
 use compliance_k8s::{AdmissionConfig, CheckConfig, FailurePolicy, RegoConfig, RegoPolicies, RegoPolicy};
-use compliance_test_support::tls::{TestCert, request};
+use compliance_test_support::tls::{TestCert, TestClientCa, connect, request, request_as};
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 
 use crate::TestResult;
@@ -30,6 +33,29 @@ async fn start(config: WebhookConfig, tls: &TlsFiles) -> Result<Server, Box<dyn 
         let _ = stopped.await;
     }));
     Ok(Server { addr, webhook, stop: Some(stop), done })
+}
+
+async fn start_with(limits: ServeLimits, tls: &TlsFiles) -> Result<Server, Box<dyn std::error::Error>> {
+    let webhook = Webhook::new(WebhookConfig::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let done = tokio::spawn(serve_tls_with_limits(listener, webhook.router(), tls.server_config()?, limits, async {
+        let _ = stopped.await;
+    }));
+    Ok(Server { addr, webhook, stop: Some(stop), done })
+}
+
+/// Whether the server closes `stream` (EOF or reset) within `within`.
+async fn closed_by_server(stream: &mut (impl AsyncReadExt + Unpin), within: Duration) -> bool {
+    let mut buf = [0u8; 256];
+    loop {
+        match tokio::time::timeout(within, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
 }
 
 impl Server {
@@ -217,4 +243,125 @@ async fn a_renewed_certificate_is_served_without_a_restart() -> TestResult {
     let r = request(server.addr, &second.der, "GET", "/healthz", "").await.map_err(|e| e.to_string())?;
     assert_eq!(r.server_cert, second.der);
     server.stop().await
+}
+
+#[tokio::test]
+async fn silent_and_slow_clients_are_disconnected() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let cert = TestCert::write(dir.path());
+    let limits = ServeLimits::default()
+        .with_handshake_timeout(Duration::from_millis(300))
+        .with_header_read_timeout(Duration::from_millis(300))
+        .with_request_timeout(Duration::from_millis(600));
+    let server = start_with(limits, &TlsFiles::new(&cert.cert, &cert.key)).await?;
+
+    // A TCP connection that never starts the TLS handshake.
+    let mut silent = tokio::net::TcpStream::connect(server.addr).await?;
+    assert!(closed_by_server(&mut silent, Duration::from_secs(10)).await, "a silent connection is closed");
+
+    // Headers that never end.
+    let mut slow = connect(server.addr, &cert.der).await.map_err(|e| e.to_string())?;
+    slow.write_all(b"POST /validate HTTP/1.1\r\nhost: localhost\r\n").await?;
+    assert!(closed_by_server(&mut slow, Duration::from_secs(10)).await, "slow headers are cut off");
+
+    // A body that never ends: 408.
+    let mut stalled = connect(server.addr, &cert.der).await.map_err(|e| e.to_string())?;
+    stalled.write_all(b"POST /validate HTTP/1.1\r\nhost: localhost\r\ncontent-length: 100\r\n\r\n{").await?;
+    let mut answer = vec![0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(10), stalled.read(&mut answer)).await??;
+    assert!(
+        String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 408"),
+        "{:?}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+
+    // A kept-alive connection that goes quiet after a request is closed too.
+    let mut idle = connect(server.addr, &cert.der).await.map_err(|e| e.to_string())?;
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nhost: localhost\r\n\r\n").await?;
+    assert!(closed_by_server(&mut idle, Duration::from_secs(10)).await, "an idle keep-alive connection is closed");
+
+    // The server still answers.
+    let r = request(server.addr, &cert.der, "GET", "/healthz", "").await.map_err(|e| e.to_string())?;
+    assert_eq!(r.status, 200);
+    server.stop().await
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_until_one_is_free() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let cert = TestCert::write(dir.path());
+    let limits = ServeLimits::default().with_max_connections(2).with_handshake_timeout(Duration::from_secs(60));
+    let server = start_with(limits, &TlsFiles::new(&cert.cert, &cert.key)).await?;
+    let holders =
+        vec![tokio::net::TcpStream::connect(server.addr).await?, tokio::net::TcpStream::connect(server.addr).await?];
+    // Both permits are held by connections that say nothing: a third client is not served.
+    let third =
+        tokio::time::timeout(Duration::from_millis(700), request(server.addr, &cert.der, "GET", "/healthz", "")).await;
+    assert!(third.is_err(), "a third connection was served beyond the cap of two");
+    drop(holders);
+    let r = tokio::time::timeout(Duration::from_secs(10), request(server.addr, &cert.der, "GET", "/healthz", ""))
+        .await?
+        .map_err(|e| e.to_string())?;
+    assert_eq!(r.status, 200, "served once a connection closed");
+    server.stop().await
+}
+
+#[tokio::test]
+async fn with_a_client_ca_only_clients_with_its_certificate_are_served() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let cert = TestCert::write(dir.path());
+    let api_server = TestClientCa::write(dir.path(), "kube-apiserver")?;
+    let tls = TlsFiles::new(&cert.cert, &cert.key).with_client_ca(&api_server.ca);
+    let server = start(WebhookConfig::default(), &tls).await?;
+    let review = review_of("u-1", "shop", privileged_pod()).to_string();
+    let anonymous = request_as(server.addr, &cert.der, None, "POST", "/validate", &review).await;
+    assert!(anonymous.is_err(), "a client without a certificate is refused");
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other)?;
+    let stranger = TestClientCa::write(&other, "someone")?;
+    let forged = request_as(server.addr, &cert.der, Some(&stranger), "POST", "/validate", &review).await;
+    assert!(forged.is_err(), "a certificate from another CA is refused");
+    assert_eq!(server.webhook.stats().denied, 0, "nothing was judged for them");
+    let r = request_as(server.addr, &cert.der, Some(&api_server), "POST", "/validate", &review)
+        .await
+        .map_err(|e| e.to_string())?;
+    assert_eq!(r.status, 200);
+    assert_eq!(server.webhook.stats().denied, 1);
+    server.stop().await
+}
+
+#[tokio::test]
+async fn a_client_ca_file_without_a_certificate_is_refused() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let cert = TestCert::write(dir.path());
+    let empty = dir.path().join("empty-ca.crt");
+    std::fs::write(&empty, "")?;
+    let error = TlsFiles::new(&cert.cert, &cert.key).with_client_ca(&empty).server_config().err().ok_or("accepted")?;
+    assert!(error.to_string().contains("empty-ca.crt: no CA certificate"), "{error}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_latest_decisions_are_bounded_and_a_deleted_object_is_forgotten() -> TestResult {
+    let webhook = Webhook::new(WebhookConfig::default().with_max_tracked_objects(50));
+    for i in 0..200 {
+        let mut pod = privileged_pod();
+        pod["metadata"]["name"] = json!(format!("pod-{i}"));
+        let (status, _) = webhook.handle(review_of(&format!("u-{i}"), "shop", pod).to_string().as_bytes()).await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(webhook.tracked_objects(), 50, "only the 50 most recent objects are kept");
+    let evidence = webhook.evidence();
+    assert!(evidence.iter().all(|e| e.message.is_empty() && e.details.is_null()), "kept without messages and details");
+    assert!(evidence.iter().any(|e| e.resource.name == "pod-199"));
+    assert!(!evidence.iter().any(|e| e.resource.name == "pod-0"), "the oldest object was forgotten");
+    let delete = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+        "uid": "d-1", "operation": "DELETE", "namespace": "shop", "name": "pod-199",
+        "kind": {"group": "", "version": "v1", "kind": "Pod"}, "oldObject": privileged_pod()}});
+    let (status, answer) = webhook.handle(delete.to_string().as_bytes()).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["response"]["allowed"], true);
+    assert_eq!(webhook.tracked_objects(), 49);
+    assert!(!webhook.evidence().iter().any(|e| e.resource.name == "pod-199"), "a deleted object is forgotten");
+    Ok(())
 }

@@ -81,7 +81,9 @@ def main(argv):
         ROOT = pathlib.Path(argv[2]).resolve()
     crds = crd_schemas()
     problems = []
-    folders = [ROOT / "base"] + sorted(p for p in (ROOT / "overlays").iterdir() if p.is_dir())
+    folders = [ROOT / "base"] + sorted(
+        p for parent in ("components", "overlays") for p in (ROOT / parent).iterdir() if p.is_dir()
+    )
     for folder in folders:
         objects = render(folder)
         print(f"{folder.relative_to(ROOT)}: {len(objects)} objects")
