@@ -60,7 +60,15 @@ pub async fn run(command: EvidenceCommand) -> Result<ExitCode, UsageError> {
     let query = |e: compliance_core::StoreError| UsageError(e.to_string());
     match command {
         EvidenceCommand::Verify(StoreArg { store, format }) => {
-            let report = open(&store).await?.verify().await.map_err(query)?;
+            let opened = match SqlStore::open_read_only(&store).await {
+                // A file that is no longer a database is tampering too, where it can be told.
+                Err(e @ compliance_core::StoreError::Damaged { .. }) => {
+                    outln!("TAMPERED: {e}");
+                    return Ok(ExitCode::from(1));
+                }
+                other => other.map_err(|e| UsageError(format!("--store: {e}")))?,
+            };
+            let report = opened.verify().await.map_err(query)?;
             if report.records == 0 {
                 // Nothing to verify is not an intact chain.
                 outln!("no chain to verify: the store at {} holds no records", compliance_store::redact_url(&store));

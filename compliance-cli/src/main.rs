@@ -71,6 +71,10 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
     };
+    // A blocking read that never returns (a device or pipe a check reached
+    // despite the file walk's guard) must not keep the process alive once
+    // the report is written: the runtime waits a few seconds, then goes.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     match result {
         Ok(code) => code,
         Err(UsageError(message)) => {

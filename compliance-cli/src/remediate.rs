@@ -27,16 +27,65 @@ fn print_changes(changes: &[compliance_core::Change]) {
     }
 }
 
+/// Where the fixed copy of `input` goes: the input itself (`--in-place`),
+/// `NAME.fixed.yaml` beside it, or under `--manifest-out` at the input's own
+/// relative path (so `a/app.yaml` and `b/app.yaml` stay apart). An input
+/// outside the working directory keeps its absolute path under the folder;
+/// `..` never leads out of it.
 fn fixed_path(input: &Path, out_dir: Option<&Path>, in_place: bool) -> PathBuf {
+    use std::path::Component;
     if in_place {
         return input.to_path_buf();
     }
     let stem = input.file_stem().and_then(|s| s.to_str()).unwrap_or("manifest");
     let name = format!("{stem}.fixed.yaml");
-    match out_dir {
-        Some(dir) => dir.join(name),
-        None => input.with_file_name(name),
+    let Some(dir) = out_dir else {
+        return input.with_file_name(name);
+    };
+    let absolute = std::path::absolute(input).unwrap_or_else(|_| input.to_path_buf());
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let relative = absolute.strip_prefix(&cwd).unwrap_or(&absolute);
+    let mut target = dir.to_path_buf();
+    if let Some(parent) = relative.parent() {
+        for part in parent.components() {
+            match part {
+                Component::Normal(p) => target.push(p),
+                // `..` stays inside the folder, under a name of its own.
+                Component::ParentDir => target.push("__parent__"),
+                Component::RootDir | Component::Prefix(_) | Component::CurDir => {}
+            }
+        }
     }
+    target.join(name)
+}
+
+/// Writes `text` to `target` without following a link there and without
+/// leaving a partial file: a new temporary file beside it (create-new,
+/// no-follow), with the mode of `source` (a Secret's 0600 stays 0600), then
+/// renamed over `target` (a link at `target` is replaced, never followed).
+fn write_fixed(target: &Path, text: &str, source: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = target.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mode = std::fs::metadata(source).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)?;
+    let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("manifest");
+    let temporary = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(mode)
+        .open(&temporary)?;
+    let written = file
+        .write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::set_permissions(&temporary, std::os::unix::fs::PermissionsExt::from_mode(mode)))
+        .and_then(|()| std::fs::rename(&temporary, target));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
 }
 
 pub async fn run(args: RemediateArgs) -> Result<ExitCode, UsageError> {
@@ -73,6 +122,8 @@ pub async fn run(args: RemediateArgs) -> Result<ExitCode, UsageError> {
             by_file.entry(file).or_default().push(e.check_id.to_string());
         }
     }
+    // Two inputs must never be written to one file.
+    let mut targets: BTreeMap<PathBuf, &str> = BTreeMap::new();
     for (file, checks) in &by_file {
         let text = match std::fs::read_to_string(file) {
             Ok(t) => t,
@@ -94,6 +145,11 @@ pub async fn run(args: RemediateArgs) -> Result<ExitCode, UsageError> {
             continue;
         }
         let target = fixed_path(Path::new(file), args.manifest_out.as_deref(), args.in_place);
+        if let Some(other) = targets.insert(target.clone(), file) {
+            eprintln!("{file}: its fixed copy {} would replace that of {other}; not written", target.display());
+            problems += 1;
+            continue;
+        }
         outln!("{file} -> {}", target.display());
         for (object, changes) in &fix.changes {
             outln!("  {object}");
@@ -104,11 +160,9 @@ pub async fn run(args: RemediateArgs) -> Result<ExitCode, UsageError> {
             problems += 1;
         }
         if mode == Mode::Apply {
-            if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| UsageError(format!("{}: {e}", dir.display())))?;
-            }
-            std::fs::write(&target, &fix.text).map_err(|e| UsageError(format!("{}: {e}", target.display())))?;
-            outln!("  written (re-checked: {} objects fixed)", fix.changes.len());
+            write_fixed(&target, &fix.text, Path::new(file))
+                .map_err(|e| UsageError(format!("{}: {e}", target.display())))?;
+            outln!("  written and read back (re-checked: {} objects fixed)", fix.changes.len());
         }
         if let Some(list) = record["manifests"].as_array_mut() {
             list.push(json!({ "input": file, "output": target.display().to_string(), "written": mode == Mode::Apply,
@@ -273,6 +327,11 @@ async fn stored(command: StoredPlanCommand) -> Result<ExitCode, UsageError> {
             let kube = resource.cluster.is_some().then(|| args.k8s_context.clone());
             let aws = (resource.provider == "aws").then(|| providers::aws_connection(&args.aws_connection));
             let engine = providers::remediators(kube, aws, FixDefaults::default()).await?;
+            // What would be sent now must be what was planned and shown.
+            if let Err(why) = compliance_monitor::plan_still_holds(&engine, &pending.plan).await {
+                outln!("not approved: {why}");
+                return Ok(ExitCode::from(1));
+            }
             let approved = store.decide(&args.id, true, &by, &args.reason).await.map_err(query)?;
             outln!("approved by {by}; applying");
             let approver = ApproveAll { by: by.clone() };

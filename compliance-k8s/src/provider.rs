@@ -183,10 +183,10 @@ async fn cluster(config: &K8sConfig, checks: CheckConfig, wiring: Wiring) -> com
     use crate::remediate::WorkloadRemediator;
 
     let (client, name) = kube_client(config.context.as_deref()).await?;
-    let mut cluster = ClusterConfig::default().with_cluster(name).with_namespaces(config.namespaces.clone());
+    let mut cluster = ClusterConfig::default().with_cluster(name.clone()).with_namespaces(config.namespaces.clone());
     cluster.checks = checks;
     let collector = Arc::new(ClusterCollector::new(client.clone(), cluster));
-    let remediator = WorkloadRemediator::new(client).with_defaults(config.fix.clone());
+    let remediator = WorkloadRemediator::new(client).with_defaults(config.fix.clone()).with_cluster(name);
     Ok(wiring.with_collector(collector.clone()).with_watcher(collector).with_remediator(Arc::new(remediator)))
 }
 

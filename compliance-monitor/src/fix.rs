@@ -31,6 +31,39 @@ pub async fn apply_and_record(
     Ok((stored, outcome))
 }
 
+/// Whether a stored plan still says what it will do: the plan is made again
+/// from the resource as it is now, and its payload (what would be sent) and
+/// changes (what people were shown) must both be the stored ones. A plan
+/// whose resource changed since, or whose stored payload does not match its
+/// changes, is refused with the reason; it is never applied blind.
+pub async fn plan_still_holds(engine: &Engine, plan: &RemediationPlan) -> Result<(), String> {
+    let check = compliance_core::Check::new(
+        plan.check_id.as_str(),
+        plan.check_id.as_str(),
+        compliance_core::Severity::Info,
+        plan.resource.kind.clone(),
+    )
+    .map_err(|e| e.to_string())?;
+    let evidence =
+        Evidence::new(&check, plan.resource.clone(), compliance_core::Status::Fail, "planned again before applying");
+    match engine.plan(&evidence).await {
+        Ok(Some(fresh)) if fresh.payload == plan.payload && fresh.changes == plan.changes => Ok(()),
+        Ok(Some(fresh)) if fresh.payload == plan.payload => Err(format!(
+            "plan {}: the changes shown ({}) are not what its payload does now ({}); make a new plan",
+            plan.id,
+            plan.changes.len(),
+            fresh.changes.len()
+        )),
+        Ok(Some(_)) => Err(format!(
+            "plan {}: {} changed since the plan was made (or its stored payload was altered): \
+             what would be sent differs from the plan; reject it and make a new one",
+            plan.id, plan.resource.id
+        )),
+        Ok(None) => Err(format!("plan {}: there is nothing to fix on {} any more", plan.id, plan.resource.id)),
+        Err(e) => Err(format!("plan {}: cannot plan again to check it: {e}", plan.id)),
+    }
+}
+
 /// Plans fixes for a run's failures by policy: `auto` applies low-risk
 /// plans, everything else fixable is stored as pending. Nothing is applied
 /// without a stored plan.

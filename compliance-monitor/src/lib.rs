@@ -19,7 +19,7 @@ use futures::stream::BoxStream;
 use tracing::{error, info, warn};
 
 pub use alert::{endpoint_of, post_json};
-pub use fix::apply_and_record;
+pub use fix::{apply_and_record, plan_still_holds};
 pub use settings::{
     AlertConfig, AlertFormat, MonitorSettings, RemediationConfig, RemediationMode, duration, parse_duration,
 };

@@ -80,9 +80,19 @@ impl SqlStore {
         };
         // One connection first: an unreachable server or a bad password fails now, with its reason,
         // rather than after the pool's acquire timeout.
-        let probe = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+        let mut probe = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
             .await
             .map_err(|e| StoreError::unavailable(redact_url(&url), e))?;
+        if backend == Backend::Sqlite {
+            // SQLite reads the file lazily: a file that is not a database
+            // fails here at once, not after the pool's retries (30 s).
+            if let Err(e) = sqlx::query("SELECT count(*) FROM sqlite_master").execute(&mut probe).await {
+                return Err(StoreError::Damaged {
+                    message: format!("{}: {e}", redact_url(&url)),
+                    source: Some(Box::new(e)),
+                });
+            }
+        }
         let _ = sqlx::Connection::close(probe).await;
         let options = AnyPoolOptions::new().max_connections(4).acquire_timeout(Duration::from_secs(30));
         let options = match backend {

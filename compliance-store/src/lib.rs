@@ -13,10 +13,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use compliance_core::Evidence;
 // The trait and the chain live in compliance-core (its testkit has the in-memory store).
+use compliance_core::store::{ChainHead, NewRecord, PruneReport, Record, RecordKind, fold_plan};
 pub use compliance_core::store::{
     ChainReport, EvidenceStore, EvidenceStoreExt, PlanState, Retention, StoreError, StoredPlan, StoredRun,
 };
-use compliance_core::store::{NewRecord, PruneReport, Record, RecordKind, fold_plan};
 use sqlx::AnyPool;
 use tracing::debug;
 
@@ -44,6 +44,26 @@ impl EvidenceStore for SqlStore {
         tx.commit().await.map_err(query_error)?;
         debug!(records = sealed.len(), "records appended");
         Ok(sealed)
+    }
+
+    async fn append_if_head(
+        &self,
+        expected: &ChainHead,
+        records: Vec<NewRecord>,
+    ) -> Result<Option<Vec<Record>>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(query_error)?;
+        // The head is locked before it is compared: nothing can be appended in between.
+        if Self::lock_head(&mut tx).await? != *expected {
+            tx.rollback().await.map_err(query_error)?;
+            return Ok(None);
+        }
+        let sealed = self.append_in(&mut tx, records).await?;
+        tx.commit().await.map_err(query_error)?;
+        Ok(Some(sealed))
+    }
+
+    async fn head(&self) -> Result<ChainHead, StoreError> {
+        SqlStore::head(self).await
     }
 
     async fn runs(&self, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<Vec<StoredRun>, StoreError> {

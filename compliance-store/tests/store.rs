@@ -73,6 +73,7 @@ on_each_backend!(
     concurrent_writers_keep_one_chain,
     reopening_keeps_history_and_migrations_run_once,
     pruning_by_runs_keeps_the_chain_verifiable,
+    racing_decisions_on_one_plan_record_exactly_one,
 );
 
 async fn with_runs(store: &SqlStore, runs: usize) -> TestResult {
@@ -94,7 +95,24 @@ async fn the_conformance_suite_passes(db: Db) -> TestResult {
 async fn tampering_with_the_database_is_caught(db: Db) -> TestResult {
     let dir = tempfile::tempdir()?;
     type Expect = fn(&Option<ChainProblem>) -> bool;
-    let cases: [(&str, &[&str], Expect); 6] = [
+    let cases: [(&str, &[&str], Expect); 9] = [
+        (
+            "a control mapping row written without a controls record",
+            &[
+                "INSERT INTO run_controls (run_id, framework, control, check_id) SELECT run_id, 'soc2', 'CC6.1', 'demo.forged' FROM run_controls LIMIT 1",
+            ],
+            |p| matches!(p, Some(ChainProblem::Damaged { detail, .. }) if detail.contains("demo.forged")),
+        ),
+        (
+            "the control mapping emptied (evidence control would answer nothing)",
+            &["DELETE FROM run_controls"],
+            |p| matches!(p, Some(ChainProblem::Damaged { detail, seq }) if detail.contains("lost a row") && *seq > 0),
+        ),
+        (
+            "one mapping row changed",
+            &["UPDATE run_controls SET control = 'CC9.9' WHERE check_id = (SELECT MIN(check_id) FROM run_controls)"],
+            |p| matches!(p, Some(ChainProblem::Damaged { .. })),
+        ),
         (
             "the latest-status index pointed at an older record",
             &["UPDATE latest SET seq = seq - 5 WHERE subject = 'db-0'"],
@@ -207,4 +225,50 @@ async fn a_bad_url_is_a_clear_error() {
     assert!(err.starts_with("store unavailable: postgres://monitor:***@127.0.0.1:1/evidence"), "{err}");
     assert!(!err.contains("s3cret"));
     assert!(!source.is_empty() && err.ends_with(&source), "{err} / {source}");
+}
+
+async fn racing_decisions_on_one_plan_record_exactly_one(db: Db) -> TestResult {
+    use compliance_core::EvidenceStoreExt;
+    use compliance_core::store::PlanState;
+    let dir = tempfile::tempdir()?;
+    let (url, store) = store(db, &dir).await?;
+    let store = std::sync::Arc::new(store);
+    with_runs(&store, 1).await?;
+    for round in 0..5 {
+        let check = compliance_core::testkit::sample_check("demo.db.backups")?;
+        let resource = compliance_core::ResourceRef::new("demo", "Database", format!("db-{round}"), "db");
+        let failing = compliance_core::Evidence::new(&check, resource, compliance_core::Status::Fail, "off");
+        let plan = compliance_core::RemediationPlan::new(
+            "demo",
+            &failing,
+            "turn backups on",
+            Vec::new(),
+            compliance_core::Risk::High,
+            serde_json::Value::Null,
+        );
+        store.save_plan(&plan, None).await?;
+        // Approvals and rejections at once, while a monitor keeps appending.
+        let mut tasks = Vec::new();
+        for i in 0..6 {
+            let (store, id) = (std::sync::Arc::clone(&store), plan.id.clone());
+            tasks.push(tokio::spawn(async move {
+                store.decide(&id, i % 2 == 0, &format!("approver-{i}"), "race").await.is_ok()
+            }));
+        }
+        let writer = std::sync::Arc::clone(&store);
+        let monitor =
+            tokio::spawn(async move { append_sample_runs(writer.as_ref(), 1).await.map_err(|e| e.to_string()) });
+        let mut recorded = 0;
+        for task in tasks {
+            if task.await? {
+                recorded += 1;
+            }
+        }
+        monitor.await??;
+        assert_eq!(recorded, 1, "{url}: round {round}: exactly one decision is recorded");
+        let stored = store.plan(&plan.id).await?.ok_or("no plan")?;
+        assert!(matches!(stored.state, PlanState::Approved | PlanState::Rejected), "{:?}", stored.state);
+    }
+    assert!(store.verify().await?.is_intact());
+    Ok(())
 }

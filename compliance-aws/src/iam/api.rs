@@ -29,6 +29,8 @@ pub trait IamApi: Send + Sync {
     async fn access_keys(&self, user: &str) -> Result<Vec<(String, bool)>, ApiError>;
     /// `iam:UpdateAccessKey`.
     async fn set_access_key_active(&self, user: &str, key_id: &str, active: bool) -> Result<(), ApiError>;
+    /// When an access key was last used (`iam:GetAccessKeyLastUsed`); `None` if never.
+    async fn access_key_last_used(&self, key_id: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError>;
 }
 
 /// [`IamApi`] over the AWS SDK.
@@ -123,6 +125,20 @@ impl IamApi for SdkIam {
             .await
             .map(|_| ())
             .map_err(|e| ApiError::from_sdk("iam:UpdateAccessKey", e))
+    }
+
+    async fn access_key_last_used(&self, key_id: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+        let out = self
+            .client
+            .get_access_key_last_used()
+            .access_key_id(key_id)
+            .send()
+            .await
+            .map_err(|e| ApiError::from_sdk("iam:GetAccessKeyLastUsed", e))?;
+        Ok(out
+            .access_key_last_used()
+            .and_then(|u| u.last_used_date())
+            .and_then(|d| chrono::DateTime::from_timestamp(d.secs(), d.subsec_nanos())))
     }
 }
 

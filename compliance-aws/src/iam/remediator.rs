@@ -99,10 +99,35 @@ impl Remediator for IamRemediator {
 
     async fn apply(&self, plan: &RemediationPlan, mode: Mode) -> compliance_core::Result<RemediationOutcome> {
         let user = plan.resource.name.clone();
-        let (login, keys) = self.state(&user).await?;
-        let active: Vec<String> = keys.iter().filter(|(_, a)| *a).map(|(id, _)| id.clone()).collect();
+        // Only what the plan names, and only if it still holds: a key used
+        // since the plan was made means the user is not inactive any more.
+        let planned_login = plan.payload["delete_login_profile"].as_bool().unwrap_or(false);
+        let planned_keys: Vec<String> = plan.payload["deactivate_access_keys"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|k| k.as_str().map(str::to_owned))
+            .collect();
+        if plan.payload["user"].as_str() != Some(user.as_str()) {
+            return Err(self.failure(format!("the plan's payload names another user than {user}: refused")));
+        }
+        for key in &planned_keys {
+            let used = self.api.access_key_last_used(key).await.map_err(|e| self.call_failed(e))?;
+            if let Some(at) = used.filter(|at| *at > plan.created_at) {
+                return Err(self.failure(format!(
+                    "access key {key} of {user} was used at {at}, after the plan was made: the user is active; make a new plan"
+                )));
+            }
+        }
+        let (login_now, keys) = self.state(&user).await?;
+        let login = planned_login && login_now;
+        let active: Vec<String> =
+            keys.iter().filter(|(id, a)| *a && planned_keys.contains(id)).map(|(id, _)| id.clone()).collect();
+        let unplanned: Vec<&String> =
+            keys.iter().filter(|(id, a)| *a && !planned_keys.contains(id)).map(|(id, _)| id).collect();
         if mode == Mode::DryRun {
-            let record = json!({ "would_delete_login_profile": login, "would_deactivate_access_keys": active });
+            let record = json!({ "would_delete_login_profile": login, "would_deactivate_access_keys": active,
+                                 "left_alone_not_in_plan": unplanned });
             return Ok(RemediationOutcome::new(
                 plan,
                 mode,
@@ -111,13 +136,19 @@ impl Remediator for IamRemediator {
             )
             .with_record(record));
         }
+        if !unplanned.is_empty() {
+            // A key made after the plan is someone's new credential: never touched without a new plan.
+            return Err(self.failure(format!(
+                "{user} has active key(s) the plan does not name ({}): make a new plan",
+                unplanned.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
         if login {
             self.api.delete_login_profile(&user).await.map_err(|e| self.call_failed(e))?;
         }
         for id in &active {
             self.api.set_access_key_active(&user, id, false).await.map_err(|e| self.call_failed(e))?;
         }
-        // Re-read: the user must now hold no enabled credential.
         let (login_after, keys_after) = self.state(&user).await?;
         let still_active: Vec<&String> = keys_after.iter().filter(|(_, a)| *a).map(|(id, _)| id).collect();
         let Some(entry) = catalogue().get(&plan.check_id) else {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use compliance_core::{Collector, Error, Evidence, Remediator, Risk, Scope, Status};
+use compliance_core::{Collector, Error, Evidence, Mode, Remediator, Risk, Scope, Status};
 
 use super::collector::user_resource;
 use super::*;
@@ -220,4 +220,76 @@ fn the_catalogue_and_the_remediator_agree_on_what_is_fixable() {
 fn the_catalogue_has_no_malformed_or_repeated_id() {
     assert!(catalogue().problems().is_empty(), "{:?}", catalogue().problems());
     assert_eq!(catalogue().entries().len(), 6);
+}
+
+/// A plan for user `u` that names key AKIAOLD and the login profile.
+async fn plan_for_u(api: MockIamApi) -> Result<(IamRemediator, compliance_core::RemediationPlan), Error> {
+    let remediator = IamRemediator::with_api(Arc::new(api));
+    let r = row(Some(true), ago(200), [OFF, OFF], 400);
+    let check = checks().into_iter().next().ok_or_else(|| Error::remediation("test", "no check"))?;
+    let evidence = Evidence::new(&check, user_resource(&r), Status::Fail, "inactive");
+    let plan = remediator.plan(&evidence).await?.ok_or_else(|| Error::remediation("test", "no plan"))?;
+    Ok((remediator, plan))
+}
+
+#[tokio::test]
+async fn a_key_used_after_the_plan_was_made_stops_the_apply() -> Result<(), Error> {
+    let mut api = MockIamApi::new();
+    api.expect_has_login_profile().returning(|_| Ok(true));
+    api.expect_access_keys().returning(|_| Ok(vec![("AKIAOLD".into(), true)]));
+    api.expect_access_key_last_used().returning(|_| Ok(Some(Utc::now() + chrono::Duration::seconds(5))));
+    api.expect_delete_login_profile().never();
+    api.expect_set_access_key_active().never();
+    let (remediator, plan) = plan_for_u(api).await?;
+    let err = remediator.apply(&plan, Mode::Apply).await.err().ok_or_else(|| Error::remediation("test", "applied"))?;
+    assert!(err.to_string().contains("used at") && err.to_string().contains("after the plan was made"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_key_the_plan_does_not_name_is_never_touched() -> Result<(), Error> {
+    let mut api = MockIamApi::new();
+    api.expect_has_login_profile().returning(|_| Ok(true));
+    // At planning: one active key. At apply: a second one appeared.
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    api.expect_access_keys().returning(move |_| {
+        if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            Ok(vec![("AKIAOLD".into(), true)])
+        } else {
+            Ok(vec![("AKIAOLD".into(), true), ("AKIANEW".into(), true)])
+        }
+    });
+    api.expect_access_key_last_used().returning(|_| Ok(None));
+    api.expect_delete_login_profile().never();
+    api.expect_set_access_key_active().never();
+    let (remediator, plan) = plan_for_u(api).await?;
+    let err = remediator.apply(&plan, Mode::Apply).await.err().ok_or_else(|| Error::remediation("test", "applied"))?;
+    assert!(err.to_string().contains("AKIANEW"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn only_the_planned_keys_are_deactivated() -> Result<(), Error> {
+    let mut api = MockIamApi::new();
+    api.expect_has_login_profile().returning(|_| Ok(false));
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = std::sync::Arc::clone(&calls);
+    api.expect_access_keys().returning(move |_| {
+        // Planning, then apply: AKIAOLD active; after the change: inactive.
+        if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 {
+            Ok(vec![("AKIAOLD".into(), true), ("AKIAOFF".into(), false)])
+        } else {
+            Ok(vec![("AKIAOLD".into(), false), ("AKIAOFF".into(), false)])
+        }
+    });
+    api.expect_access_key_last_used().returning(|_| Ok(Some(Utc::now() - chrono::Duration::days(200))));
+    api.expect_set_access_key_active()
+        .withf(|user, key, active| user == "u" && key == "AKIAOLD" && !*active)
+        .times(1)
+        .returning(|_, _, _| Ok(()));
+    let (remediator, plan) = plan_for_u(api).await?;
+    let outcome = remediator.apply(&plan, Mode::Apply).await?;
+    assert!(outcome.applied);
+    assert_eq!(outcome.verification.map(|v| v.status), Some(Status::Pass));
+    Ok(())
 }

@@ -61,3 +61,20 @@ fn reading_a_store_that_is_not_there_is_an_error_and_creates_nothing() -> TestRe
     assert_eq!(std::fs::read(&other)?.len(), 0);
     Ok(())
 }
+
+#[test]
+fn a_store_file_that_is_not_a_database_is_tampering_at_once() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let garbage = dir.path().join("evidence.db");
+    std::fs::write(&garbage, vec![b'x'; 64 * 1024])?;
+    let url = format!("sqlite://{}", garbage.display());
+    let out = compliance(&["evidence", "verify", "--store", &url]);
+    assert_eq!(out.status.code(), Some(1), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stdout).contains("TAMPERED: store damaged"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("not a database"), "the driver's reason: {}", text(&out.stdout));
+    // Other read commands report it as an unusable store (exit 2), naming the damage.
+    let out = compliance(&["evidence", "runs", "--store", &url]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("store damaged"), "{}", text(&out.stderr));
+    Ok(())
+}

@@ -372,3 +372,48 @@ fn policy_reports_need_a_cluster_to_write_to() -> TestResult {
     assert!(text(&out.stderr).contains("policy_reports: needs scan.k8s_cluster: true"), "{}", text(&out.stderr));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_whose_resource_changed_since_is_not_approved() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let (server, kubeconfig) = cluster_with_web(dir.path()).await?;
+    let store = format!("sqlite://{}", dir.path().join("evidence.db").display());
+    let config = dir.path().join("monitor.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "scan:\n  k8s_cluster: true\n  checks: [k8s.container.memory_limit]\ninterval: 1s\nstore: {store}\nlisten: 127.0.0.1:{}\nremediation:\n  default: ask\n",
+            free_port()?
+        ),
+    )?;
+    let kube = kubeconfig.to_str().ok_or("path")?.to_owned();
+    let config_arg = config.to_str().ok_or("path")?.to_owned();
+    let (kube2, store2) = (kube.clone(), store.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        compliance_with(&["monitor", "--config", &config_arg, "--cycles", "1"], &[("KUBECONFIG", &kube2)])
+    })
+    .await?;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let list = compliance(&["remediate", "list", "--store", &store2, "--state", "pending", "--format", "json"]);
+    let plans: Value = serde_json::from_slice(&list.stdout)?;
+    let id = plans[0]["plan"]["id"].as_str().ok_or("no pending plan")?.to_owned();
+    // The Deployment is changed after the plan was made: its container is now `app`.
+    server
+        .api
+        .update("deployments", deployment("shop", "web", json!({"containers": [{"name": "app", "image": "web:1"}]})));
+    let store3 = store.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        compliance_with(&["remediate", "approve", &id, "--by", "alice", "--store", &store3], &[("KUBECONFIG", &kube)])
+    })
+    .await?;
+    assert_eq!(out.status.code(), Some(1), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(text(&out.stdout).contains("changed since the plan was made"), "{}", text(&out.stdout));
+    assert!(
+        server.api.seen().iter().all(|s| s.method != "PATCH" || s.query.get("dryRun").is_some_and(|d| d == "All")),
+        "nothing was changed"
+    );
+    let pending = compliance(&["remediate", "list", "--store", &store, "--state", "pending", "--format", "json"]);
+    let still: Value = serde_json::from_slice(&pending.stdout)?;
+    assert_eq!(still.as_array().map(Vec::len), Some(1), "the plan stays pending, undecided");
+    Ok(())
+}

@@ -164,3 +164,56 @@ fn terraform_findings_are_never_remediated_through_aws() -> TestResult {
     assert!(text(&out.stdout).contains("nothing to remediate"), "{}", text(&out.stdout));
     Ok(())
 }
+
+#[test]
+fn fixed_copies_keep_relative_paths_never_follow_links_and_keep_the_source_mode() -> TestResult {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir()?;
+    let worker = std::fs::read_to_string(repo().join("examples/manifests/legacy-worker.yaml"))?;
+    // Two inputs with the same file name, one of them private (0600).
+    for sub in ["a", "b"] {
+        std::fs::create_dir_all(dir.path().join(sub))?;
+        std::fs::write(dir.path().join(sub).join("app.yaml"), &worker)?;
+    }
+    std::fs::set_permissions(dir.path().join("b/app.yaml"), std::fs::Permissions::from_mode(0o600))?;
+    // A link where b's fixed copy goes, pointing at a file that must not change.
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "keep me")?;
+    std::fs::create_dir_all(dir.path().join("fixed/b"))?;
+    std::os::unix::fs::symlink(&victim, dir.path().join("fixed/b/app.fixed.yaml"))?;
+
+    let run = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_compliance"));
+        cmd.args(args).current_dir(dir.path()).env_remove("KUBECONFIG");
+        cmd.output()
+    };
+    let out = run(&["scan", "--k8s-manifests", "a", "--k8s-manifests", "b", "--out", "reports"])?;
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{}", text(&out.stderr));
+    let report = std::fs::read_dir(dir.path().join("reports"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .ok_or("no report")?;
+    let out = run(&[
+        "remediate",
+        "--report",
+        report.to_str().ok_or("path")?,
+        "--out",
+        "reports",
+        "--apply",
+        "--manifest-out",
+        "fixed",
+    ])?;
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    let (a, b) = (dir.path().join("fixed/a/app.fixed.yaml"), dir.path().join("fixed/b/app.fixed.yaml"));
+    assert!(std::fs::read_to_string(&a)?.contains("runAsNonRoot: true"), "a's copy at its own path");
+    assert!(!std::fs::symlink_metadata(&b)?.file_type().is_symlink(), "the link was replaced, not followed");
+    assert!(std::fs::read_to_string(&b)?.contains("runAsNonRoot: true"), "b's copy at its own path");
+    assert_eq!(std::fs::read_to_string(&victim)?, "keep me", "the link's target is untouched");
+    assert_eq!(std::fs::metadata(&b)?.permissions().mode() & 0o777, 0o600, "a private source stays private");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("fixed/b"))?
+        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .filter(|n| n.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    Ok(())
+}

@@ -51,6 +51,15 @@ pub enum ChainProblem {
         /// What was expected.
         detail: String,
     },
+    /// The database itself is damaged (its own integrity check fails), or
+    /// a table derived from the chain (such as the control mapping of each
+    /// run) no longer matches it.
+    Damaged {
+        /// The record the damage concerns, or 0 when it concerns none.
+        seq: i64,
+        /// What is wrong.
+        detail: String,
+    },
 }
 
 impl ChainProblem {
@@ -59,7 +68,8 @@ impl ChainProblem {
         match self {
             ChainProblem::Changed { seq, .. }
             | ChainProblem::Removed { seq, .. }
-            | ChainProblem::Reordered { seq, .. } => *seq,
+            | ChainProblem::Reordered { seq, .. }
+            | ChainProblem::Damaged { seq, .. } => *seq,
         }
     }
 }
@@ -70,6 +80,8 @@ impl std::fmt::Display for ChainProblem {
             ChainProblem::Changed { seq, detail } => write!(f, "record {seq} was changed: {detail}"),
             ChainProblem::Removed { seq, detail } => write!(f, "record {seq} was removed: {detail}"),
             ChainProblem::Reordered { seq, detail } => write!(f, "record {seq} is out of order: {detail}"),
+            ChainProblem::Damaged { seq: 0, detail } => write!(f, "the store is damaged: {detail}"),
+            ChainProblem::Damaged { seq, detail } => write!(f, "the store is damaged at record {seq}: {detail}"),
         }
     }
 }

@@ -66,6 +66,15 @@ pub enum StoreError {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// The database file is not a readable database: damaged or replaced.
+    #[error("store damaged: {message}")]
+    Damaged {
+        /// What was found (the source's text included).
+        message: String,
+        /// The driver's error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// A stored record cannot be read back.
     #[error("record {seq} cannot be read: {reason}")]
     Corrupt {
@@ -123,6 +132,19 @@ pub trait EvidenceStore: Send + Sync {
     /// Appends records atomically after the current head (concurrent
     /// writers are serialised); returns them sealed.
     async fn append(&self, records: Vec<NewRecord>) -> Result<Vec<Record>, StoreError>;
+
+    /// Appends records only if the chain's head is still `expected`, in one
+    /// atomic step: what was checked against the store at `expected` is
+    /// recorded only if nothing was appended since. `Ok(None)` when another
+    /// record came first (check again, then retry).
+    async fn append_if_head(
+        &self,
+        expected: &ChainHead,
+        records: Vec<NewRecord>,
+    ) -> Result<Option<Vec<Record>>, StoreError>;
+
+    /// The chain's head: the last record's position and hash.
+    async fn head(&self) -> Result<ChainHead, StoreError>;
 
     /// Stores a run: header, control mapping, waivers in force, evidence, gaps.
     async fn append_run(

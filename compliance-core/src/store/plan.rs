@@ -111,6 +111,9 @@ pub fn fold_plan(records: &[Record]) -> Result<Option<StoredPlan>, StoreError> {
     Ok(stored)
 }
 
+/// Times a decision is re-checked when other records keep arriving.
+const DECIDE_ATTEMPTS: usize = 20;
+
 /// The plan state machine, built on [`EvidenceStore`]'s primitives for
 /// every store: a plan is saved pending, decided once, then closed by its
 /// outcome. Implemented for every [`EvidenceStore`] and only through that
@@ -135,13 +138,25 @@ impl<T: EvidenceStore + ?Sized> EvidenceStoreExt for T {
     }
 
     async fn decide(&self, id: &str, approved: bool, by: &str, reason: &str) -> Result<StoredPlan, StoreError> {
-        let plan = self.plan(id).await?.ok_or_else(|| StoreError::UnknownPlan(id.to_owned()))?;
-        if plan.state != PlanState::Pending {
-            let action = if approved { "approval" } else { "rejection" };
-            return Err(StoreError::PlanState { id: id.to_owned(), state: plan.state.as_str(), action });
+        // The state is checked at a head, and the decision is recorded only
+        // if the head has not moved: two approvers, or an approval racing a
+        // rejection, cannot both be recorded.
+        for _ in 0..DECIDE_ATTEMPTS {
+            let head = self.head().await?;
+            let plan = self.plan(id).await?.ok_or_else(|| StoreError::UnknownPlan(id.to_owned()))?;
+            if plan.state != PlanState::Pending {
+                let action = if approved { "approval" } else { "rejection" };
+                return Err(StoreError::PlanState { id: id.to_owned(), state: plan.state.as_str(), action });
+            }
+            let decision = decision_record(id, approved, by, reason, Utc::now());
+            if self.append_if_head(&head, vec![decision]).await?.is_some() {
+                return self.plan(id).await?.ok_or_else(|| StoreError::UnknownPlan(id.to_owned()));
+            }
         }
-        self.append(vec![decision_record(id, approved, by, reason, Utc::now())]).await?;
-        self.plan(id).await?.ok_or_else(|| StoreError::UnknownPlan(id.to_owned()))
+        Err(StoreError::Query {
+            message: format!("plan {id}: the store kept changing; the decision was not recorded, try again"),
+            source: None,
+        })
     }
 
     async fn record_outcome(&self, outcome: &RemediationOutcome) -> Result<StoredPlan, StoreError> {

@@ -42,6 +42,25 @@ impl crate::store::EvidenceStore for InMemoryStore {
         Ok(sealed)
     }
 
+    async fn append_if_head(
+        &self,
+        expected: &crate::store::ChainHead,
+        records: Vec<crate::store::NewRecord>,
+    ) -> std::result::Result<Option<Vec<crate::store::Record>>, crate::store::StoreError> {
+        let mut state = self.records();
+        if state.1 != *expected {
+            return Ok(None);
+        }
+        let (sealed, head) = crate::store::seal_all(&state.1, records);
+        state.0.extend(sealed.iter().cloned());
+        state.1 = head;
+        Ok(Some(sealed))
+    }
+
+    async fn head(&self) -> std::result::Result<crate::store::ChainHead, crate::store::StoreError> {
+        Ok(self.records().1.clone())
+    }
+
     async fn runs(
         &self,
         from: Option<chrono::DateTime<Utc>>,
@@ -197,7 +216,15 @@ pub async fn append_sample_runs(
     store: &dyn crate::store::EvidenceStore,
     runs: usize,
 ) -> std::result::Result<(), crate::store::StoreError> {
+    use crate::framework::{Control, Framework, FrameworkDef};
     let check = sample_check("demo.db.backups").map_err(crate::store::StoreError::query)?;
+    // A control mapping too, so that `run_controls` has rows to check.
+    let framework: Arc<dyn Framework> = Arc::new(FrameworkDef::new(
+        "demo-fw",
+        "Demo framework",
+        "1",
+        vec![Control::new("D-1", "Backups are taken", vec![check.id.clone()])],
+    ));
     for i in 0..runs {
         let evidence = (0..3)
             .map(|n| {
@@ -205,7 +232,8 @@ pub async fn append_sample_runs(
                 Evidence::new(&check, db, Status::Pass, format!("run {i}"))
             })
             .collect();
-        store.append_run(&crate::engine::Run::from_evidence(vec![check.clone()], evidence), &[], &[], "test").await?;
+        let run = crate::engine::Run::from_evidence(vec![check.clone()], evidence);
+        store.append_run(&run, std::slice::from_ref(&framework), &[], "test").await?;
     }
     Ok(())
 }

@@ -40,12 +40,41 @@ pub struct WorkloadRemediator {
     client: kube::Client,
     defaults: Arc<FixDefaults>,
     checks: Arc<CheckConfig>,
+    /// The cluster `client` talks to, as evidence names it: evidence from
+    /// any other cluster is refused.
+    cluster: Option<String>,
 }
 
 impl WorkloadRemediator {
     /// A remediator using `client`, with the default fix values.
     pub fn new(client: kube::Client) -> Self {
-        Self { client, defaults: Arc::new(FixDefaults::default()), checks: Arc::new(CheckConfig::default()) }
+        Self {
+            client,
+            defaults: Arc::new(FixDefaults::default()),
+            checks: Arc::new(CheckConfig::default()),
+            cluster: None,
+        }
+    }
+
+    /// Names the cluster `client` talks to (the context name the collector
+    /// gives evidence). Plans and applies for evidence of another cluster,
+    /// or of none, are then refused: a kubeconfig pointed elsewhere since
+    /// the scan must not receive another cluster's fix.
+    pub fn with_cluster(mut self, cluster: impl Into<String>) -> Self {
+        self.cluster = Some(cluster.into());
+        self
+    }
+
+    fn same_cluster(&self, resource: &compliance_core::ResourceRef) -> compliance_core::Result<()> {
+        match (&self.cluster, &resource.cluster) {
+            (Some(mine), Some(theirs)) if mine == theirs => Ok(()),
+            (None, _) => Ok(()),
+            (Some(mine), theirs) => Err(self.failure(format!(
+                "{} is in cluster {}, but this remediator acts on cluster {mine}: refused",
+                resource.id,
+                theirs.as_deref().unwrap_or("(none named)")
+            ))),
+        }
     }
 
     /// Sets the values fixes use.
@@ -124,6 +153,7 @@ impl Remediator for WorkloadRemediator {
         if evidence.status != Status::Fail || !fixable(&evidence.check_id) {
             return Ok(None);
         }
+        self.same_cluster(&evidence.resource)?;
         let (_, ar, workload) = self.fetch(&evidence.resource).await?;
         let operation = format!(
             "PATCH {} {} {}/{} (strategic merge)",
@@ -147,6 +177,7 @@ impl Remediator for WorkloadRemediator {
     }
 
     async fn apply(&self, plan: &RemediationPlan, mode: Mode) -> compliance_core::Result<RemediationOutcome> {
+        self.same_cluster(&plan.resource)?;
         let (api, ar, _) = self.fetch(&plan.resource).await?;
         let mut params = PatchParams { field_manager: Some("compliance-rs".into()), ..PatchParams::default() };
         if mode == Mode::DryRun {

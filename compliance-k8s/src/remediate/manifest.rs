@@ -23,9 +23,14 @@ pub struct ManifestFix {
 }
 
 /// Fixes the failures of the fixable checks in `scope` in one manifest text
-/// and returns the fixed stream, to be written to a new file. Every fixed
-/// object is re-judged; what still fails is listed. Comments are not kept,
-/// and keys come out in alphabetical order.
+/// and returns the fixed stream, to be written to a new file. Comments are
+/// not kept, and keys come out in alphabetical order.
+///
+/// The emitted text is read back the way Kubernetes reads it before
+/// anything is claimed: a document whose YAML would not read back as the
+/// same values (a string such as `"0o17"` or `"1_000"` that a YAML 1.1
+/// reader takes for a number) is written as JSON, which YAML reads
+/// exactly, and every fixed object is re-judged from the text read back.
 pub fn fix_manifest(
     text: &str,
     source_name: &str,
@@ -39,6 +44,8 @@ pub fn fix_manifest(
     let config = CheckConfig::default();
     let mut out = ManifestFix { text: String::new(), changes: Vec::new(), still_failing: Vec::new() };
     let mut documents = Vec::with_capacity(stream.documents.len());
+    // (document index, object id, resource) of every workload, to re-judge.
+    let mut judged = Vec::new();
     for doc in stream.documents {
         let mut value = doc.value;
         if let Ok(Some(workload)) = Workload::from_object(value.clone()) {
@@ -64,18 +71,39 @@ pub fn fix_manifest(
                     }
                 }
             }
-            for e in evaluate(&current, resource, &config, scope) {
-                if e.status == Status::Fail && fixable(&e.check_id) {
-                    out.still_failing.push((id.clone(), e.check_id));
-                }
-            }
             if !changes.is_empty() {
-                out.changes.push((id, changes));
+                out.changes.push((id.clone(), changes));
             }
+            judged.push((documents.len(), id, resource));
         }
         documents.push(value);
     }
     out.text = to_yaml_stream(&documents);
+    // Judge what was written, not what was meant to be written.
+    let written = compliance_core::yaml::parse_documents(&out.text, source_name);
+    if let Some(error) = written.error {
+        return Err(error);
+    }
+    let read_back: Vec<Value> = written.documents.into_iter().map(|d| d.value).collect();
+    if read_back != documents {
+        return Err(compliance_core::Error::remediation(
+            "k8s-manifests",
+            format!("{source_name}: the fixed copy does not read back as written; nothing is claimed"),
+        ));
+    }
+    for (index, id, resource) in judged {
+        let Ok(Some(workload)) = Workload::from_object(read_back[index].clone()) else {
+            return Err(compliance_core::Error::remediation(
+                "k8s-manifests",
+                format!("{id}: the fixed object no longer reads as a workload; nothing is claimed"),
+            ));
+        };
+        for e in evaluate(&workload, resource, &config, scope) {
+            if e.status == Status::Fail && fixable(&e.check_id) {
+                out.still_failing.push((id.clone(), e.check_id));
+            }
+        }
+    }
     Ok(out)
 }
 
@@ -94,16 +122,24 @@ fn to_yaml(value: &Value) -> yaml_rust2::Yaml {
     }
 }
 
+/// Each document as YAML when it reads back as the same values, else as
+/// JSON (a YAML reader takes JSON as it is; every string stays quoted).
 fn to_yaml_stream(documents: &[Value]) -> String {
     let mut text = String::new();
     for doc in documents {
         let mut one = String::new();
         let mut emitter = yaml_rust2::YamlEmitter::new(&mut one);
-        // Emitting into a String cannot fail for lack of space.
-        if emitter.dump(&to_yaml(doc)).is_ok() {
+        let reads_back = emitter.dump(&to_yaml(doc)).is_ok() && {
+            let back = compliance_core::yaml::parse_documents(&one, "fixed copy");
+            back.error.is_none() && back.documents.len() == 1 && back.documents[0].value == *doc
+        };
+        if reads_back {
             text.push_str(&one);
-            text.push('\n');
+        } else {
+            text.push_str("---\n");
+            text.push_str(&serde_json::to_string_pretty(doc).unwrap_or_default());
         }
+        text.push('\n');
     }
     text
 }

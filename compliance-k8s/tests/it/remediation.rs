@@ -173,3 +173,50 @@ fn manifests_are_fixed_into_a_new_text_and_re_verified() -> TestResult {
     assert!(fix.text.contains("kind: Service"), "other documents are kept");
     Ok(())
 }
+
+#[test]
+fn strings_that_look_like_numbers_stay_strings_in_fixed_copies() -> TestResult {
+    // Each of these is a string in the source; a YAML 1.1 reader (Kubernetes)
+    // takes the unquoted forms for numbers.
+    let values = ["0o17", "1_000", "0X1F", "0b101", "+0x10", "0400", "1e3", "yes", "~", ".inf"];
+    let env: Vec<String> = values.iter().enumerate().map(|(i, v)| format!("{{name: V{i}, value: \"{v}\"}}")).collect();
+    let text = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: app}}\nspec:\n  template:\n    spec:\n      containers:\n      - name: app\n        image: app:1\n        env: [{}]\n",
+        env.join(", ")
+    );
+    let scope = Scope::only(["k8s.container.memory_limit"]);
+    let fix = fix_manifest(&text, "app.yaml", &scope, &FixDefaults::default())?;
+    assert_eq!(fix.changes.len(), 1, "the memory limit was added");
+    assert!(fix.still_failing.is_empty());
+    // Read back the way Kubernetes reads it: every value is still the same string.
+    let stream = compliance_core::yaml::parse_documents(&fix.text, "fixed.yaml");
+    assert!(stream.error.is_none(), "{:?}", stream.error);
+    let env = &stream.documents[0].value["spec"]["template"]["spec"]["containers"][0]["env"];
+    for (i, v) in values.iter().enumerate() {
+        assert_eq!(env[i]["value"], serde_json::json!(v), "{v} changed in:\n{}", fix.text);
+    }
+    let rescan = scan_text(&fix.text, "fixed.yaml", &Default::default(), &scope);
+    assert!(rescan.evidence.iter().all(|e| e.status == Status::Pass));
+    Ok(())
+}
+
+#[tokio::test]
+async fn evidence_from_another_cluster_is_never_fixed_here() -> TestResult {
+    let api = FakeApi::default();
+    api.add("deployments", deployment("shop", "web", unhardened()));
+    let server = api.start().await?;
+    let collector = ClusterCollector::new(server.client()?, ClusterConfig::default().with_cluster("production"));
+    let scope = Scope::only(["k8s.pod.run_as_non_root"]);
+    let collection = collector.collect(&scope).await?;
+    let failing = collection.evidence.first().ok_or("no evidence")?;
+    // The kubeconfig now points at staging: the production finding is refused.
+    let staging = WorkloadRemediator::new(server.client()?).with_cluster("staging");
+    let err = staging.plan(failing).await.err().ok_or("planned across clusters")?;
+    assert!(err.to_string().contains("is in cluster production, but this remediator acts on cluster staging"), "{err}");
+    // A plan made for production cannot be applied through staging either.
+    let production = WorkloadRemediator::new(server.client()?).with_cluster("production");
+    let plan = production.plan(failing).await?.ok_or("no plan")?;
+    assert!(staging.apply(&plan, Mode::Apply).await.is_err());
+    assert!(server.api.seen().iter().all(|s| s.method != "PATCH"), "nothing was sent");
+    Ok(())
+}
