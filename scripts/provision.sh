@@ -61,12 +61,14 @@ fi
 ls /usr/lib/x86_64-linux-gnu/libicu*.so* > /dev/null 2>&1 || missing_icu=1
 export COMPLIANCE_SARIF_MULTITOOL="$sarif_bin"
 
-provision_step "Debian packages: prometheus (promtool), postgresql, openssl, curl"
+provision_step "Debian packages: prometheus (promtool), postgresql, openssl, curl, wrk"
 missing=()
 command -v promtool > /dev/null || missing+=(prometheus)
 command -v openssl > /dev/null || missing+=(openssl)
 command -v curl > /dev/null || missing+=(curl ca-certificates)
 [ -z "${missing_icu:-}" ] || missing+=(libicu72)
+# wrk: the webhook's load benchmark (benches/bin/webhook_load.rs).
+command -v wrk > /dev/null || missing+=(wrk)
 ls /usr/lib/postgresql/*/bin/initdb > /dev/null 2>&1 || missing+=(postgresql)
 if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive

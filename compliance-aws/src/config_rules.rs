@@ -147,8 +147,9 @@ pub fn status_of(compliance: &str) -> Status {
 /// use compliance_aws::config_rules::ConfigRulesCollector;
 /// # async fn demo() -> compliance_core::Result<()> {
 /// let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-/// // Every rule of the account and region:
-/// let all = ConfigRulesCollector::discover(&sdk).await?;
+/// // Every rule of the account and region, listed when the run collects
+/// // (within the engine's timeout):
+/// let all = ConfigRulesCollector::discover(&sdk);
 /// // Or only these:
 /// let some = ConfigRulesCollector::new(&sdk, ["s3-bucket-ssl-requests-only"])?;
 /// # Ok(()) }
@@ -157,6 +158,10 @@ pub fn status_of(compliance: &str) -> Status {
 pub struct ConfigRulesCollector {
     api: Arc<dyn ConfigApi>,
     rules: Vec<(String, Check)>,
+    /// List the account's rules when collecting (`rules` is then empty).
+    discover: bool,
+    /// Severities set for rules by name, for discovered rules too.
+    severities: BTreeMap<String, Severity>,
     region: Option<String>,
 }
 
@@ -181,11 +186,16 @@ impl ConfigRulesCollector {
         Self::with_api(Arc::new(SdkConfigService::new(sdk)), rules, region)
     }
 
-    /// For every rule in the account and region, through the SDK.
-    pub async fn discover(sdk: &aws_config::SdkConfig) -> compliance_core::Result<Self> {
-        let api = Arc::new(SdkConfigService::new(sdk));
-        let names = api.rule_names().await.map_err(|e| e.into_collect_error("aws-config"))?;
-        Self::with_api(api, names, sdk.region().map(|r| r.to_string()))
+    /// For every rule in the account and region, through the SDK. The
+    /// rules are listed when the run collects, not here: the listing is
+    /// bounded by the engine's timeout, and a denied listing is a gap.
+    pub fn discover(sdk: &aws_config::SdkConfig) -> Self {
+        Self::discovering(Arc::new(SdkConfigService::new(sdk)), sdk.region().map(|r| r.to_string()))
+    }
+
+    /// For every rule the account has when collecting, through any [`ConfigApi`].
+    pub fn discovering(api: Arc<dyn ConfigApi>, region: Option<String>) -> Self {
+        Self { api, rules: Vec::new(), discover: true, severities: BTreeMap::new(), region }
     }
 
     /// For these rules, through any [`ConfigApi`].
@@ -201,11 +211,12 @@ impl ConfigRulesCollector {
                 rule_check(&name, Severity::Medium).map(|c| (name, c))
             })
             .collect::<compliance_core::Result<Vec<_>>>()?;
-        Ok(Self { api, rules, region })
+        Ok(Self { api, rules, discover: false, severities: BTreeMap::new(), region })
     }
 
     /// Sets the severity of failures of one rule (medium by default).
     pub fn with_severity(mut self, rule: &str, severity: Severity) -> compliance_core::Result<Self> {
+        self.severities.insert(rule.to_owned(), severity);
         for (name, check) in &mut self.rules {
             if name == rule {
                 *check = rule_check(name, severity)?;
@@ -228,7 +239,23 @@ impl Collector for ConfigRulesCollector {
     async fn collect(&self, scope: &Scope) -> compliance_core::Result<Collection> {
         let mut collection = Collection::default();
         let now = Utc::now();
-        for (rule, check) in self.rules.iter().filter(|(_, c)| scope.wants(&c.id)) {
+        let discovered;
+        let rules = if self.discover {
+            let names = self.api.rule_names().await.map_err(|e| e.into_collect_error("aws-config"))?;
+            discovered = names
+                .into_iter()
+                .map(|name| {
+                    let severity = self.severities.get(&name).copied().unwrap_or(Severity::Medium);
+                    rule_check(&name, severity).map(|c| (name, c))
+                })
+                .collect::<compliance_core::Result<Vec<_>>>()?;
+            collection.checks = discovered.iter().map(|(_, c)| c.clone()).collect();
+            info!(rules = discovered.len(), "AWS Config rules listed");
+            &discovered
+        } else {
+            &self.rules
+        };
+        for (rule, check) in rules.iter().filter(|(_, c)| scope.wants(&c.id)) {
             let mut token = None;
             let mut pages = 0;
             let mut resources: BTreeMap<(String, String), Arc<ResourceRef>> = BTreeMap::new();

@@ -100,24 +100,30 @@ pub struct Collection {
     pub evidence: Vec<Evidence>,
     /// Sources that could not be read.
     pub gaps: Vec<Gap>,
+    /// Checks found while collecting, beyond the collector's declared ones
+    /// (the AWS Config rules of an account, discovered at run time): the
+    /// run lists them with the others.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<crate::Check>,
 }
 
 impl Collection {
     /// A collection of evidence and gaps.
     pub fn new(evidence: Vec<Evidence>, gaps: Vec<Gap>) -> Self {
-        Self { evidence, gaps }
+        Self { evidence, gaps, checks: Vec::new() }
     }
 
     /// Adds another collection's evidence and gaps.
     pub fn extend(&mut self, other: Collection) {
         self.evidence.extend(other.evidence);
         self.gaps.extend(other.gaps);
+        self.checks.extend(other.checks);
     }
 }
 
 impl From<Vec<Evidence>> for Collection {
     fn from(evidence: Vec<Evidence>) -> Self {
-        Self { evidence, gaps: Vec::new() }
+        Self { evidence, gaps: Vec::new(), checks: Vec::new() }
     }
 }
 

@@ -373,6 +373,7 @@ impl Engine {
 
         let mut evidence = Vec::new();
         let mut gaps = Vec::new();
+        let mut discovered = Vec::new();
         let mut timings = Vec::with_capacity(handles.len());
         for (collector, handle) in self.collectors.iter().zip(handles) {
             let name = collector.name().to_owned();
@@ -380,6 +381,7 @@ impl Engine {
                 Ok((collection, gap, timing)) => {
                     evidence.extend(collection.evidence);
                     gaps.extend(collection.gaps);
+                    discovered.extend(collection.checks);
                     gaps.extend(gap);
                     timings.push(timing);
                 }
@@ -396,7 +398,14 @@ impl Engine {
         }
         options.emit(ProgressEvent::RunFinished { run_id, evidence: evidence.len(), gaps: gaps.len() });
         info!(%run_id, evidence = evidence.len(), gaps = gaps.len(), "run finished");
-        Run { id: run_id, started_at, finished_at, checks: self.checks(), evidence, gaps, timings, expired_waivers }
+        let mut checks = self.checks();
+        for check in discovered {
+            if !checks.iter().any(|c| c.id == check.id) {
+                checks.push(check);
+            }
+        }
+        checks.sort_by(|a, b| a.id.cmp(&b.id));
+        Run { id: run_id, started_at, finished_at, checks, evidence, gaps, timings, expired_waivers }
     }
 
     /// Plans a fix for one failing evidence with the first remediator that

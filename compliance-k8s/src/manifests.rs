@@ -108,10 +108,38 @@ pub fn scan_text(text: &str, source_name: &str, config: &CheckConfig, scope: &Sc
     collection
 }
 
+/// Objects left to judge in one file, and how many were left out.
+struct Budget {
+    left: usize,
+    skipped: usize,
+}
+
 fn scan_text_into(text: &str, source_name: &str, config: &CheckConfig, scope: &Scope, out: &mut Collection) {
+    let mut budget = Budget { left: config.max_objects_per_file.max(1), skipped: 0 };
+    scan_text_within(text, source_name, config, scope, out, &mut budget);
+    if budget.skipped > 0 {
+        out.gaps.push(Gap::source(
+            source_name.to_owned(),
+            GapKind::Unreadable,
+            format!(
+                "{} objects judged, {} more left out: one file holds at most {} (split the file)",
+                config.max_objects_per_file, budget.skipped, config.max_objects_per_file
+            ),
+        ));
+    }
+}
+
+fn scan_text_within(
+    text: &str,
+    source_name: &str,
+    config: &CheckConfig,
+    scope: &Scope,
+    out: &mut Collection,
+    budget: &mut Budget,
+) {
     if source_name.ends_with(".json") {
         match serde_json::from_str::<Value>(text) {
-            Ok(value) => judge_document(value, source_name, &format!("{source_name}#0"), 1, config, scope, out),
+            Ok(value) => judge_document(value, source_name, &format!("{source_name}#0"), 1, config, scope, out, budget),
             Err(e) => out.gaps.push(Gap::source(
                 format!("{source_name}:{}", e.line()),
                 GapKind::Unreadable,
@@ -122,7 +150,7 @@ fn scan_text_into(text: &str, source_name: &str, config: &CheckConfig, scope: &S
     }
     let (error, warnings) = for_each_document(text, source_name, |doc| {
         let id = format!("{source_name}#{}", doc.index);
-        judge_document(doc.value, source_name, &id, doc.line, config, scope, out);
+        judge_document(doc.value, source_name, &id, doc.line, config, scope, out, budget);
     });
     for warning in &warnings {
         warn!(file = source_name, "{warning}");
@@ -143,6 +171,7 @@ fn redact_json_error(e: &serde_json::Error) -> String {
     text.split(" at line ").next().unwrap_or_default().to_owned()
 }
 
+#[allow(clippy::too_many_arguments)] // one recursion over Lists; the arguments are the walk's state
 fn judge_document(
     value: Value,
     file: &str,
@@ -151,6 +180,7 @@ fn judge_document(
     config: &CheckConfig,
     scope: &Scope,
     out: &mut Collection,
+    budget: &mut Budget,
 ) {
     let Value::Object(map) = value else {
         out.gaps.push(Gap::source(
@@ -165,7 +195,7 @@ fn judge_document(
         && let Some(Value::Array(items)) = map.get("items")
     {
         for (i, item) in items.iter().enumerate() {
-            judge_document(item.clone(), file, &format!("{id}/items[{i}]"), line, config, scope, out);
+            judge_document(item.clone(), file, &format!("{id}/items[{i}]"), line, config, scope, out, budget);
         }
         return;
     }
@@ -174,6 +204,11 @@ fn judge_document(
         debug!(file, line, kind, "not a workload");
         return;
     }
+    if budget.left == 0 {
+        budget.skipped += 1;
+        return;
+    }
+    budget.left -= 1;
     let object = Value::Object(map);
     let meta = |key: &str| object.get("metadata").and_then(|m| m.get(key)).and_then(Value::as_str);
     let (name, namespace) = (meta("name").unwrap_or("<unnamed>"), meta("namespace"));

@@ -133,7 +133,7 @@ impl Monitor {
         }
         let alerter = self.settings.alerts.clone().map(Alerter::new);
         let mut changes = self.changes();
-        let mut cycle = Cycle { monitor: self, alerter, previous };
+        let mut cycle = Cycle { monitor: self, alerter, previous, unstored: std::collections::VecDeque::new() };
         let mut ticker = tokio::time::interval(self.settings.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut done = 0_u64;
@@ -206,11 +206,18 @@ async fn next_change(changes: &mut Option<BoxStream<'static, Collection>>) -> Op
 /// A processed run: its report, the cycle's error, its new failures.
 type Processed = (Report, Option<String>, usize);
 
+/// Runs kept in memory when the store could not take them (a database
+/// restarting), stored first at the next cycle. Beyond this many, the
+/// oldest is given up, with an error in the log.
+const UNSTORED_RUNS_KEPT: usize = 16;
+
 /// What every run goes through, from a scan or a watch.
 struct Cycle<'a> {
     monitor: &'a Monitor,
     alerter: Option<Alerter>,
     previous: Option<Report>,
+    /// Runs the store refused, oldest first, with their source.
+    unstored: std::collections::VecDeque<(Run, String)>,
 }
 
 impl Cycle<'_> {
@@ -220,7 +227,32 @@ impl Cycle<'_> {
     /// replaced (`base`).
     async fn process(&mut self, run: Run, base: Option<Report>, source: &str) -> Processed {
         let m = self.monitor;
-        let stored = m.store.append_run(&run, m.engine.frameworks(), m.engine.waivers(), source).await;
+        // Runs the store could not take before go first, in order.
+        while let Some((pending, pending_source)) = self.unstored.front() {
+            match m.store.append_run(pending, m.engine.frameworks(), m.engine.waivers(), pending_source).await {
+                Ok(s) => {
+                    info!(run = %s.id, seq = s.seq, "a run kept while the store was unavailable is stored");
+                    self.unstored.pop_front();
+                }
+                Err(_) => break,
+            }
+        }
+        let stored = if self.unstored.is_empty() {
+            m.store.append_run(&run, m.engine.frameworks(), m.engine.waivers(), source).await
+        } else {
+            Err(compliance_core::StoreError::Query {
+                message: format!("{} earlier run(s) still wait for the store", self.unstored.len()),
+                source: None,
+            })
+        };
+        if stored.is_err() {
+            if self.unstored.len() >= UNSTORED_RUNS_KEPT
+                && let Some((lost, _)) = self.unstored.pop_front()
+            {
+                error!(run = %lost.id, "the store has been unavailable for {UNSTORED_RUNS_KEPT} runs: the oldest kept run is given up");
+            }
+            self.unstored.push_back((run.clone(), source.to_owned()));
+        }
         let run = match base {
             Some(base) => {
                 let changed: HashSet<(String, String)> =
@@ -249,7 +281,7 @@ impl Cycle<'_> {
                 None
             }
             Err(e) => {
-                error!("run not stored: {e}");
+                error!("run not stored yet (kept to store at the next cycle): {e}");
                 Some(format!("run not stored: {e}"))
             }
         };

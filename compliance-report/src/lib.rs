@@ -17,7 +17,9 @@ pub use frameworks::{
 pub const REPORT_SCHEMA: &str = include_str!("../schema/report.schema.json");
 
 pub use delta::{Change, CheckDelta, ControlChange, Delta};
-pub use model::{CheckResult, ControlResult, ControlStatus, FrameworkResult, Report, SCHEMA_VERSION, write_new};
+pub use model::{
+    CheckResult, ControlResult, ControlStatus, FrameworkResult, Report, SCHEMA_VERSION, write_complete, write_new,
+};
 pub use render::{Format, OCSF_VERSION, POLICY_REPORT_SOURCE, PolicyReportApi, RESULTS_PER_REPORT, policy_reports};
 
 /// Errors of this crate.

@@ -266,19 +266,50 @@ impl Report {
     }
 }
 
-/// Creates a new file named `name` in `dir` (created if missing), adding
-/// `_2`, `_3`, ... before the extension when the name is taken: a report or
-/// record is never overwritten.
-pub fn create_new(dir: &Path, name: &str) -> Result<(PathBuf, std::fs::File), ReportError> {
+/// Writes a new file named `name` in `dir` (created if missing) with what
+/// `fill` writes, adding `_2`, `_3`, ... before the extension when the name
+/// is taken: a report or record is never overwritten. The content goes to a
+/// hidden temporary file first and gets its name only once complete and on
+/// disk, so a full disk or a failed renderer never leaves a partial file
+/// that looks like a report.
+pub fn write_complete(
+    dir: &Path,
+    name: &str,
+    fill: impl FnOnce(&mut dyn std::io::Write) -> Result<(), ReportError>,
+) -> Result<PathBuf, ReportError> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SERIAL: AtomicU64 = AtomicU64::new(0);
     let io_err = |path: &Path, source| ReportError::Write { path: path.display().to_string(), source };
     std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    let serial = SERIAL.fetch_add(1, Ordering::Relaxed);
+    let temporary = dir.join(format!(".{name}.{}-{serial}.partial", std::process::id()));
+    // Errors name the file being written, not its temporary name.
+    let shown = dir.join(name);
+    let file =
+        std::fs::OpenOptions::new().write(true).create_new(true).open(&temporary).map_err(|e| io_err(&shown, e))?;
+    let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
+    let written = fill(&mut writer).and_then(|()| {
+        let file = writer.into_inner().map_err(|e| io_err(&shown, e.into_error()))?;
+        file.sync_all().map_err(|e| io_err(&shown, e))
+    });
+    let published = written.and_then(|()| publish(&temporary, dir, name));
+    // Whatever happened, the temporary name goes (a hard link kept the content).
+    let _ = std::fs::remove_file(&temporary);
+    published
+}
+
+/// Gives the complete file at `temporary` its final name: the first of
+/// `name`, `stem_2.ext`, ... that is free, taken atomically (a hard link
+/// fails when the name exists).
+fn publish(temporary: &Path, dir: &Path, name: &str) -> Result<PathBuf, ReportError> {
+    let io_err = |path: &Path, source| ReportError::Write { path: path.display().to_string(), source };
     // Split at the first dot so that `x.junit.xml` becomes `x_2.junit.xml`.
     let (stem, ext) = name.split_once('.').unwrap_or((name, ""));
     for n in 1..10_000 {
         let candidate = if n == 1 { name.to_owned() } else { format!("{stem}_{n}.{ext}") };
         let path = dir.join(candidate);
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(file) => return Ok((path, file)),
+        match std::fs::hard_link(temporary, &path) {
+            Ok(()) => return Ok(path),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(io_err(&path, e)),
         }
@@ -289,14 +320,11 @@ pub fn create_new(dir: &Path, name: &str) -> Result<(PathBuf, std::fs::File), Re
     ))
 }
 
-/// Writes `bytes` to a new file named `name` in `dir` (created if missing),
-/// adding `_2`, `_3`, ... before the extension when the name is taken: a
-/// report or record is never overwritten.
+/// Writes `bytes` to a new file named `name` in `dir` (see [`write_complete`]).
 pub fn write_new(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, ReportError> {
-    use std::io::Write;
-    let (path, mut file) = create_new(dir, name)?;
-    file.write_all(bytes).map_err(|source| ReportError::Write { path: path.display().to_string(), source })?;
-    Ok(path)
+    write_complete(dir, name, |out| {
+        out.write_all(bytes).map_err(|source| ReportError::Write { path: dir.join(name).display().to_string(), source })
+    })
 }
 
 fn percentage(part: usize, whole: usize) -> Option<f64> {

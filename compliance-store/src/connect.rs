@@ -94,7 +94,9 @@ impl SqlStore {
             }
         }
         let _ = sqlx::Connection::close(probe).await;
-        let options = AnyPoolOptions::new().max_connections(4).acquire_timeout(Duration::from_secs(30));
+        // A short restart of the server is waited out; a longer outage fails
+        // the call (the monitor keeps the run and stores it later).
+        let options = AnyPoolOptions::new().max_connections(4).acquire_timeout(Duration::from_secs(10));
         let options = match backend {
             Backend::Sqlite => options.after_connect(move |conn, _| {
                 Box::pin(async move {

@@ -24,6 +24,12 @@ Patches (each is a difference between moto 5.2.5 and AWS):
      GET /_compliance/calls, POST /_compliance/calls/reset.
   6. POST /_compliance/reset clears moto (like /moto-api/reset) and the
      state of these patches.
+  7. Fault injection, for tests of retries and gaps (not an AWS difference):
+     POST /_compliance/faults {"every": N, "status": 500|429|503,
+     "delay_ms": D, "services": ["iam", ...]} answers every Nth AWS call
+     (of those services, or all) with that status and AWS's error body
+     (InternalError, Throttling, ServiceUnavailable), after waiting D ms;
+     {"every": 0} turns it off. GET /_compliance/faults counts the faults.
 
 Run: python patched_moto.py --host 127.0.0.1 --port 5000
 """
@@ -48,7 +54,7 @@ ACCOUNT = "123456789012"
 CREDENTIAL = re.compile(r"Credential=[^/]+/[^/]+/([^/]+)/([^/]+)/")
 
 lock = threading.Lock()
-state = {"calls": {}, "report_users": {}, "report_root": {}, "evaluations": {}}
+state = {"calls": {}, "report_users": {}, "report_root": {}, "evaluations": {}, "faults": None, "seen": 0, "injected": 0}
 
 
 def reset_state():
@@ -57,6 +63,40 @@ def reset_state():
         state["report_users"] = {}
         state["report_root"] = {}
         state["evaluations"] = {}
+        state["faults"] = None
+        state["seen"] = 0
+        state["injected"] = 0
+
+
+FAULT_CODES = {500: ("InternalError", "We encountered an internal error. Please try again."),
+               429: ("Throttling", "Rate exceeded"),
+               503: ("ServiceUnavailable", "Service is unable to handle request.")}
+
+
+def injected_fault(start_response, service):
+    """The fault for this call, if patch 7 says so: an AWS error in the
+    service's protocol (XML for query and REST services, JSON for JSON ones)."""
+    with lock:
+        faults = state["faults"]
+        if not faults or faults.get("every", 0) <= 0:
+            return None
+        if faults.get("services") and service not in faults["services"]:
+            return None
+        state["seen"] += 1
+        if state["seen"] % faults["every"] != 0:
+            return None
+        state["injected"] += 1
+    time.sleep(faults.get("delay_ms", 0) / 1000)
+    status = int(faults.get("status", 500))
+    code, message = FAULT_CODES.get(status, FAULT_CODES[500])
+    reason = {500: "Internal Server Error", 429: "Too Many Requests", 503: "Service Unavailable"}.get(status, "Error")
+    if service in ("config",):
+        return aws_json_error(start_response, code, message, f"{status} {reason}")
+    body = (f"<ErrorResponse><Error><Type>Receiver</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+            f"<RequestId>fault</RequestId></ErrorResponse>").encode()
+    if service == "s3":
+        body = f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>fault</RequestId></Error>".encode()
+    return respond(start_response, f"{status} {reason}", [("Content-Type", "text/xml")], body)
 
 
 def scope(environ):
@@ -243,6 +283,9 @@ def make_app():
         with lock:
             key = f"{service}:{action}"
             state["calls"][key] = state["calls"].get(key, 0) + 1
+        fault = injected_fault(start_response, service)
+        if fault is not None:
+            return fault
 
         if service == "config" and action == "GetComplianceDetailsByConfigRule":
             return compliance_details(start_response, region, json.loads(body or b"{}"))
@@ -285,6 +328,13 @@ def make_app():
             reset_model_data()
             reset_state()
             return json_response(start_response, "200 OK", {"status": "ok"})
+        if path == "/_compliance/faults":
+            with lock:
+                if method == "POST":
+                    state["faults"] = payload
+                    state["seen"] = 0
+                    state["injected"] = 0
+                return json_response(start_response, "200 OK", {"injected": state["injected"], "seen": state["seen"]})
         if path == "/_compliance/credential-report":
             with lock:
                 for name, fields in payload.get("users", {}).items():

@@ -126,6 +126,18 @@ impl Moto {
     pub fn put_config_evaluations(&self, evaluations: &Value) -> Result<(), String> {
         self.control("/_compliance/config-evaluations", evaluations)
     }
+
+    /// Injects faults (patch 7): `{"every": N, "status": 500|429|503,
+    /// "delay_ms": D, "services": [...]}`; `{"every": 0}` stops them.
+    pub fn faults(&self, faults: &Value) -> Result<(), String> {
+        self.control("/_compliance/faults", faults)
+    }
+
+    /// How many faults were injected since they were set.
+    pub fn faults_injected(&self) -> Result<u64, String> {
+        let (_, v) = self.request("GET", "/_compliance/faults", None)?;
+        v["injected"].as_u64().ok_or_else(|| format!("no count in {v}"))
+    }
 }
 
 impl Drop for Moto {

@@ -43,10 +43,12 @@ async fn every_page_of_every_rule_becomes_evidence() -> TestResult {
         "results": [{ "ResourceType": "AWS::S3::Bucket", "ResourceId": "bucket-000", "ComplianceType": "COMPLIANT" }] }))?;
     moto.reset_calls()?;
 
-    let collector = ConfigRulesCollector::discover(&sdk).await?;
-    let ids: Vec<String> = collector.checks().iter().map(|c| c.id.to_string()).collect();
-    assert_eq!(ids, ["aws.config.s3-bucket-ssl-requests-only", "aws.config.s3-bucket-versioning-enabled"]);
+    let collector = ConfigRulesCollector::discover(&sdk);
+    assert!(collector.checks().is_empty(), "nothing is listed before the run collects");
+    assert!(moto.calls()?.as_object().is_none_or(|c| c.is_empty()), "no call at construction");
     let collection = check_collector(&collector, &Scope::all()).await?;
+    let ids: Vec<String> = collection.checks.iter().map(|c| c.id.to_string()).collect();
+    assert_eq!(ids, ["aws.config.s3-bucket-ssl-requests-only", "aws.config.s3-bucket-versioning-enabled"]);
     assert!(collection.gaps.is_empty(), "{:?}", collection.gaps);
     let ssl: Vec<_> = collection
         .evidence

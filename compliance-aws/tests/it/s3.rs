@@ -165,3 +165,46 @@ async fn the_s3_remediator_fixes_plans_and_keeps_existing_policy_statements() ->
     assert!(after.evidence.iter().all(|e| e.status == Status::Pass));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto server: scripts/test installs it"]
+async fn intermittent_500s_and_429s_are_retried_and_persistent_ones_are_named_gaps() -> TestResult {
+    let moto = moto()?;
+    let sdk = sdk(&moto, "us-east-1").await;
+    buckets_in_every_state(&client(&sdk)).await?;
+    // One bucket at a time: with several, one call's retries could all land on faulted turns.
+    let collector = S3Collector::new(&sdk, S3Config::default().with_path_style(true).with_concurrency(1));
+    let clean = collector.collect(&Scope::all()).await?;
+
+    // Every 3rd S3 call fails (500, then 429 with a delay): the SDK's retries absorb them.
+    for faults in [
+        json!({"every": 3, "status": 500, "services": ["s3"]}),
+        json!({"every": 3, "status": 429, "delay_ms": 50, "services": ["s3"]}),
+    ] {
+        moto.faults(&faults)?;
+        let collection = collector.collect(&Scope::all()).await?;
+        assert!(moto.faults_injected()? > 5, "faults were injected: {faults}");
+        assert!(collection.gaps.is_empty(), "{faults}: {:?}", collection.gaps);
+        let errors: Vec<_> = collection.evidence.iter().filter(|e| e.status == Status::Error).collect();
+        assert!(errors.is_empty(), "{faults}: retried calls leave no error evidence: {errors:?}");
+        assert_eq!(collection.evidence.len(), clean.evidence.len(), "{faults}: nothing lost");
+    }
+
+    // Every S3 call throttled: nothing is judged, and each failure says why; never a pass.
+    moto.faults(&json!({"every": 1, "status": 429, "services": ["s3"]}))?;
+    let collection = collector.collect(&Scope::all()).await;
+    moto.faults(&json!({"every": 0}))?;
+    match collection {
+        Err(e) => assert!(e.to_string().contains("Throttling"), "{e}"),
+        Ok(c) => {
+            assert!(c.evidence.iter().all(|e| e.status == Status::Error), "no pass or fail from a throttled API");
+            let named = c.gaps.iter().map(|g| g.reason.as_str()).chain(c.evidence.iter().map(|e| e.message.as_str()));
+            assert!(
+                named.clone().any(|r| r.contains("Throttling")),
+                "the cause is named: {:?}",
+                named.collect::<Vec<_>>()
+            );
+        }
+    }
+    Ok(())
+}

@@ -417,3 +417,199 @@ async fn a_plan_whose_resource_changed_since_is_not_approved() -> TestResult {
     assert_eq!(still.as_array().map(Vec::len), Some(1), "the plan stays pending, undecided");
     Ok(())
 }
+
+/// kill -9 while the monitor appends large runs, several times at different
+/// moments: the chain verifies after each kill, and every stored run is whole.
+fn killed_mid_append_leaves_an_intact_chain(store: &str) -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let manifests = dir.path().join("m");
+    std::fs::create_dir(&manifests)?;
+    // 400 workloads: 10,000 evidence per run, so an append takes a while.
+    let mut yaml = String::new();
+    for i in 0..400 {
+        yaml.push_str(&format!(
+            "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: app-{i}, namespace: shop}}\nspec:\n  template:\n    spec:\n      containers: [{{name: app, image: \"app:{i}\"}}]\n"
+        ));
+    }
+    std::fs::write(manifests.join("many.yaml"), yaml)?;
+    let config = dir.path().join("monitor.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "scan:\n  k8s_manifests: [{}]\ninterval: 1s\nstore: {store}\nlisten: 127.0.0.1:{}\n",
+            manifests.display(),
+            free_port()?
+        ),
+    )?;
+    let mut runs_seen = 0;
+    for (round, delay_ms) in [2500u64, 3300, 4100, 4900, 5700, 6500].into_iter().enumerate() {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_compliance"))
+            .args(["monitor", "--config"])
+            .arg(&config)
+            .current_dir(repo())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        std::process::Command::new("kill").args(["-KILL", &child.id().to_string()]).status()?;
+        let _ = child.wait();
+        let verify = compliance(&["evidence", "verify", "--store", store]);
+        let printed = text(&verify.stdout);
+        // Before the first append completes there is no chain yet (exit 1, "no chain").
+        if printed.contains("no chain to verify") {
+            continue;
+        }
+        assert_eq!(verify.status.code(), Some(0), "round {round}, killed after {delay_ms} ms: {printed}");
+        let runs = compliance(&["evidence", "runs", "--store", store, "--format", "json"]);
+        let runs: Value = serde_json::from_slice(&runs.stdout)?;
+        let runs = runs.as_array().ok_or("runs")?;
+        assert!(runs.len() >= runs_seen, "stored runs are never lost");
+        for r in runs {
+            assert_eq!(r["evidence"], 10_000, "every stored run is whole: {r}");
+        }
+        runs_seen = runs.len();
+    }
+    assert!(runs_seen > 0, "at least one run was stored between the kills");
+    Ok(())
+}
+
+#[test]
+fn kill_9_during_appends_leaves_an_intact_chain_on_sqlite() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    killed_mid_append_leaves_an_intact_chain(&format!("sqlite://{}", dir.path().join("evidence.db").display()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: scripts/test starts one on 127.0.0.1:55432"]
+async fn kill_9_during_appends_leaves_an_intact_chain_on_postgres() -> TestResult {
+    let url = postgres_database().await?;
+    tokio::task::spawn_blocking(move || killed_mid_append_leaves_an_intact_chain(&url).map_err(|e| e.to_string()))
+        .await??;
+    Ok(())
+}
+
+/// A PostgreSQL server of this test's own (the shared one must not restart
+/// under other tests): initdb and pg_ctl from Debian's package.
+struct OwnPostgres {
+    bin: std::path::PathBuf,
+    data: std::path::PathBuf,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl OwnPostgres {
+    fn pg(&self, args: &[&str]) -> std::io::Result<std::process::Output> {
+        let as_root = std::process::Command::new("id").arg("-u").output()?.stdout.starts_with(b"0");
+        let mut cmd = if as_root {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(self.bin.join(args[0]));
+            c
+        } else {
+            std::process::Command::new(self.bin.join(args[0]))
+        };
+        cmd.args(&args[1..]).output()
+    }
+
+    fn start() -> Result<Self, Box<dyn std::error::Error>> {
+        let mut versions: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .map_err(|e| format!("PostgreSQL's binaries are missing ({e}): scripts/test installs them"))?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|p| p.join("initdb").is_file())
+            .collect();
+        versions.sort();
+        let bin = versions.pop().ok_or("no initdb: scripts/test installs PostgreSQL")?;
+        let dir = tempfile::Builder::new().prefix("compliance-pg-").tempdir_in("/var/tmp")?;
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data)?;
+        std::fs::set_permissions(&data, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+        let _ = std::process::Command::new("chown").args(["postgres:postgres"]).arg(&data).status();
+        let pg = OwnPostgres { bin, data, port: free_port()?, _dir: dir };
+        let data_arg = pg.data.to_str().ok_or("path")?.to_owned();
+        let init = pg.pg(&["initdb", "-D", &data_arg, "-A", "trust", "-U", "postgres"])?;
+        if !init.status.success() {
+            return Err(format!("initdb: {}", String::from_utf8_lossy(&init.stderr)).into());
+        }
+        pg.up()?;
+        Ok(pg)
+    }
+
+    fn up(&self) -> Result<(), Box<dyn std::error::Error>> {
+        let data = self.data.to_str().ok_or("path")?;
+        let options = format!("-c listen_addresses=127.0.0.1 -c port={} -c unix_socket_directories={data}", self.port);
+        let log = format!("{data}/server.log");
+        let out = self.pg(&["pg_ctl", "-D", data, "-l", &log, "-w", "-o", &options, "start"])?;
+        if !out.status.success() {
+            return Err(format!("pg_ctl start: {}", String::from_utf8_lossy(&out.stderr)).into());
+        }
+        Ok(())
+    }
+
+    fn down(&self) -> Result<(), Box<dyn std::error::Error>> {
+        let out = self.pg(&["pg_ctl", "-D", self.data.to_str().ok_or("path")?, "-m", "fast", "-w", "stop"])?;
+        if !out.status.success() {
+            return Err(format!("pg_ctl stop: {}", String::from_utf8_lossy(&out.stderr)).into());
+        }
+        Ok(())
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let _ = self.down();
+    }
+}
+
+fn stored_runs(store: &str) -> usize {
+    let out = compliance(&["evidence", "runs", "--store", store, "--format", "json"]);
+    serde_json::from_slice::<Value>(&out.stdout).ok().and_then(|v| v.as_array().map(Vec::len)).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL's binaries (initdb, pg_ctl): scripts/test installs them"]
+async fn a_postgres_restart_while_monitoring_loses_no_run() -> TestResult {
+    let pg = OwnPostgres::start()?;
+    let store = pg.url();
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("monitor.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "scan:\n  k8s_manifests: [examples/manifests]\ninterval: 1s\nstore: {store}\nlisten: 127.0.0.1:{}\n",
+            free_port()?
+        ),
+    )?;
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_compliance"))
+        .args(["monitor", "--config"])
+        .arg(&config)
+        .current_dir(repo())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while stored_runs(&store) < 2 {
+        assert!(std::time::Instant::now() < deadline, "no runs stored");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    // Down longer than the pool waits for a connection (10 s), then back.
+    pg.down()?;
+    tokio::time::sleep(std::time::Duration::from_secs(13)).await;
+    pg.up()?;
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let pid = child.id().ok_or("pid")?;
+    std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status()?;
+    let output = tokio::time::timeout(std::time::Duration::from_secs(30), child.wait_with_output()).await??;
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("run not stored yet"), "the outage was seen: {stderr}");
+    let cycles: usize = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("monitor stopped after ")?.split_whitespace().next()?.parse().ok())
+        .ok_or("no cycle count")?;
+    assert_eq!(stored_runs(&store), cycles, "every cycle's run is stored, those of the outage included: {stderr}");
+    let verify = compliance(&["evidence", "verify", "--store", &store]);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stdout));
+    Ok(())
+}

@@ -167,3 +167,40 @@ fn sarif_validates_with_microsofts_multitool_for_relative_and_absolute_paths() -
     assert!(findings.iter().any(|f| f.contains("SARIF1004")), "{findings:#?}");
     Ok(())
 }
+
+#[test]
+#[ignore = "needs root to mount a 64 KiB tmpfs: scripts/test runs as root"]
+fn a_full_disk_is_a_clear_error_and_leaves_no_partial_report() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let small = dir.path().join("small");
+    std::fs::create_dir(&small)?;
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"]).arg(&small).status()?;
+    assert!(mounted.success(), "mount a small tmpfs (needs root)");
+    let out_dir = small.to_str().ok_or("path")?;
+    let out = compliance(&[
+        "scan",
+        "--k8s-manifests",
+        "examples/manifests",
+        "--format",
+        "json",
+        "--format",
+        "html",
+        "--format",
+        "csv",
+        "--out",
+        out_dir,
+    ]);
+    let left: Vec<String> = std::fs::read_dir(&small)?.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect();
+    let _ = Command::new("umount").arg(&small).status();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("No space left on device"), "{}", text(&out.stderr));
+    // Whatever fitted is complete; nothing half-written carries a report's name.
+    for name in &left {
+        assert!(!name.contains(".partial"), "a temporary file was left: {left:?}");
+    }
+    assert!(
+        !left.iter().any(|n| n.ends_with(".json") && n.starts_with("compliance_report_")),
+        "the JSON report (over 64 KiB) cannot be complete: {left:?}"
+    );
+    Ok(())
+}

@@ -20,9 +20,13 @@ fn broken(rule: &str, detail: impl Into<String>) -> Error {
 /// failure carries remediation guidance when the check has some; no check is
 /// reported twice for one resource; gaps give a reason. Returns the collection.
 pub async fn check_collector(collector: &dyn Collector, scope: &Scope) -> Result<Collection> {
-    let checks = collector.checks();
+    let before = Utc::now();
+    let collection = collector.collect(scope).await?;
+    let after = Utc::now();
+    // Declared up front, or found while collecting (rules discovered in an account).
+    let checks: Vec<crate::Check> = collector.checks().into_iter().chain(collection.checks.iter().cloned()).collect();
     if checks.is_empty() {
-        return Err(broken("declares checks", "checks() is empty"));
+        return Err(broken("declares checks", "checks() and the collection's checks are empty"));
     }
     let mut declared = BTreeMap::new();
     for c in &checks {
@@ -33,9 +37,6 @@ pub async fn check_collector(collector: &dyn Collector, scope: &Scope) -> Result
             return Err(broken("check ids are unique", c.id.to_string()));
         }
     }
-    let before = Utc::now();
-    let collection = collector.collect(scope).await?;
-    let after = Utc::now();
     let mut seen = HashSet::new();
     for e in &collection.evidence {
         let Some(check) = declared.get(&e.check_id) else {

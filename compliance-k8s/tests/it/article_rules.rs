@@ -258,3 +258,24 @@ fn every_workload_kind_is_read() {
     let ids: Vec<&str> = e.iter().map(|e| e.resource.id.as_str()).collect();
     assert_eq!(ids, ["test.yaml#0/items[0]/Pod/a", "test.yaml#0/items[2]/Pod/b"]);
 }
+
+#[test]
+fn one_file_is_judged_up_to_its_object_limit_and_the_rest_is_a_gap_that_counts_them() {
+    // The audit's 200 MB file of 1.9 million Pods aborted the process at 8 GB:
+    // evidence is held in memory, so one file is bounded (100,000 objects by
+    // default; 10 here).
+    let pods: String = (0..25)
+        .map(|i| format!("---\napiVersion: v1\nkind: Pod\nmetadata: {{name: p{i}}}\nspec:\n  containers: [{{name: c, image: nginx:1.27}}]\n"))
+        .collect();
+    let config = compliance_k8s::CheckConfig::default().with_max_objects_per_file(10);
+    let c = compliance_k8s::scan_text(
+        &pods,
+        "many.yaml",
+        &config,
+        &compliance_core::Scope::only(["k8s.container.memory_limit"]),
+    );
+    assert_eq!(c.evidence.len(), 10, "the first ten objects are judged");
+    assert_eq!(c.gaps.len(), 1);
+    assert!(c.gaps[0].reason.contains("15 more left out"), "{}", c.gaps[0].reason);
+    assert_eq!(c.gaps[0].source.as_deref(), Some("many.yaml"));
+}

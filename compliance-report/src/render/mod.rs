@@ -19,7 +19,7 @@ use compliance_core::{Check, Evidence, Status};
 use serde::{Deserialize, Serialize};
 
 use crate::ReportError;
-use crate::model::{Report, create_new};
+use crate::model::{Report, write_complete};
 
 use self::csv::csv_rows;
 use html::html;
@@ -191,12 +191,7 @@ impl Report {
     /// Writes the report in `format` into `dir` as
     /// `compliance_report_<YYYYMMDD_HHMMSS>.<extension>` (never overwriting).
     pub fn write(&self, format: Format, dir: &Path) -> Result<PathBuf, ReportError> {
-        use std::io::Write;
-        let (path, file) = create_new(dir, &self.file_name(format))?;
-        let mut writer = std::io::BufWriter::with_capacity(1 << 20, file);
-        self.render_to(format, &mut writer)?;
-        writer.flush().map_err(|source| ReportError::Write { path: path.display().to_string(), source })?;
-        Ok(path)
+        write_complete(dir, &self.file_name(format), |out| self.render_to(format, out))
     }
 
     /// Writes the report in every format of `formats` into `dir`, one
