@@ -159,4 +159,19 @@ mod tests {
         assert!(gaps.is_empty());
         std::fs::remove_dir_all(&dir)
     }
+
+    #[test]
+    fn a_file_over_the_size_limit_is_a_gap_and_never_read() -> std::io::Result<()> {
+        let dir = std::env::temp_dir().join(format!("walk-big-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("small.yaml"), "kind: Pod")?;
+        // Sparse: 300 MiB that take no disk space.
+        std::fs::File::create(dir.join("huge.yaml"))?.set_len(MAX_FILE_BYTES + 1)?;
+        let mut gaps = Vec::new();
+        let files = files_under(std::slice::from_ref(&dir), |_| true, &mut gaps);
+        assert_eq!(files, [dir.join("small.yaml")]);
+        assert_eq!(gaps.len(), 1);
+        assert!(gaps[0].reason.contains("-byte limit: not read"), "{}", gaps[0].reason);
+        std::fs::remove_dir_all(&dir)
+    }
 }

@@ -206,7 +206,7 @@ pub async fn kube_client(context: Option<&str>) -> compliance_core::Result<(kube
         Error::Config { field: "k8s.context".into(), message: format!("{what}: {e}"), source: Some(Box::new(e)) }
     }
     let options = kube::config::KubeConfigOptions { context: context.map(str::to_owned), ..Default::default() };
-    let config = match context {
+    let mut config = match context {
         Some(_) => kube::Config::from_kubeconfig(&options).await.map_err(|e| config_error("kubeconfig", e))?,
         None => {
             kube::Config::infer().await.map_err(|e| config_error("no usable kubeconfig or in-cluster config", e))?
@@ -218,6 +218,11 @@ pub async fn kube_client(context: Option<&str>) -> compliance_core::Result<(kube
             kube::config::Kubeconfig::read().ok().and_then(|k| k.current_context).unwrap_or_else(|| "in-cluster".into())
         }
     };
+    // Retries are ours (the cluster collector retries 429 and 5xx a bounded
+    // number of times, then names a gap): kube's default policy retries up to
+    // 15 times with delays growing to 1,000 s, which would hold a throttled
+    // scan for many minutes.
+    config.default_retry = false;
     let client = kube::Client::try_from(config).map_err(|e| config_error("kube client", e))?;
     Ok((client, name))
 }

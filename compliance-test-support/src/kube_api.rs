@@ -32,8 +32,11 @@ struct Inner {
     /// Objects by plural resource name, in list order.
     objects: BTreeMap<String, Vec<Value>>,
     forbidden_namespaces: HashSet<String>,
-    /// Fail this many list calls with 500 before answering.
+    /// Fail this many list calls before answering.
     failures_left: usize,
+    /// With which status (500 by default), and after how long.
+    failure_status: u16,
+    failure_delay: std::time::Duration,
     seen: Vec<Seen>,
     resource_version: u64,
 }
@@ -63,9 +66,12 @@ pub struct Running {
 }
 
 impl Running {
-    /// A kube client for this server.
+    /// A kube client for this server, configured as
+    /// `compliance_k8s::kube_client` configures its own (no kube retries:
+    /// the collector's own bounded retries are what is tested).
     pub fn client(&self) -> Result<kube::Client, Box<dyn std::error::Error>> {
-        let config = kube::Config::new(self.url.parse()?);
+        let mut config = kube::Config::new(self.url.parse()?);
+        config.default_retry = false;
         Ok(kube::Client::try_from(config)?)
     }
 
@@ -121,7 +127,16 @@ impl FakeApi {
 
     /// Answers the next `n` list calls with 500.
     pub fn fail_next_lists(&self, n: usize) {
-        self.lock().failures_left = n;
+        self.fail_next_lists_with(n, 500, std::time::Duration::ZERO);
+    }
+
+    /// Answers the next `n` list calls with `status` (429 for throttling,
+    /// 500, 503), each after `delay` (a slow server).
+    pub fn fail_next_lists_with(&self, n: usize, status: u16, delay: std::time::Duration) {
+        let mut inner = self.lock();
+        inner.failures_left = n;
+        inner.failure_status = status;
+        inner.failure_delay = delay;
     }
 
     /// Every request so far.
@@ -204,6 +219,43 @@ async fn handle(
         .map(|(k, v)| (k.to_owned(), v.replace("%3D", "=").replace("%2F", "/").replace("%2C", ",")))
         .collect();
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    // Injected failures of list calls, answered without holding the lock across the delay.
+    let is_list = method == Method::GET
+        && !matches!(query.get("watch").map(String::as_str), Some("true" | "1"))
+        && route(uri.path()).is_some_and(|(_, _, name)| name.is_none());
+    if is_list {
+        let injected = {
+            let mut inner = api.lock();
+            if inner.failures_left > 0 {
+                inner.failures_left -= 1;
+                inner.seen.push(Seen {
+                    method: method.to_string(),
+                    path: uri.path().to_owned(),
+                    query: query.clone(),
+                    content_type: content_type.clone(),
+                });
+                Some((inner.failure_status, inner.failure_delay))
+            } else {
+                None
+            }
+        };
+        if let Some((code, delay)) = injected {
+            tokio::time::sleep(delay).await;
+            return match code {
+                429 => status(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "TooManyRequests",
+                    "the server has received too many requests and has asked us to try again later".into(),
+                ),
+                503 => status(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailable",
+                    "the server is currently unable to handle the request".into(),
+                ),
+                _ => status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "etcdserver: leader changed".into()),
+            };
+        }
+    }
     let mut inner = api.lock();
     inner.seen.push(Seen {
         method: method.to_string(),
@@ -257,10 +309,6 @@ async fn handle(
                 .into_response()
         }
         (Method::GET, None) => {
-            if inner.failures_left > 0 {
-                inner.failures_left -= 1;
-                return status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "etcdserver: leader changed".into());
-            }
             let all = inner.objects.get(&plural).cloned().unwrap_or_default();
             let visible: Vec<Value> = all
                 .into_iter()

@@ -92,6 +92,34 @@ async fn server_errors_are_retried() -> TestResult {
 }
 
 #[tokio::test]
+async fn throttling_and_slow_answers_are_retried_and_a_persistent_failure_is_a_named_gap() -> TestResult {
+    let scope = Scope::only(["k8s.container.cpu_limit"]);
+    for (status, delay) in [(429, 0), (503, 300), (500, 0)] {
+        let api = FakeApi::default();
+        api.add("pods", pod("shop", "lone", None));
+        api.fail_next_lists_with(2, status, std::time::Duration::from_millis(delay));
+        let server = api.start().await?;
+        let collection = ClusterCollector::new(server.client()?, ClusterConfig::default()).collect(&scope).await?;
+        assert!(collection.gaps.is_empty(), "{status}: {:?}", collection.gaps);
+        assert_eq!(collection.evidence.len(), 1, "{status}: the pod is judged after the retries");
+    }
+    // Throttled on every call: no evidence is made up, and the gap says why.
+    let api = FakeApi::default();
+    api.add("pods", pod("shop", "lone", None));
+    api.fail_next_lists_with(usize::MAX, 429, std::time::Duration::ZERO);
+    let server = api.start().await?;
+    let collection = ClusterCollector::new(server.client()?, ClusterConfig::default()).collect(&scope).await;
+    match collection {
+        Ok(c) => {
+            assert!(c.evidence.is_empty(), "nothing judged, nothing passed");
+            assert!(c.gaps.iter().any(|g| g.reason.contains("too many requests")), "{:?}", c.gaps);
+        }
+        Err(e) => assert!(e.to_string().contains("too many requests"), "{e}"),
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn owned_pods_are_judged_at_their_owner_unless_asked() -> TestResult {
     let api = FakeApi::default();
     api.add("pods", pod("shop", "web-abc12", Some("web-7d9f")));
