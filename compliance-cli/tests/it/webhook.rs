@@ -18,16 +18,32 @@ fn http_get(url: &str) -> Result<Plain, Box<dyn std::error::Error>> {
     Ok(Plain { status: code.trim().parse()?, body: body.to_owned() })
 }
 
-#[tokio::test]
-async fn webhook_answers_reviews_and_serves_metrics_over_https_then_stops_on_sigterm() -> TestResult {
+/// A running `compliance webhook` (optionally under a wrapper such as
+/// `prlimit`), its address, and the certificate it serves.
+struct Running {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+    cert: compliance_test_support::tls::TestCert,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts the webhook with `extra` arguments and waits until it answers.
+async fn start_webhook(wrapper: &[&str], extra: &[&str]) -> Result<Running, Box<dyn std::error::Error>> {
     use compliance_test_support::tls::{TestCert, request};
     let dir = tempfile::tempdir()?;
     let cert = TestCert::write(dir.path());
     let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
-    let metrics_addr = format!("127.0.0.1:{}", free_port()?);
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_compliance"))
-        .args(["webhook", "--listen", &addr.to_string(), "--rego-policy", "examples/policies/soc2-workloads.rego"])
-        .args(["--metrics-listen", &metrics_addr])
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = std::process::Command::new(program);
+            c.args(args).arg(env!("CARGO_BIN_EXE_compliance"));
+            c
+        }
+        None => std::process::Command::new(env!("CARGO_BIN_EXE_compliance")),
+    };
+    let child = command
+        .args(["webhook", "--listen", &addr.to_string()])
+        .args(extra)
         .arg("--tls-cert")
         .arg(&cert.cert)
         .arg("--tls-key")
@@ -40,6 +56,15 @@ async fn webhook_answers_reviews_and_serves_metrics_over_https_then_stops_on_sig
         assert!(std::time::Instant::now() < deadline, "the webhook did not come up");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    Ok(Running { child, addr, cert, _dir: dir })
+}
+
+#[tokio::test]
+async fn webhook_answers_reviews_and_serves_metrics_over_https_then_stops_on_sigterm() -> TestResult {
+    use compliance_test_support::tls::request;
+    let metrics_addr = format!("127.0.0.1:{}", free_port()?);
+    let extra = ["--rego-policy", "examples/policies/soc2-workloads.rego", "--metrics-listen", &metrics_addr];
+    let Running { child, addr, cert, _dir } = start_webhook(&[], &extra).await?;
     let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
         "request": {"uid": "cli-1", "kind": {"group": "", "version": "v1", "kind": "Pod"}, "namespace": "shop", "operation": "CREATE",
             "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "debug"},
@@ -73,27 +98,11 @@ async fn webhook_answers_reviews_and_serves_metrics_over_https_then_stops_on_sig
 
 #[tokio::test]
 async fn with_file_descriptors_exhausted_the_webhook_backs_off_and_recovers() -> TestResult {
-    use compliance_test_support::tls::{TestCert, request};
-    let dir = tempfile::tempdir()?;
-    let cert = TestCert::write(dir.path());
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+    use compliance_test_support::tls::request;
     // 64 descriptors: a few hundred connections exhaust them (the cap of 512 is not reached).
-    let child = std::process::Command::new("prlimit")
-        .arg("--nofile=64:64")
-        .arg(env!("CARGO_BIN_EXE_compliance"))
-        .args(["webhook", "--listen", &addr.to_string(), "--metrics-listen", &format!("127.0.0.1:{}", free_port()?)])
-        .arg("--tls-cert")
-        .arg(&cert.cert)
-        .arg("--tls-key")
-        .arg(&cert.key)
-        .current_dir(repo())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while request(addr, &cert.der, "GET", "/healthz", "").await.is_err() {
-        assert!(std::time::Instant::now() < deadline, "the webhook did not come up");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let metrics_addr = format!("127.0.0.1:{}", free_port()?);
+    let Running { child, addr, cert, _dir } =
+        start_webhook(&["prlimit", "--nofile=64:64"], &["--metrics-listen", &metrics_addr]).await?;
     let started = std::time::Instant::now();
     let mut flood = Vec::new();
     for _ in 0..300 {
