@@ -1,6 +1,9 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(any(feature = "iam", feature = "s3"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "iam", feature = "s3"))))]
+mod account;
 pub mod api;
 #[cfg(feature = "config")]
 #[cfg_attr(docsrs, doc(cfg(feature = "config")))]
@@ -17,6 +20,9 @@ pub mod terraform;
 
 mod provider;
 
+#[cfg(any(feature = "iam", feature = "s3"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "iam", feature = "s3"))))]
+pub use account::AccountGuard;
 pub use api::ApiError;
 #[cfg(any(feature = "iam", feature = "s3", feature = "config"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "iam", feature = "s3", feature = "config"))))]

@@ -37,7 +37,7 @@ pub use provider::{K8sConfig, K8sProvider};
 pub use publish::{MANAGER, PublishError, Published, ReportPublisher};
 #[cfg(feature = "rego")]
 #[cfg_attr(docsrs, doc(cfg(feature = "rego")))]
-pub use rego::{RegoConfig, RegoError, RegoPolicies, RegoPolicy, RegoSyntax};
+pub use rego::{MAX_REGO_NESTING, RegoConfig, RegoError, RegoPolicies, RegoPolicy, RegoSyntax};
 #[cfg(feature = "cluster")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
 pub use remediate::WorkloadRemediator;

@@ -185,6 +185,64 @@ fn parse_error(path: &str, error: &anyhow::Error) -> RegoError {
     RegoError::Invalid { path: path.to_owned(), line, message }
 }
 
+/// Deepest bracket nesting a policy may have. regorus 0.14 parses every `[`
+/// and `{` twice (first as a comprehension, then as a collection), so its
+/// parse time doubles with each level: 24 levels took 10 s, 26 took 50 s
+/// (found by the `rego_metadata` fuzz target). Real policies nest a handful.
+pub const MAX_REGO_NESTING: usize = 16;
+
+/// The line where bracket nesting first exceeds [`MAX_REGO_NESTING`], outside
+/// strings and comments.
+fn too_deep(text: &str) -> Option<usize> {
+    let (mut depth, mut line) = (0usize, 1usize);
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' => line += 1,
+            '#' => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        line += 1;
+                        break;
+                    }
+                }
+            }
+            '"' => {
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' | '\n' => {
+                            line += usize::from(c == '\n');
+                            break;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            '`' => {
+                for c in chars.by_ref() {
+                    match c {
+                        '`' => break,
+                        '\n' => line += 1,
+                        _ => {}
+                    }
+                }
+            }
+            '[' | '{' | '(' => {
+                depth += 1;
+                if depth > MAX_REGO_NESTING {
+                    return Some(line);
+                }
+            }
+            ']' | '}' | ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// The `# METADATA` comment block before the package, if any: its YAML text
 /// and the line it starts on.
 fn metadata_block(text: &str) -> Option<(String, usize)> {
@@ -237,6 +295,12 @@ impl RegoPolicy {
         let invalid =
             |line: Option<usize>, message: String| RegoError::Invalid { path: path.to_owned(), line, message };
         let package = package_of(text).ok_or_else(|| invalid(None, "no `package` line".into()))?;
+        if let Some(line) = too_deep(text) {
+            return Err(invalid(
+                Some(line),
+                format!("brackets nest deeper than {MAX_REGO_NESTING} levels; the Rego parser would take too long"),
+            ));
+        }
         let (annotation, metadata_line) = match metadata_block(text) {
             Some((yaml, line)) => {
                 let stream = compliance_core::yaml::parse_documents(&yaml, path);

@@ -11,6 +11,7 @@ use tracing::info;
 
 use super::api::{IamApi, SdkIam};
 use super::checks::catalogue;
+use crate::AccountGuard;
 
 /// Disables an inactive user: deletes the login profile and deactivates the
 /// access keys. High risk (it locks a person or a system out), so the engine
@@ -19,17 +20,27 @@ use super::checks::catalogue;
 #[derive(Clone)]
 pub struct IamRemediator {
     api: Arc<dyn IamApi>,
+    account: AccountGuard,
 }
 
 impl IamRemediator {
-    /// A remediator through the SDK.
+    /// A remediator through the SDK. It acts only on evidence of the
+    /// credentials' own account (learned with STS `GetCallerIdentity`).
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
-        Self::with_api(Arc::new(SdkIam::new(sdk)))
+        Self::with_api(Arc::new(SdkIam::new(sdk))).with_account(AccountGuard::of_credentials(sdk))
     }
 
-    /// A remediator through any [`IamApi`].
+    /// A remediator through any [`IamApi`]. It compares no account until
+    /// [`with_account`](Self::with_account) names one.
     pub fn with_api(api: Arc<dyn IamApi>) -> Self {
-        Self { api }
+        Self { api, account: AccountGuard::unchecked() }
+    }
+
+    /// Plans and applies only for evidence of this account; any other is
+    /// refused.
+    pub fn with_account(mut self, account: AccountGuard) -> Self {
+        self.account = account;
+        self
     }
 
     fn failure(&self, e: impl std::fmt::Display) -> Error {
@@ -69,6 +80,7 @@ impl Remediator for IamRemediator {
         if evidence.status != Status::Fail || !disables_the_user(&evidence.check_id) {
             return Ok(None);
         }
+        self.account.admit(self.name(), &evidence.resource).await?;
         let user = &evidence.resource.name;
         let (login, keys) = self.state(user).await?;
         let mut changes = Vec::new();
@@ -98,6 +110,7 @@ impl Remediator for IamRemediator {
     }
 
     async fn apply(&self, plan: &RemediationPlan, mode: Mode) -> compliance_core::Result<RemediationOutcome> {
+        self.account.admit(self.name(), &plan.resource).await?;
         let user = plan.resource.name.clone();
         // Only what the plan names, and only if it still holds: a key used
         // since the plan was made means the user is not inactive any more.

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use compliance_core::{Check, Collection, Collector, Evidence, ResourceRef, Scope, Status, Verdict};
+use compliance_core::{Check, Collection, Collector, Evidence, Gap, GapKind, ResourceRef, Scope, Status, Verdict};
 use futures::StreamExt;
 use serde_json::json;
 use tracing::info;
@@ -13,6 +13,7 @@ use super::S3Config;
 use super::api::{BucketApi, SdkBuckets};
 use super::checks::{catalogue, checks};
 use super::model::{BucketState, Setting};
+use crate::AccountGuard;
 use crate::api::ApiError;
 
 /// Judges every bucket of the account, in its own region.
@@ -20,25 +21,33 @@ use crate::api::ApiError;
 pub struct S3Collector {
     api: Arc<dyn BucketApi>,
     config: S3Config,
+    account: AccountGuard,
 }
 
 impl S3Collector {
-    /// Through the SDK.
-    #[cfg(feature = "s3")]
+    /// Through the SDK. Evidence names the credentials' account (learned
+    /// with STS `GetCallerIdentity`), which remediation compares.
     pub fn new(sdk: &aws_config::SdkConfig, config: S3Config) -> Self {
         let api = Arc::new(SdkBuckets::new(sdk, config.force_path_style));
-        Self::with_api(api, config)
+        Self::with_api(api, config).with_account(AccountGuard::of_credentials(sdk))
     }
 
-    /// Through any [`BucketApi`].
+    /// Through any [`BucketApi`]. Evidence names no account until
+    /// [`with_account`](Self::with_account) gives one.
     pub fn with_api(api: Arc<dyn BucketApi>, config: S3Config) -> Self {
-        Self { api, config }
+        Self { api, config, account: AccountGuard::unchecked() }
+    }
+
+    /// The account evidence names.
+    pub fn with_account(mut self, account: AccountGuard) -> Self {
+        self.account = account;
+        self
     }
 }
 
-fn bucket_resource(bucket: &str, region: Option<&str>) -> ResourceRef {
+fn bucket_resource(bucket: &str, account: Option<&str>, region: Option<&str>) -> ResourceRef {
     ResourceRef::new("aws", "S3Bucket", format!("arn:aws:s3:::{bucket}"), bucket)
-        .with_account_region(None, region.map(str::to_owned))
+        .with_account_region(account.map(str::to_owned), region.map(str::to_owned))
 }
 
 /// Turns a read into a setting: a denied call is an `error` naming the
@@ -79,8 +88,8 @@ pub async fn read_bucket(api: &dyn BucketApi, bucket: &str, region: &str) -> Buc
     state
 }
 
-/// Judges one bucket with every check in `scope`.
-pub async fn judge_bucket(api: &dyn BucketApi, bucket: &str, scope: &Scope) -> Vec<Evidence> {
+/// Judges one bucket of `account` with every check in `scope`.
+pub async fn judge_bucket(api: &dyn BucketApi, bucket: &str, account: Option<&str>, scope: &Scope) -> Vec<Evidence> {
     let now = Utc::now();
     let catalogue = catalogue();
     if !catalogue.any_wanted(scope) {
@@ -88,10 +97,10 @@ pub async fn judge_bucket(api: &dyn BucketApi, bucket: &str, scope: &Scope) -> V
     }
     let region = match api.bucket_region(bucket).await {
         Ok(r) => r,
-        Err(e) => return catalogue.settle(&unread(&e), bucket_resource(bucket, None), scope, now, |_| true),
+        Err(e) => return catalogue.settle(&unread(&e), bucket_resource(bucket, account, None), scope, now, |_| true),
     };
     let state = read_bucket(api, bucket, &region).await;
-    catalogue.judge(&state, &(), bucket_resource(bucket, Some(&region)), scope, now)
+    catalogue.judge(&state, &(), bucket_resource(bucket, account, Some(&region)), scope, now)
 }
 
 #[async_trait]
@@ -106,10 +115,21 @@ impl Collector for S3Collector {
 
     async fn collect(&self, scope: &Scope) -> compliance_core::Result<Collection> {
         let buckets = self.api.list_buckets().await.map_err(|e| e.into_collect_error("aws-s3"))?;
+        let mut gaps = Vec::new();
+        let account = match self.account.account().await {
+            Ok(account) => account,
+            // The verdicts stand; only their account is unknown, and remediation will refuse them.
+            Err(e) => {
+                let reason = format!("S3 evidence names no account: {}", e.explain());
+                gaps.push(Gap::source(e.operation, GapKind::Unreadable, reason));
+                None
+            }
+        };
+        let account = account.as_deref();
         let api = self.api.as_ref();
         let mut per_bucket: Vec<(String, Vec<Evidence>)> = futures::stream::iter(buckets.iter().cloned())
             .map(|bucket| async move {
-                let evidence = judge_bucket(api, &bucket, scope).await;
+                let evidence = judge_bucket(api, &bucket, account, scope).await;
                 (bucket, evidence)
             })
             .buffer_unordered(self.config.concurrency.max(1))
@@ -118,6 +138,6 @@ impl Collector for S3Collector {
         per_bucket.sort_by(|a, b| a.0.cmp(&b.0));
         let evidence: Vec<Evidence> = per_bucket.into_iter().flat_map(|(_, e)| e).collect();
         info!(buckets = buckets.len(), evidence = evidence.len(), "S3 buckets judged");
-        Ok(evidence.into())
+        Ok(Collection::new(evidence, gaps))
     }
 }

@@ -14,6 +14,7 @@ use super::api::{BucketApi, SdkBuckets};
 use super::checks::{catalogue, judge_ssl_only, with_ssl_only};
 use super::collector::judge_bucket;
 use super::model::PublicAccessBlock;
+use crate::AccountGuard;
 use crate::api::ApiError;
 
 /// Fixes S3 failures: public access block, default encryption, versioning,
@@ -24,19 +25,28 @@ use crate::api::ApiError;
 pub struct S3Remediator {
     api: Arc<dyn BucketApi>,
     config: S3Config,
+    account: AccountGuard,
 }
 
 impl S3Remediator {
-    /// Through the SDK.
-    #[cfg(feature = "s3")]
+    /// Through the SDK. It acts only on evidence of the credentials' own
+    /// account (learned with STS `GetCallerIdentity`).
     pub fn new(sdk: &aws_config::SdkConfig, config: S3Config) -> Self {
         let api = Arc::new(SdkBuckets::new(sdk, config.force_path_style));
-        Self::with_api(api, config)
+        Self::with_api(api, config).with_account(AccountGuard::of_credentials(sdk))
     }
 
-    /// Through any [`BucketApi`].
+    /// Through any [`BucketApi`]. It compares no account until
+    /// [`with_account`](Self::with_account) names one.
     pub fn with_api(api: Arc<dyn BucketApi>, config: S3Config) -> Self {
-        Self { api, config }
+        Self { api, config, account: AccountGuard::unchecked() }
+    }
+
+    /// Plans and applies only for evidence of this account; any other is
+    /// refused.
+    pub fn with_account(mut self, account: AccountGuard) -> Self {
+        self.account = account;
+        self
     }
 
     fn failure(&self, reason: impl std::fmt::Display) -> Error {
@@ -146,6 +156,7 @@ impl Remediator for S3Remediator {
         if evidence.status != Status::Fail || !self.fixes().contains(&evidence.check_id) {
             return Ok(None);
         }
+        self.account.admit(self.name(), &evidence.resource).await?;
         let bucket = &evidence.resource.name;
         let region = match &evidence.resource.region {
             Some(r) => r.clone(),
@@ -159,6 +170,7 @@ impl Remediator for S3Remediator {
     }
 
     async fn apply(&self, plan: &RemediationPlan, mode: Mode) -> compliance_core::Result<RemediationOutcome> {
+        self.account.admit(self.name(), &plan.resource).await?;
         let bucket = plan.resource.name.clone();
         let region = match &plan.resource.region {
             Some(r) => r.clone(),
@@ -200,7 +212,8 @@ impl Remediator for S3Remediator {
                 true
             }
         };
-        let verification = judge_bucket(self.api.as_ref(), &bucket, &Scope::only([check]))
+        let account = plan.resource.account.as_deref();
+        let verification = judge_bucket(self.api.as_ref(), &bucket, account, &Scope::only([check]))
             .await
             .into_iter()
             .next()

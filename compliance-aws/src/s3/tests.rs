@@ -65,7 +65,7 @@ async fn denied_calls_are_error_evidence_naming_the_permission() {
         .returning(|_, _| Err(ApiError::new("s3:GetBucketPolicy", Some("AccessDenied"), "Access Denied", Some(403))));
     api.expect_logging()
         .returning(|_, _| Err(ApiError::new("s3:GetBucketLogging", Some("InternalError"), "boom", Some(500))));
-    let evidence = judge_bucket(&api, "data", &Scope::all()).await;
+    let evidence = judge_bucket(&api, "data", None, &Scope::all()).await;
     let statuses: Vec<(String, Status)> = evidence.iter().map(|e| (e.check_id.to_string(), e.status)).collect();
     assert_eq!(
         statuses,

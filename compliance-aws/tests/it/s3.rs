@@ -7,9 +7,10 @@ use aws_sdk_s3::types::{
     PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
     ServerSideEncryptionConfiguration, ServerSideEncryptionRule, VersioningConfiguration,
 };
+use compliance_aws::iam::{IamCollector, IamConfig, IamRemediator};
 use compliance_aws::s3::{S3Collector, S3Config, S3Remediator, ssl_only_statement};
 use compliance_core::testkit::{check_collector, check_remediator};
-use compliance_core::{Collector, Engine, Mode, RejectAll, Scope, Status};
+use compliance_core::{ApproveAll, Collector, Engine, Mode, RejectAll, Remediator, Scope, Status};
 use serde_json::{Value, json};
 
 use crate::{TestResult, moto, sdk};
@@ -163,6 +164,58 @@ async fn the_s3_remediator_fixes_plans_and_keeps_existing_policy_statements() ->
     }
     let after = collector.collect(&Scope::only(["aws.s3.versioning"])).await?;
     assert!(after.evidence.iter().all(|e| e.status == Status::Pass));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto server: scripts/test installs it"]
+async fn remediation_refuses_evidence_of_another_account_or_of_none() -> TestResult {
+    let moto = moto()?;
+    let sdk = sdk(&moto, "us-east-1").await;
+    let s3 = client(&sdk);
+    buckets_in_every_state(&s3).await?;
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    iam.create_user().user_name("dormant").send().await?;
+    iam.create_access_key().user_name("dormant").send().await?;
+    moto.set_credential_report(&json!({ "users": { "dormant": {
+        "access_key_1_last_used_date": "2020-01-01T00:00:00+00:00", "user_creation_time": "2019-01-01T00:00:00+00:00" } } }))?;
+    let config = S3Config::default().with_path_style(true);
+    let buckets = S3Collector::new(&sdk, config.clone()).collect(&Scope::only(["aws.s3.versioning"])).await?;
+    let users = IamCollector::new(&sdk, IamConfig::default()).collect(&Scope::only(["aws.iam.user_inactive"])).await?;
+    let bare = buckets.evidence.iter().find(|e| e.resource.name == "bare").ok_or("no evidence for bare")?;
+    let dormant = users.evidence.iter().find(|e| e.resource.name == "dormant").ok_or("no evidence for dormant")?;
+    // moto's account, learned with sts:GetCallerIdentity (S3) and read from the report's ARNs (IAM).
+    assert_eq!(bare.resource.account.as_deref(), Some("123456789012"));
+    assert_eq!(dormant.resource.account.as_deref(), Some("123456789012"));
+    let s3_fix: Arc<dyn Remediator> = Arc::new(S3Remediator::new(&sdk, config));
+    let iam_fix: Arc<dyn Remediator> = Arc::new(IamRemediator::new(&sdk));
+
+    for (remediator, evidence) in [(&s3_fix, bare), (&iam_fix, dormant)] {
+        let engine = Engine::new().with_remediator(remediator.clone());
+        for other in [Some("111122223333"), None] {
+            let mut resource = (*evidence.resource).clone();
+            resource.account = other.map(str::to_owned);
+            let mut moved = evidence.clone();
+            moved.resource = Arc::new(resource.clone());
+            let refused = engine.plan(&moved).await.err().ok_or("a plan for another account")?.to_string();
+            assert!(refused.contains("these credentials are for account 123456789012: refused"), "{refused}");
+            assert!(refused.contains(other.unwrap_or("none named")), "{refused}");
+
+            // A plan made here and then edited to name another account is refused at apply too.
+            let mut plan = engine.plan(evidence).await?.ok_or("no plan")?;
+            plan.resource = resource;
+            let refused = engine
+                .apply(&plan, Mode::Apply, &ApproveAll { by: "test".into() })
+                .await
+                .err()
+                .ok_or("applied to another account")?;
+            assert!(refused.to_string().contains("refused"), "{refused}");
+        }
+    }
+    // Nothing changed.
+    assert!(s3.get_bucket_versioning().bucket("bare").send().await?.status().is_none());
+    let keys = iam.list_access_keys().user_name("dormant").send().await?;
+    assert!(keys.access_key_metadata().iter().all(|k| k.status().map(|s| s.as_str()) == Some("Active")));
     Ok(())
 }
 

@@ -174,6 +174,25 @@ fn a_policy_that_does_not_compile_names_file_and_line_and_the_others_load() -> T
 }
 
 #[test]
+fn a_policy_nested_too_deep_is_refused_before_the_parser_sees_it() -> TestResult {
+    // Found by the rego_metadata fuzz target: regorus's parse time doubles with
+    // every bracket level, so 40 levels would never finish.
+    let deep = format!("package p\n\n# [[[[[[[[[[[[[[[[[[[[ in a comment\nx := {}\n", "[".repeat(40));
+    let error =
+        RegoPolicy::from_source(&deep, "deep.rego", &RegoConfig::default()).err().ok_or("deep policy loaded")?;
+    assert!(matches!(&error, RegoError::Invalid { line: Some(4), .. }), "{error}");
+    assert!(error.to_string().contains("nest deeper than 16 levels"), "{error}");
+    // Brackets in strings and comments do not count, and 16 real levels load.
+    let fine = format!(
+        "package fine\n# {{{{{{{{{{{{{{{{{{{{{{{{\ns := \"[[[[[[[[[[[[[[[[[[[[[[\"\nr := `{{{{{{{{{{{{{{{{{{{{{{{{`\nx := {}1{}\ndeny contains s if false\n",
+        "[".repeat(compliance_k8s::MAX_REGO_NESTING),
+        "]".repeat(compliance_k8s::MAX_REGO_NESTING)
+    );
+    RegoPolicy::from_source(&fine, "fine.rego", &RegoConfig::default())?;
+    Ok(())
+}
+
+#[test]
 fn a_runaway_policy_is_stopped_and_becomes_error_evidence() -> TestResult {
     let slow = "package slow\n\ndeny contains msg if {\n  some i in numbers.range(1, 100000)\n  some j in numbers.range(1, 100000)\n  i == j + 1000000\n  msg := \"never\"\n}\n";
     let policy = RegoPolicy::from_source(slow, "slow.rego", &RegoConfig::default())?;
