@@ -38,7 +38,7 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use compliance_core::{Check, Evidence, Status};
+use compliance_core::{Check, CheckId, Evidence, Severity, Status};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use lru::LruCache;
@@ -78,7 +78,7 @@ pub struct WebhookConfig {
     pub max_tracked_objects: usize,
 }
 
-/// [`WebhookConfig::max_tracked_objects`] by default: about 3 KB each.
+/// [`WebhookConfig::max_tracked_objects`] by default.
 pub const DEFAULT_MAX_TRACKED_OBJECTS: usize = 10_000;
 
 impl Default for WebhookConfig {
@@ -155,10 +155,41 @@ pub enum WebhookError {
 #[derive(Debug)]
 pub struct Webhook {
     config: WebhookConfig,
-    /// Resource id -> the evidence of its latest review, without messages
-    /// and details (metrics need neither).
-    latest: Mutex<LruCache<String, Vec<Evidence>>>,
+    /// Resource id -> its latest review, as compact as metrics allow.
+    latest: Mutex<LruCache<String, Tracked>>,
     stats: Mutex<WebhookStats>,
+}
+
+/// One object's latest review: one evidence with what all its checks share
+/// (resource, time, collector), and each check's verdict. About 30 bytes
+/// per check instead of a whole evidence (about 150), since there are as
+/// many entries as objects reviewed.
+#[derive(Debug)]
+struct Tracked {
+    /// Messages, details and remediation emptied: metrics need none.
+    template: Evidence,
+    verdicts: Box<[(CheckId, Status, Severity)]>,
+}
+
+impl Tracked {
+    fn new(evidence: Vec<Evidence>) -> Option<Self> {
+        let verdicts = evidence.iter().map(|e| (e.check_id.clone(), e.status, e.severity)).collect();
+        let mut template = evidence.into_iter().next()?;
+        template.message = String::new();
+        template.details = Value::Null;
+        template.remediation = None;
+        Some(Self { template, verdicts })
+    }
+
+    fn evidence(&self) -> impl Iterator<Item = Evidence> + '_ {
+        self.verdicts.iter().map(|(check, status, severity)| {
+            let mut e = self.template.clone();
+            e.check_id = check.clone();
+            e.status = *status;
+            e.severity = *severity;
+            e
+        })
+    }
 }
 
 fn bad_request(message: String) -> (StatusCode, Value) {
@@ -185,7 +216,7 @@ impl Webhook {
     /// The latest evidence per check and object judged (messages and
     /// details are not kept).
     pub fn evidence(&self) -> Vec<Evidence> {
-        self.latest.lock().map(|m| m.iter().flat_map(|(_, list)| list.iter().cloned()).collect()).unwrap_or_default()
+        self.latest.lock().map(|m| m.iter().flat_map(|(_, t)| t.evidence()).collect()).unwrap_or_default()
     }
 
     /// How many objects' latest decisions are kept.
@@ -237,19 +268,9 @@ impl Webhook {
                 let failing = evidence.iter().filter(|e| e.status == Status::Fail).count();
                 self.count(|s| s.failures += failing as u64);
                 info!(uid, namespace, allowed, failing, "admission review");
-                if let Some(first) = evidence.first() {
-                    let id = first.resource.id.clone();
-                    let kept: Vec<Evidence> = evidence
-                        .into_iter()
-                        .map(|mut e| {
-                            e.message = String::new();
-                            e.details = Value::Null;
-                            e.remediation = None;
-                            e
-                        })
-                        .collect();
+                if let Some(tracked) = Tracked::new(evidence) {
                     if let Ok(mut latest) = self.latest.lock() {
-                        latest.put(id, kept);
+                        latest.put(tracked.template.resource.id.clone(), tracked);
                     }
                 }
                 (StatusCode::OK, response)
