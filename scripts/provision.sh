@@ -5,9 +5,10 @@
 # - moto server 5.2.5 (AWS API emulator) and oscal-bindings 0.3.1 (OSCAL
 #   schema models): a Python venv in ~/.cache/compliance-rs/moto-venv
 # - Checkov 3.3.30 (Terraform verdicts to compare with): its own venv
-# - py-ocsf-models 0.10.0 (OCSF event models) and kubernetes-validate 1.37.0
-#   (Kubernetes schemas for the deploy manifests): a venv in
-#   ~/.cache/compliance-rs/tools-venv
+# - py-ocsf-models 0.10.0 (OCSF event models), kubernetes-validate 1.37.0
+#   (Kubernetes schemas for the deploy manifests) and securesystemslib 1.6.0
+#   with cryptography 50.0.2 (an independent DSSE and Ed25519 verifier for
+#   signed evidence): a venv in ~/.cache/compliance-rs/tools-venv
 # - @microsoft/sarif-multitool 5.7.0 (npm; a self-contained Linux build of
 #   Microsoft's SARIF validator) in ~/.cache/compliance-rs/sarif-multitool
 # - Debian packages: prometheus (promtool), postgresql, openssl, curl
@@ -39,12 +40,13 @@ if ! "$checkov_venv/bin/python" -c 'import sys, checkov.version as v; sys.exit(v
 fi
 export COMPLIANCE_CHECKOV="$checkov_venv/bin/checkov" COMPLIANCE_REQUIRE_CHECKOV=1
 
-provision_step "py-ocsf-models and kubernetes-validate, in a virtual environment"
+provision_step "py-ocsf-models, kubernetes-validate and securesystemslib, in a virtual environment"
 tools_venv="$HOME/.cache/compliance-rs/tools-venv"
-if ! "$tools_venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("py-ocsf-models") != "0.10.0" or m.version("kubernetes-validate") != "1.37.0")' 2>/dev/null; then
+if ! "$tools_venv/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("py-ocsf-models") != "0.10.0" or m.version("kubernetes-validate") != "1.37.0" or m.version("securesystemslib") != "1.6.0")' 2>/dev/null; then
   python3 -m venv "$tools_venv"
   "$tools_venv/bin/pip" install --quiet --disable-pip-version-check \
-    'py-ocsf-models==0.10.0' 'pydantic==2.14.4' 'kubernetes-validate==1.37.0'
+    'py-ocsf-models==0.10.0' 'pydantic==2.14.4' 'kubernetes-validate==1.37.0' \
+    'securesystemslib[crypto]==1.6.0' 'cryptography==50.0.2'
 fi
 export COMPLIANCE_TOOLS_PYTHON="$tools_venv/bin/python"
 

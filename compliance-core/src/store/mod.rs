@@ -34,8 +34,8 @@ use chrono::{DateTime, Utc};
 pub use chain::{ChainHead, ChainProblem, ChainReport, ChainVerifier, verify_chain};
 pub use plan::{Decision, EvidenceStoreExt, PlanState, StoredPlan, fold_plan};
 pub use record::{
-    GENESIS, NewRecord, Record, RecordIndex, RecordKind, StoredRun, canonical_json, decision_record, evidence_of,
-    index_of, outcome_record, plan_record, prune_record, run_records, seal, seal_all,
+    GENESIS, NewRecord, Record, RecordIndex, RecordKind, StoredRun, canonical_json, checkpoint_record, decision_record,
+    evidence_of, index_of, outcome_record, plan_record, prune_record, run_records, seal, seal_all,
 };
 pub use retention::{PruneReport, Retention};
 
@@ -188,6 +188,11 @@ pub trait EvidenceStore: Send + Sync {
 
     /// Every plan, optionally in one state, oldest first.
     async fn plans(&self, state: Option<PlanState>) -> Result<Vec<StoredPlan>, StoreError>;
+
+    /// Up to `limit` records after position `after_seq`, in chain order: the
+    /// chain itself, read page by page (for exports and for verifying
+    /// checkpoints).
+    async fn records_after(&self, after_seq: i64, limit: usize) -> Result<Vec<Record>, StoreError>;
 
     /// Walks the whole chain (see [`verify_chain`]).
     async fn verify(&self) -> Result<ChainReport, StoreError>;

@@ -42,6 +42,9 @@ pub enum RecordKind {
     Outcome,
     /// Records removed by retention, and the hash of the last of them.
     Prune,
+    /// A signed statement of the chain's head (sequence, hash, time, key),
+    /// so that a chain rewritten without the key no longer matches it.
+    Checkpoint,
 }
 
 impl RecordKind {
@@ -57,6 +60,7 @@ impl RecordKind {
             RecordKind::Decision => "decision",
             RecordKind::Outcome => "outcome",
             RecordKind::Prune => "prune",
+            RecordKind::Checkpoint => "checkpoint",
         }
     }
 
@@ -72,6 +76,7 @@ impl RecordKind {
             RecordKind::Decision,
             RecordKind::Outcome,
             RecordKind::Prune,
+            RecordKind::Checkpoint,
         ]
         .into_iter()
         .find(|k| k.as_str() == name)
@@ -215,6 +220,11 @@ pub fn index_of(kind: RecordKind, body: &Value) -> RecordIndex {
             ..RecordIndex::default()
         },
         RecordKind::Prune => RecordIndex { at_us: at(&body["at"]), ..RecordIndex::default() },
+        RecordKind::Checkpoint => RecordIndex {
+            subject: text(&body["checkpoint"]["key"]),
+            at_us: at(&body["checkpoint"]["at"]),
+            ..RecordIndex::default()
+        },
     }
 }
 
@@ -289,6 +299,13 @@ pub fn prune_record(last_seq: i64, last_hash: &str, runs: usize, records: u64, a
         RecordKind::Prune,
         json!({ "last_seq": last_seq, "last_hash": last_hash, "runs": runs, "records": records, "at": at }),
     )
+}
+
+/// A checkpoint record: `checkpoint` is a signed statement of the chain's
+/// head (`seq`, `hash`, `at`, `key`, `signature`); the signing lives in
+/// `compliance-attest`, which also verifies it.
+pub fn checkpoint_record(checkpoint: Value) -> NewRecord {
+    indexed(RecordKind::Checkpoint, json!({ "checkpoint": checkpoint }))
 }
 
 /// A run as stored.

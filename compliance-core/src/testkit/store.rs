@@ -61,6 +61,14 @@ impl crate::store::EvidenceStore for InMemoryStore {
         Ok(self.records().1.clone())
     }
 
+    async fn records_after(
+        &self,
+        after_seq: i64,
+        limit: usize,
+    ) -> std::result::Result<Vec<crate::store::Record>, crate::store::StoreError> {
+        Ok(self.records().0.iter().filter(|r| r.seq > after_seq).take(limit).cloned().collect())
+    }
+
     async fn runs(
         &self,
         from: Option<chrono::DateTime<Utc>>,
@@ -321,6 +329,24 @@ pub async fn check_store(store: &dyn crate::store::EvidenceStore) -> std::result
         return fail("record_outcome: the plan is not applied");
     }
 
+    let head = store.head().await.map_err(e)?;
+    let (mut after, mut read) = (i64::MIN, Vec::new());
+    loop {
+        let page = store.records_after(after, 3).await.map_err(e)?;
+        let Some(last) = page.last().map(|r| r.seq) else { break };
+        if page.len() > 3 {
+            return fail("records_after: more records than the limit");
+        }
+        read.extend(page);
+        after = last;
+    }
+    let in_order = read.iter().enumerate().all(|(i, r)| r.seq == i as i64 + 1);
+    if !in_order || read.last().map(|r| (r.seq, r.hash.clone())) != Some((head.seq, head.hash.clone())) {
+        return fail("records_after: pages do not give the whole chain in order, ending at the head");
+    }
+    if store.records_after(head.seq - 2, 10).await.map_err(e)?.len() != 2 {
+        return fail("records_after: expected the last two records");
+    }
     let report = store.verify().await.map_err(e)?;
     if !report.is_intact() || report.runs != 2 {
         return fail(&format!("verify: an untouched chain does not verify: {:?}", report.problem));
