@@ -47,11 +47,53 @@ pub enum Command {
     },
     /// Serve the validating admission webhook over HTTPS: POST /validate, GET /metrics, GET /healthz.
     Webhook(WebhookArgs),
+    /// Signing keys for evidence packages, checkpoints and reports (Ed25519, PEM).
+    Keys {
+        /// What to do.
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Verify a signed report.
+    Report {
+        /// What to do.
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// Print the monitoring artifacts generated from the exported metric names.
     Monitoring {
         /// What to print.
         #[command(subcommand)]
         command: MonitoringCommand,
+    },
+}
+
+/// `keys` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Write a new Ed25519 key pair: NAME.key (PKCS#8 PEM, mode 0600) and NAME.pub (SubjectPublicKeyInfo PEM).
+    Generate {
+        /// The path and name of both files, without extension (keys/monitor-2026).
+        #[arg(long, value_name = "NAME")]
+        out: PathBuf,
+    },
+    /// Print the fingerprint of a public or private key PEM file (the key id in signatures).
+    Fingerprint {
+        /// The PEM file.
+        file: PathBuf,
+    },
+}
+
+/// `report` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Check the envelope `scan --sign-key` wrote beside a report: its signature and every file it covers.
+    /// Exit 1 naming the first problem.
+    Verify {
+        /// The envelope (compliance_report_<time>.dsse.json).
+        envelope: PathBuf,
+        /// The signer's public key (PEM), or a keyring YAML file of keys with their validity periods.
+        #[arg(long, value_name = "FILE")]
+        public_key: PathBuf,
     },
 }
 
@@ -67,7 +109,7 @@ pub enum ChecksCommand {
 }
 
 /// `checks list` output.
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ListFormat {
     /// A table.
     Text,
@@ -206,6 +248,10 @@ pub struct ScanArgs {
     /// Folder for the report files.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub out: PathBuf,
+    /// Sign every report file with this private key (PKCS#8 PEM): a DSSE envelope
+    /// compliance_report_<time>.dsse.json beside them, checked by `compliance report verify`.
+    #[arg(long, value_name = "FILE")]
+    pub sign_key: Option<PathBuf>,
     /// A previous JSON report: the report then says what changed since (new failures, resolved, new gaps).
     #[arg(long, value_name = "FILE")]
     pub previous: Option<PathBuf>,
@@ -402,7 +448,61 @@ pub struct MonitorArgs {
 #[derive(Debug, Subcommand)]
 pub enum EvidenceCommand {
     /// Walk the chain of stored records; exit 1 at the first record changed, removed or reordered.
-    Verify(StoreArg),
+    /// With --public-key, also check the signed checkpoints: a chain rewritten as a whole is caught.
+    Verify {
+        /// The store.
+        #[command(flatten)]
+        store: StoreArg,
+        /// Check the chain against its signed checkpoints, with this public key (PEM) or keyring (YAML).
+        #[arg(long, value_name = "FILE")]
+        public_key: Option<PathBuf>,
+        /// Copies of the checkpoints kept outside the database (JSON Lines, as the monitor writes them).
+        #[arg(long, value_name = "FILE", requires = "public_key")]
+        checkpoints: Option<PathBuf>,
+    },
+    /// Write a self-contained, signed evidence package for a framework and a period: reports,
+    /// evidence per control, the chain segment, waivers, remediation, a manifest, a DSSE envelope.
+    Export {
+        /// The store.
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "COMPLIANCE_STORE",
+            hide_env_values = true,
+            default_value = "sqlite://compliance-evidence.db"
+        )]
+        store: String,
+        /// Framework id (soc2, iso27001, pci-dss).
+        #[arg(long, value_name = "ID")]
+        framework: String,
+        /// Only these controls (repeatable); default: every control of the framework.
+        #[arg(long = "control", value_name = "ID")]
+        controls: Vec<String>,
+        /// Runs that started from this date or time, inclusive (2026-01-01 or RFC 3339).
+        #[arg(long)]
+        from: String,
+        /// Until this date or time, exclusive.
+        #[arg(long)]
+        to: String,
+        /// The package folder (new, or empty).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Sign the package with this private key (PKCS#8 PEM). Without it the package is written unsigned.
+        #[arg(long, value_name = "FILE")]
+        sign_key: Option<PathBuf>,
+    },
+    /// Verify an evidence package offline: signature, every file's digest, the chain segment, and
+    /// that every evidence in its reports is in the chain. Exit 1 naming the first problem.
+    VerifyPackage {
+        /// The package folder.
+        dir: PathBuf,
+        /// The signer's public key (PEM), or a keyring YAML file of keys with their validity periods.
+        #[arg(long, value_name = "FILE")]
+        public_key: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
     /// The stored runs (those that started in a time range, with --from/--to).
     Runs {
         /// The store.

@@ -59,7 +59,21 @@ fn print_evidence(evidence: &[compliance_core::Evidence], format: ListFormat) ->
 pub async fn run(command: EvidenceCommand) -> Result<ExitCode, UsageError> {
     let query = |e: compliance_core::StoreError| UsageError(e.to_string());
     match command {
-        EvidenceCommand::Verify(StoreArg { store, format }) => {
+        EvidenceCommand::Export { store, framework, controls, from, to, out, sign_key } => {
+            let (from, to) = (parse_time("from", &from)?, parse_time("to", &to)?);
+            crate::attest::export_package(&store, framework, controls, from, to, &out, sign_key.as_deref()).await
+        }
+        EvidenceCommand::VerifyPackage { dir, public_key, format } => {
+            crate::attest::verify_package_command(&dir, &public_key, format)
+        }
+        EvidenceCommand::Verify { store: StoreArg { store, format }, public_key, checkpoints } => {
+            // Keys and copies first: a typo should not wait for a long walk.
+            let keyring = public_key.as_deref().map(crate::attest::keyring).transpose()?;
+            let copies = match &checkpoints {
+                Some(path) => compliance_attest::checkpoint::read_checkpoint_file(path)
+                    .map_err(|e| UsageError(format!("--checkpoints: {e}")))?,
+                None => Vec::new(),
+            };
             let opened = match SqlStore::open_read_only(&store).await {
                 // A file that is no longer a database is tampering too, where it can be told.
                 Err(e @ compliance_core::StoreError::Damaged { .. }) => {
@@ -74,18 +88,43 @@ pub async fn run(command: EvidenceCommand) -> Result<ExitCode, UsageError> {
                 outln!("no chain to verify: the store at {} holds no records", compliance_store::redact_url(&store));
                 return Ok(ExitCode::from(1));
             }
+            let signed = match (&keyring, report.is_intact()) {
+                (Some(keyring), true) => Some(
+                    compliance_attest::checkpoint::verify_checkpoints(&opened, keyring, &copies)
+                        .await
+                        .map_err(query)?,
+                ),
+                _ => None,
+            };
+            let signed_problem = signed.as_ref().and_then(|s| s.problem.as_ref());
             match format {
                 ListFormat::Json => {
-                    outln!("{}", serde_json::to_string_pretty(&report).map_err(|e| UsageError(e.to_string()))?)
+                    let value = serde_json::json!({ "chain": report, "checkpoints": signed,
+                        "checkpoint_problem": signed_problem.map(ToString::to_string) });
+                    outln!("{}", serde_json::to_string_pretty(&value).map_err(|e| UsageError(e.to_string()))?)
                 }
                 ListFormat::Text => match &report.problem {
-                    None => outln!(
-                        "chain intact: {} records, {} runs; head {} {}",
-                        report.records,
-                        report.runs,
-                        report.head.seq,
-                        report.head.hash
-                    ),
+                    None => {
+                        outln!(
+                            "chain intact: {} records, {} runs; head {} {}",
+                            report.records,
+                            report.runs,
+                            report.head.seq,
+                            report.head.hash
+                        );
+                        match (&signed, signed_problem) {
+                            (_, Some(problem)) => outln!("TAMPERED: {problem}"),
+                            (Some(s), None) => outln!(
+                                "checkpoints verified: {} in the chain, {} copies from outside{}; signed through record {} ({} records since, not yet signed)",
+                                s.in_chain,
+                                s.external,
+                                if s.pruned > 0 { format!(" ({} of pruned records)", s.pruned) } else { String::new() },
+                                s.attested_through,
+                                s.unattested()
+                            ),
+                            (None, None) => {}
+                        }
+                    }
                     Some(problem) => {
                         let seq = problem.seq();
                         outln!("TAMPERED: {problem}");
@@ -93,7 +132,7 @@ pub async fn run(command: EvidenceCommand) -> Result<ExitCode, UsageError> {
                     }
                 },
             }
-            Ok(if report.is_intact() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if report.is_intact() && signed_problem.is_none() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         EvidenceCommand::Runs { store: StoreArg { store, format }, from, to } => {
             let from = from.map(|f| parse_time("from", &f)).transpose()?;

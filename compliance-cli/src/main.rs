@@ -14,6 +14,7 @@ macro_rules! outln {
 }
 
 mod args;
+mod attest;
 mod evidence;
 mod monitor;
 mod providers;
@@ -57,6 +58,8 @@ fn main() -> ExitCode {
         Command::Webhook(args) => runtime.block_on(webhook::run(args)),
         Command::Monitor(args) => runtime.block_on(monitor::run(args)),
         Command::Evidence { command } => runtime.block_on(evidence::run(command)),
+        Command::Keys { command } => attest::keys(command),
+        Command::Report { command } => attest::report(command),
         Command::Monitoring { command } => {
             match command {
                 MonitoringCommand::AlertRules => outln!("{}", compliance_report::metrics::alert_rules().trim_end()),

@@ -5,13 +5,13 @@
 //! and wires it.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use compliance_core::store::Retention;
-use compliance_monitor::{AlertConfig, Monitor, MonitorSettings, RemediationConfig, ReportSink};
+use compliance_monitor::{AlertConfig, CheckpointSigning, Monitor, MonitorSettings, RemediationConfig, ReportSink};
 use compliance_report::PolicyReportApi;
 use compliance_store::SqlStore;
 use serde::Deserialize;
@@ -58,6 +58,24 @@ pub struct MonitorConfig {
     /// or `openreports.io` (Report).
     #[serde(default)]
     pub policy_report_api: PolicyReportApiName,
+    /// Sign the chain's head after every run (a checkpoint), and copy each
+    /// checkpoint outside the database.
+    #[serde(default)]
+    pub signing: Option<SigningConfig>,
+}
+
+/// `signing` in monitor.yaml.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningConfig {
+    /// The private key (PKCS#8 PEM).
+    pub key: PathBuf,
+    /// Append each checkpoint to this file too (JSON Lines).
+    #[serde(default)]
+    pub checkpoints_file: Option<PathBuf>,
+    /// POST each checkpoint (JSON) to this URL too.
+    #[serde(default)]
+    pub checkpoints_url: Option<String>,
 }
 
 /// `policy_report_api` in monitor.yaml.
@@ -160,6 +178,23 @@ pub async fn run(args: MonitorArgs) -> Result<ExitCode, UsageError> {
     if config.policy_reports && !config.scan.k8s_cluster {
         return Err(UsageError(format!("{}: policy_reports: needs scan.k8s_cluster: true", args.config.display())));
     }
+    // The key first: a wrong path should not wait for a scan.
+    let signing = match &config.signing {
+        Some(s) => {
+            let key = compliance_attest::SigningKey::read(&s.key)
+                .map_err(|e| UsageError(format!("{}: signing.key: {e}", args.config.display())))?;
+            eprintln!("monitor: signing checkpoints with key {}", key.fingerprint());
+            let mut signing = CheckpointSigning::new(key);
+            if let Some(file) = &s.checkpoints_file {
+                signing = signing.with_file(file);
+            }
+            if let Some(url) = &s.checkpoints_url {
+                signing = signing.with_url(url.clone());
+            }
+            Some(signing)
+        }
+        None => None,
+    };
     let Prepared { engine, scope, policy_gaps, remediators, watchers } = prepare(&config.scan).await?;
     let store = Arc::new(SqlStore::open(&config.store).await.map_err(|e| UsageError(format!("store: {e}")))?);
     let mut monitor = Monitor::new(engine, store.clone(), config.settings())
@@ -173,6 +208,9 @@ pub async fn run(args: MonitorArgs) -> Result<ExitCode, UsageError> {
                 eprintln!("[{source}] {}", delta.summary_line());
             }
         });
+    if let Some(signing) = signing {
+        monitor = monitor.with_checkpoints(signing);
+    }
     if config.policy_reports {
         let (client, _) = compliance_k8s::kube_client(config.scan.k8s_context.as_deref())
             .await

@@ -74,6 +74,8 @@ pub async fn prepare(args: &ScanArgs) -> Result<Prepared, UsageError> {
 }
 
 pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
+    // The key first: a typo in its path should not cost a scan.
+    let sign_key = args.sign_key.as_deref().map(crate::attest::signing_key).transpose()?;
     let Prepared { engine, scope, policy_gaps, .. } = prepare(&args).await?;
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -104,8 +106,13 @@ pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
     }
     let mut formats = args.formats.clone();
     formats.dedup();
-    for path in report.write_all(&formats, &args.out).map_err(|e| UsageError(e.to_string()))? {
+    let paths = report.write_all(&formats, &args.out).map_err(|e| UsageError(e.to_string()))?;
+    for path in &paths {
         outln!("report: {}", path.display());
+    }
+    if let Some(key) = &sign_key {
+        let envelope = crate::attest::sign_report(&paths, &report.run_id.to_string(), key)?;
+        outln!("signed: {} (key {})", envelope.display(), key.fingerprint());
     }
     for gap in &report.gaps {
         eprintln!("gap: [{}] {}: {}", gap.collector, gap.source.as_deref().unwrap_or("(whole collector)"), gap.reason);

@@ -2,6 +2,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod alert;
+mod checkpoints;
 mod fix;
 mod serve;
 mod settings;
@@ -19,6 +20,7 @@ use futures::stream::BoxStream;
 use tracing::{error, info, warn};
 
 pub use alert::{endpoint_of, post_json};
+pub use checkpoints::CheckpointSigning;
 pub use fix::{apply_and_record, plan_still_holds};
 pub use settings::{
     AlertConfig, AlertFormat, MonitorSettings, RemediationConfig, RemediationMode, duration, parse_duration,
@@ -41,6 +43,7 @@ pub struct Monitor {
     state: SharedState,
     on_run: Option<RunCallback>,
     sinks: Vec<Arc<dyn ReportSink>>,
+    checkpoints: Option<CheckpointSigning>,
 }
 
 /// Called with each processed run's source (`monitor`, `watch`) and report.
@@ -76,6 +79,7 @@ impl Monitor {
             state: SharedState::default(),
             on_run: None,
             sinks: Vec::new(),
+            checkpoints: None,
         }
     }
 
@@ -115,6 +119,14 @@ impl Monitor {
     /// run is stored.
     pub fn with_sink(mut self, sink: Arc<dyn ReportSink>) -> Self {
         self.sinks.push(sink);
+        self
+    }
+
+    /// Signs the chain's head after every stored run and stores the
+    /// checkpoint (and copies it where `signing` says), so that `evidence
+    /// verify --public-key` catches a chain rewritten as a whole.
+    pub fn with_checkpoints(mut self, signing: CheckpointSigning) -> Self {
+        self.checkpoints = Some(signing);
         self
     }
 
@@ -309,6 +321,13 @@ impl Cycle<'_> {
                 Ok(_) => {}
                 Err(e) => warn!("pruning failed: {e}"),
             }
+        }
+        // Last, so the checkpoint covers the run, its plans and any pruning.
+        if let (Some(signing), Ok(_)) = (&m.checkpoints, &stored)
+            && let Err(e) = signing.sign(m.store.as_ref()).await
+        {
+            warn!("{e}");
+            cycle_error.get_or_insert(e);
         }
         let new_failures = report.delta.as_ref().map_or(failing.len(), |d| d.new_failures.len());
         (report, cycle_error, new_failures)

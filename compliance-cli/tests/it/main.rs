@@ -9,5 +9,6 @@ mod monitor;
 mod remediate;
 mod reports;
 mod scan;
+mod signing;
 mod support;
 mod webhook;
