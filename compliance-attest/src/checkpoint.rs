@@ -226,13 +226,17 @@ pub async fn verify_checkpoints(
 /// Reads checkpoints kept outside the database: JSON Lines, one checkpoint
 /// a line, as the monitor writes them. Each is named `FILE:LINE`.
 pub fn read_checkpoint_file(path: &std::path::Path) -> Result<Vec<(String, Checkpoint)>, crate::AttestError> {
-    let text = std::fs::read_to_string(path).map_err(|e| crate::AttestError::io(path, e))?;
+    // A checkpoint line is about 300 bytes: 256 MiB is most of a million.
+    let text = crate::keys::read_limited(path, 256 << 20)?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let source = format!("{}:{}", path.display(), i + 1);
         let checkpoint = serde_json::from_str(line)
             .map_err(|e| crate::AttestError::Invalid(format!("{source}: not a checkpoint: {e}")))?;
         out.push((source, checkpoint));
+    }
+    if out.is_empty() {
+        return Err(crate::AttestError::Invalid(format!("{}: no checkpoint in it", path.display())));
     }
     Ok(out)
 }

@@ -78,14 +78,14 @@ pub enum Problem {
         /// Why.
         message: String,
     },
-    /// A file's content no longer matches its signed digest.
-    #[error("{path}: changed (SHA-256 {actual}, signed {expected})")]
+    /// A file's content no longer matches its signed digest (or size).
+    #[error("{path}: changed ({actual}, signed {expected})")]
     FileChanged {
         /// The file, relative to the package.
         path: String,
-        /// The signed digest.
+        /// What was signed (`SHA-256 …` or `N bytes`).
         expected: String,
-        /// The digest now.
+        /// What is there now.
         actual: String,
     },
     /// A signed file is missing.
@@ -133,4 +133,17 @@ pub enum Problem {
     /// Nothing in the chain is signed.
     #[error("no signed checkpoint: nothing proves the chain was not rewritten as a whole")]
     NoCheckpoint,
+    /// A run's records are not covered by a checkpoint, and checkpoints
+    /// were required.
+    #[error(
+        "run {run}: its records end at {last_seq}, but checkpoints cover the chain only through record {attested_through}"
+    )]
+    NotAttested {
+        /// The run.
+        run: String,
+        /// Its last record.
+        last_seq: i64,
+        /// The last record a verified checkpoint covers (0: none).
+        attested_through: i64,
+    },
 }

@@ -60,10 +60,23 @@ struct KeyringFile {
 #[serde(deny_unknown_fields)]
 struct KeyringFileEntry {
     public_key: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "time")]
     not_before: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "time")]
     not_after: Option<DateTime<Utc>>,
+}
+
+/// An RFC 3339 time, or a date (midnight UTC).
+fn time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    let text = String::deserialize(d)?;
+    if let Ok(t) = DateTime::parse_from_rfc3339(&text) {
+        return Ok(Some(t.to_utc()));
+    }
+    chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| Some(t.and_utc()))
+        .ok_or_else(|| serde::de::Error::custom(format!("{text:?}: expected a date (2026-01-31) or an RFC 3339 time")))
 }
 
 /// More keys than any rotation needs.
@@ -94,9 +107,12 @@ impl Keyring {
         if let Some(e) = stream.error {
             return Err(bad(format!("not a PEM public key, nor a keyring: {e}")));
         }
+        if stream.documents.len() > 1 {
+            return Err(bad("one YAML document expected, this file has several".into()));
+        }
         let value = stream.documents.into_iter().next().map(|d| d.value).unwrap_or_default();
-        let file: KeyringFile =
-            serde_json::from_value(value).map_err(|e| bad(format!("not a PEM public key, nor a keyring: {e}")))?;
+        let file: KeyringFile = serde_path_to_error::deserialize(value)
+            .map_err(|e| bad(format!("not a PEM public key, nor a keyring: {}: {}", e.path(), e.inner())))?;
         if file.keys.is_empty() || file.keys.len() > MAX_KEYS {
             return Err(bad(format!("a keyring holds 1 to {MAX_KEYS} keys, this one {}", file.keys.len())));
         }

@@ -15,16 +15,28 @@ use crate::statement::sha256_hex;
 /// Key files are a few hundred bytes; anything much larger is not a key.
 const MAX_KEY_FILE: u64 = 64 * 1024;
 
+/// Reads a key file (at most 64 KiB, a regular file).
+pub fn read_key_file(path: &Path) -> Result<String, AttestError> {
+    read_small(path)
+}
+
 pub(crate) fn read_small(path: &Path) -> Result<String, AttestError> {
     read_limited(path, MAX_KEY_FILE).map_err(|e| match e {
-        AttestError::Invalid(message) => AttestError::Key { path: path.display().to_string(), message },
+        AttestError::Invalid(message) => AttestError::Key {
+            path: path.display().to_string(),
+            message: message.rsplit(": ").next().unwrap_or_default().to_owned(),
+        },
         other => other,
     })
 }
 
-/// Reads a text file of at most `limit` bytes.
+/// Reads a regular text file (a link to one is followed) of at most `limit` bytes.
 pub(crate) fn read_limited(path: &Path, limit: u64) -> Result<String, AttestError> {
     use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| AttestError::io(path, e))?;
+    if !meta.is_file() {
+        return Err(AttestError::Invalid(format!("{}: not a regular file", path.display())));
+    }
     let file = std::fs::File::open(path).map_err(|e| AttestError::io(path, e))?;
     let mut text = String::new();
     file.take(limit + 1).read_to_string(&mut text).map_err(|e| AttestError::io(path, e))?;

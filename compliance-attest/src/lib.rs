@@ -14,7 +14,7 @@ pub use checkpoint::{Checkpoint, CheckpointReport, verify_checkpoints};
 pub use dsse::{Envelope, pae};
 pub use error::{AttestError, Problem};
 pub use keyring::{Keyring, KeyringEntry};
-pub use keys::{PublicKey, SigningKey};
+pub use keys::{PublicKey, SigningKey, read_key_file};
 pub use statement::{Statement, Subject, sha256_hex};
 
 /// The name and version written into every statement this crate signs.

@@ -66,6 +66,10 @@ pub struct SignedFiles {
 pub fn verify_files(envelope: &Path, keyring: &Keyring) -> Result<Result<SignedFiles, Problem>, AttestError> {
     let what = envelope.display().to_string();
     let malformed = |message: String| Problem::Malformed { what: what.clone(), message };
+    let regular = |path: &Path| std::fs::symlink_metadata(path).map(|m| m.file_type().is_file());
+    if !regular(envelope).map_err(|e| AttestError::io(envelope, e))? {
+        return Ok(Err(malformed("not a regular file (a link, a folder or a device): refused".into())));
+    }
     let text = crate::keys::read_limited(envelope, 16 << 20)?;
     let parsed: Envelope = match serde_json::from_str(&text) {
         Ok(e) => e,
@@ -85,6 +89,9 @@ pub fn verify_files(envelope: &Path, keyring: &Keyring) -> Result<Result<SignedF
     let Ok(signed_at) = serde_json::from_value::<DateTime<Utc>>(statement.predicate["signed_at"].clone()) else {
         return Ok(Err(malformed("predicate.signed_at is missing".into())));
     };
+    if signed_at > Utc::now() + chrono::Duration::minutes(5) {
+        return Ok(Err(malformed(format!("predicate.signed_at {signed_at} is in the future"))));
+    }
     if let Err(p) = keyring.check_valid(&verified.key, signed_at, &what) {
         return Ok(Err(p));
     }
@@ -96,13 +103,23 @@ pub fn verify_files(envelope: &Path, keyring: &Keyring) -> Result<Result<SignedF
             return Ok(Err(malformed(format!("subject {name:?} is not a file beside the envelope"))));
         }
         let path = dir.join(name);
-        if !path.is_file() {
-            return Ok(Err(Problem::FileRemoved { path: name.clone() }));
+        match regular(&path) {
+            Err(_) => return Ok(Err(Problem::FileRemoved { path: name.clone() })),
+            Ok(false) => {
+                return Ok(Err(malformed(format!(
+                    "{name}: not a regular file (a link, a folder or a device): refused"
+                ))));
+            }
+            Ok(true) => {}
         }
         let actual = file_sha256(&path)?;
         let expected = subject.sha256_hex().unwrap_or_default();
         if actual != expected {
-            return Ok(Err(Problem::FileChanged { path: name.clone(), expected: expected.to_owned(), actual }));
+            return Ok(Err(Problem::FileChanged {
+                path: name.clone(),
+                expected: format!("SHA-256 {expected}"),
+                actual: format!("SHA-256 {actual}"),
+            }));
         }
         files.push(name.clone());
     }

@@ -89,7 +89,7 @@ pub enum ReportCommand {
     /// Check the envelope `scan --sign-key` wrote beside a report: its signature and every file it covers.
     /// Exit 1 naming the first problem.
     Verify {
-        /// The envelope (compliance_report_<time>.dsse.json).
+        /// The envelope (`compliance_report_<time>.dsse.json`).
         envelope: PathBuf,
         /// The signer's public key (PEM), or a keyring YAML file of keys with their validity periods.
         #[arg(long, value_name = "FILE")]
@@ -249,7 +249,7 @@ pub struct ScanArgs {
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub out: PathBuf,
     /// Sign every report file with this private key (PKCS#8 PEM): a DSSE envelope
-    /// compliance_report_<time>.dsse.json beside them, checked by `compliance report verify`.
+    /// `compliance_report_<time>.dsse.json` beside them, checked by `compliance report verify`.
     #[arg(long, value_name = "FILE")]
     pub sign_key: Option<PathBuf>,
     /// A previous JSON report: the report then says what changed since (new failures, resolved, new gaps).
@@ -496,9 +496,16 @@ pub enum EvidenceCommand {
     VerifyPackage {
         /// The package folder.
         dir: PathBuf,
-        /// The signer's public key (PEM), or a keyring YAML file of keys with their validity periods.
+        /// The signer's public key (PEM), or a keyring YAML file of keys with their validity periods
+        /// (the monitor's checkpoint key too, when it is another).
         #[arg(long, value_name = "FILE")]
         public_key: PathBuf,
+        /// Checkpoint copies kept outside the database (JSON Lines): those of the package's records must match.
+        #[arg(long, value_name = "FILE")]
+        checkpoints: Option<PathBuf>,
+        /// Every run must be covered by a verified checkpoint (refuses a chain whose checkpoints were stripped).
+        #[arg(long)]
+        require_checkpoints: bool,
         /// Output format.
         #[arg(long, value_enum, default_value_t = ListFormat::Text)]
         format: ListFormat,

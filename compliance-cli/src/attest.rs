@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use compliance_attest::package::{ExportRequest, export, verify_package};
+use compliance_attest::package::{ExportRequest, VerifyOptions, export, verify_package_with};
 use compliance_attest::signed_report::{sign_files, verify_files};
 use compliance_attest::{Keyring, PublicKey, SigningKey};
 
@@ -40,7 +40,7 @@ pub fn keys(command: KeysCommand) -> Result<ExitCode, UsageError> {
             outln!("fingerprint: {}", key.fingerprint());
         }
         KeysCommand::Fingerprint { file } => {
-            let text = std::fs::read_to_string(&file).map_err(|e| UsageError(format!("{}: {e}", file.display())))?;
+            let text = compliance_attest::read_key_file(&file).map_err(|e| UsageError(e.to_string()))?;
             let name = file.display().to_string();
             let fingerprint = if text.contains("PRIVATE KEY") {
                 SigningKey::from_pem(&text, &name).map(|k| k.fingerprint().to_owned())
@@ -126,9 +126,24 @@ pub async fn export_package(
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn verify_package_command(dir: &Path, public_key: &Path, format: ListFormat) -> Result<ExitCode, UsageError> {
+pub fn verify_package_command(
+    dir: &Path,
+    public_key: &Path,
+    checkpoints: Option<&Path>,
+    require_checkpoints: bool,
+    format: ListFormat,
+) -> Result<ExitCode, UsageError> {
     let keyring = keyring(public_key)?;
-    let verdict = verify_package(dir, &keyring).map_err(|e| UsageError(e.to_string()))?;
+    let mut options = VerifyOptions::default();
+    if let Some(path) = checkpoints {
+        let copies = compliance_attest::checkpoint::read_checkpoint_file(path)
+            .map_err(|e| UsageError(format!("--checkpoints: {e}")))?;
+        options = options.with_checkpoints(copies);
+    }
+    if require_checkpoints {
+        options = options.requiring_checkpoints();
+    }
+    let verdict = verify_package_with(dir, &keyring, &options).map_err(|e| UsageError(e.to_string()))?;
     if format == ListFormat::Json {
         let value = match &verdict {
             Ok(report) => serde_json::json!({ "verified": true, "package": report }),
@@ -152,6 +167,10 @@ pub fn verify_package_command(dir: &Path, public_key: &Path, format: ListFormat)
                     report.evidence
                 );
                 outln!("signed by {} at {}", report.signed_by, report.signed_at.to_rfc3339());
+                match report.checkpoints {
+                    0 => outln!("no checkpoint in the chain segment: nothing ties it to what the monitor signed"),
+                    n => outln!("{n} checkpoints verified; signed through record {}", report.attested_through),
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -63,8 +63,14 @@ pub async fn run(command: EvidenceCommand) -> Result<ExitCode, UsageError> {
             let (from, to) = (parse_time("from", &from)?, parse_time("to", &to)?);
             crate::attest::export_package(&store, framework, controls, from, to, &out, sign_key.as_deref()).await
         }
-        EvidenceCommand::VerifyPackage { dir, public_key, format } => {
-            crate::attest::verify_package_command(&dir, &public_key, format)
+        EvidenceCommand::VerifyPackage { dir, public_key, checkpoints, require_checkpoints, format } => {
+            crate::attest::verify_package_command(
+                &dir,
+                &public_key,
+                checkpoints.as_deref(),
+                require_checkpoints,
+                format,
+            )
         }
         EvidenceCommand::Verify { store: StoreArg { store, format }, public_key, checkpoints } => {
             // Keys and copies first: a typo should not wait for a long walk.
@@ -83,7 +89,7 @@ pub async fn run(command: EvidenceCommand) -> Result<ExitCode, UsageError> {
                 other => other.map_err(|e| UsageError(format!("--store: {e}")))?,
             };
             let report = opened.verify().await.map_err(query)?;
-            if report.records == 0 {
+            if report.records == 0 && report.is_intact() {
                 // Nothing to verify is not an intact chain.
                 outln!("no chain to verify: the store at {} holds no records", compliance_store::redact_url(&store));
                 return Ok(ExitCode::from(1));

@@ -268,10 +268,10 @@ impl Webhook {
                 let failing = evidence.iter().filter(|e| e.status == Status::Fail).count();
                 self.count(|s| s.failures += failing as u64);
                 info!(uid, namespace, allowed, failing, "admission review");
-                if let Some(tracked) = Tracked::new(evidence) {
-                    if let Ok(mut latest) = self.latest.lock() {
-                        latest.put(tracked.template.resource.id.clone(), tracked);
-                    }
+                if let Some(tracked) = Tracked::new(evidence)
+                    && let Ok(mut latest) = self.latest.lock()
+                {
+                    latest.put(tracked.template.resource.id.clone(), tracked);
                 }
                 (StatusCode::OK, response)
             }

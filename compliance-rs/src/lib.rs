@@ -4,6 +4,10 @@
 pub use compliance_core::*;
 
 /// The AWS provider ([`compliance_aws`]).
+#[cfg(feature = "attest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "attest")))]
+pub use compliance_attest as attest;
+
 #[cfg(feature = "aws")]
 #[cfg_attr(docsrs, doc(cfg(feature = "aws")))]
 pub use compliance_aws as aws;

@@ -148,6 +148,11 @@ pub async fn export(
     if std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some()) {
         return Err(invalid(format!("{}: not empty; a package is written into a new folder", out.display())));
     }
+    // A chain that does not verify is never signed: the signature would vouch for it.
+    let chain = store.verify().await?;
+    if let Some(problem) = chain.problem {
+        return Err(invalid(format!("the evidence chain does not verify ({problem}): nothing exported")));
+    }
     let runs = store.runs(Some(request.from), Some(request.to)).await?;
     let Some(first) = runs.first() else {
         return Err(invalid(format!("no run started between {} and {}", request.from, request.to)));

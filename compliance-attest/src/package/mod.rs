@@ -26,7 +26,7 @@ mod export;
 mod verify;
 
 pub use export::{ExportRequest, ExportSummary, export};
-pub use verify::{PackageReport, verify_package};
+pub use verify::{PackageReport, VerifyOptions, verify_package, verify_package_with};
 
 /// The predicate type of an evidence package's statement.
 pub const PREDICATE_TYPE: &str = "https://github.com/compliance-rs/compliance-rs/blob/main/docs/evidence-package.md#v1";

@@ -4,6 +4,7 @@
 //! verified by an implementation that is not ours (securesystemslib).
 
 mod checkpoints;
+mod forgery;
 mod independent;
 mod openssl;
 mod package;
@@ -26,8 +27,11 @@ use compliance_core::{
 /// What every test returns.
 pub type TestResult = Result<(), Box<dyn std::error::Error>>;
 
+/// A framework and the checks it maps.
+pub type Mapped = (Arc<dyn Framework>, Vec<Check>);
+
 /// A framework of two controls over two sample checks.
-pub fn framework() -> Result<(Arc<dyn Framework>, Vec<Check>), Box<dyn std::error::Error>> {
+pub fn framework() -> Result<Mapped, Box<dyn std::error::Error>> {
     let backups = sample_check("demo.db.backups")?;
     let encrypted = sample_check("demo.db.encrypted")?;
     let framework: Arc<dyn Framework> = Arc::new(FrameworkDef::new(
@@ -112,15 +116,30 @@ pub async fn export_all(
 /// signer whose tool went wrong (or who lies) would hand over. The checks
 /// beyond the digests must then catch it.
 pub fn resign(dir: &std::path::Path, key: &SigningKey) -> TestResult {
+    resign_with(dir, key, |_| {})
+}
+
+/// Like [`resign`], after `edit` changed the statement.
+pub fn resign_with(dir: &std::path::Path, key: &SigningKey, edit: impl FnOnce(&mut Statement)) -> TestResult {
     use base64::Engine;
     let envelope_path = dir.join("package.dsse.json");
     let envelope: compliance_attest::Envelope = serde_json::from_slice(&std::fs::read(&envelope_path)?)?;
     let payload = base64::engine::general_purpose::STANDARD.decode(&envelope.payload)?;
     let mut statement: Statement = serde_json::from_slice(&payload)?;
-    for subject in &mut statement.subject {
-        let bytes = std::fs::read(dir.join(&subject.name))?;
-        *subject = compliance_attest::Subject::sha256(subject.name.clone(), compliance_attest::sha256_hex(&bytes));
+    // The manifest first (its sizes are checked), then every subject.
+    let mut manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("manifest.json"))?)?;
+    for file in manifest["files"].as_array_mut().into_iter().flatten() {
+        let path = dir.join(file["path"].as_str().unwrap_or_default());
+        file["bytes"] = std::fs::metadata(&path).map(|m| m.len()).unwrap_or_default().into();
+        file["sha256"] = compliance_attest::sha256_hex(&std::fs::read(&path).unwrap_or_default()).into();
     }
+    std::fs::write(dir.join("manifest.json"), serde_json::to_vec_pretty(&manifest)?)?;
+    for subject in &mut statement.subject {
+        if let Ok(bytes) = std::fs::read(dir.join(&subject.name)) {
+            *subject = compliance_attest::Subject::sha256(subject.name.clone(), compliance_attest::sha256_hex(&bytes));
+        }
+    }
+    edit(&mut statement);
     let signed = compliance_attest::Envelope::sign(&envelope.payload_type, &serde_json::to_vec(&statement)?, key);
     std::fs::write(envelope_path, serde_json::to_vec_pretty(&signed)?)?;
     Ok(())

@@ -23,9 +23,21 @@ impl InMemoryStore {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs `f` on the stored records, to tamper with them in tests.
+    /// Runs `f` on the stored records, to tamper with them in tests (the
+    /// stored head stays as it was).
     pub fn tamper(&self, f: impl FnOnce(&mut Vec<crate::store::Record>)) {
         f(&mut self.records().0);
+    }
+
+    /// Like [`tamper`](Self::tamper), and the head becomes the last record:
+    /// what someone who rewrites the whole database does.
+    pub fn rewrite(&self, f: impl FnOnce(&mut Vec<crate::store::Record>)) {
+        let mut state = self.records();
+        f(&mut state.0);
+        state.1 = state.0.last().map_or_else(crate::store::ChainHead::default, |r| crate::store::ChainHead {
+            seq: r.seq,
+            hash: r.hash.clone(),
+        });
     }
 }
 
