@@ -490,6 +490,9 @@ pub enum EvidenceCommand {
         /// Sign the package with this private key (PKCS#8 PEM). Without it the package is written unsigned.
         #[arg(long, value_name = "FILE")]
         sign_key: Option<PathBuf>,
+        /// Also write the package as one gzip-compressed tar file (a new file; unpack it to verify).
+        #[arg(long, value_name = "FILE")]
+        archive: Option<PathBuf>,
     },
     /// Verify an evidence package offline: signature, every file's digest, the chain segment, and
     /// that every evidence in its reports is in the chain. Exit 1 naming the first problem.

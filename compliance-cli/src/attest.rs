@@ -92,23 +92,26 @@ pub fn sign_report(
     sign_files(paths, run_id, &format!("{stem}.dsse.json"), key).map_err(usage("--sign-key"))
 }
 
-#[allow(clippy::too_many_arguments)]
-pub async fn export_package(
-    store: &str,
-    framework: String,
-    controls: Vec<String>,
-    from: chrono::DateTime<chrono::Utc>,
-    to: chrono::DateTime<chrono::Utc>,
-    out: &Path,
-    sign_key: Option<&Path>,
-) -> Result<ExitCode, UsageError> {
+/// What `evidence export` was asked.
+pub struct Export {
+    pub framework: String,
+    pub controls: Vec<String>,
+    pub from: chrono::DateTime<chrono::Utc>,
+    pub to: chrono::DateTime<chrono::Utc>,
+    pub out: std::path::PathBuf,
+    pub sign_key: Option<std::path::PathBuf>,
+    pub archive: Option<std::path::PathBuf>,
+}
+
+pub async fn export_package(store: &str, asked: Export) -> Result<ExitCode, UsageError> {
     // The key first: a typo in its path should not cost an export.
-    let key = sign_key.map(signing_key).transpose()?;
+    let key = asked.sign_key.as_deref().map(signing_key).transpose()?;
     let opened = crate::evidence::open(store).await?;
     let frameworks: Vec<std::sync::Arc<dyn compliance_core::Framework>> = compliance_report::builtin_frameworks();
     let request =
-        ExportRequest::new(framework, from, to, frameworks, compliance_rs::registry().checks()).with_controls(controls);
-    let summary = export(&opened, &request, out, key.as_ref()).await.map_err(|e| UsageError(e.to_string()))?;
+        ExportRequest::new(asked.framework, asked.from, asked.to, frameworks, compliance_rs::registry().checks())
+            .with_controls(asked.controls);
+    let summary = export(&opened, &request, &asked.out, key.as_ref()).await.map_err(|e| UsageError(e.to_string()))?;
     outln!(
         "package: {} ({} runs, {} evidence, {} controls, {} files, chain records {}..{})",
         summary.dir.display(),
@@ -122,6 +125,10 @@ pub async fn export_package(
     match &summary.signed_by {
         Some(key) => outln!("signed by {key}"),
         None => eprintln!("warning: not signed (no --sign-key): verify-package will refuse it"),
+    }
+    if let Some(file) = &asked.archive {
+        compliance_attest::package::archive(&asked.out, file).map_err(|e| UsageError(format!("--archive: {e}")))?;
+        outln!("archive: {}", file.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -59,9 +59,10 @@ fn print_evidence(evidence: &[compliance_core::Evidence], format: ListFormat) ->
 pub async fn run(command: EvidenceCommand) -> Result<ExitCode, UsageError> {
     let query = |e: compliance_core::StoreError| UsageError(e.to_string());
     match command {
-        EvidenceCommand::Export { store, framework, controls, from, to, out, sign_key } => {
+        EvidenceCommand::Export { store, framework, controls, from, to, out, sign_key, archive } => {
             let (from, to) = (parse_time("from", &from)?, parse_time("to", &to)?);
-            crate::attest::export_package(&store, framework, controls, from, to, &out, sign_key.as_deref()).await
+            let request = crate::attest::Export { framework, controls, from, to, out, sign_key, archive };
+            crate::attest::export_package(&store, request).await
         }
         EvidenceCommand::VerifyPackage { dir, public_key, checkpoints, require_checkpoints, format } => {
             crate::attest::verify_package_command(

@@ -60,3 +60,47 @@ impl CheckpointSigning {
         Ok(checkpoint)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use compliance_attest::checkpoint::{read_checkpoint_file, verify_checkpoints};
+    use compliance_attest::{Keyring, SigningKey};
+    use compliance_core::testkit::{InMemoryCollector, InMemoryStore, World, sample_check};
+    use compliance_core::{CancellationToken, Engine};
+
+    use super::CheckpointSigning;
+    use crate::{Monitor, MonitorSettings};
+
+    #[tokio::test]
+    async fn every_run_is_followed_by_a_signed_checkpoint_copied_to_a_file_and_a_url()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let sink = compliance_test_support::sink::Sink::start().await?;
+        let dir = std::env::temp_dir().join(format!("monitor-checkpoints-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let file = dir.join("checkpoints.jsonl");
+        let world = World::default();
+        world.set("db-1", "demo.db.backups", true);
+        let collector = InMemoryCollector::new("demo", vec![sample_check("demo.db.backups")?], world);
+        let store = Arc::new(InMemoryStore::default());
+        let key = SigningKey::generate()?;
+        let keyring = Keyring::single(key.public_key().clone());
+        let signing = CheckpointSigning::new(key).with_file(&file).with_url(sink.url.clone());
+        let settings = MonitorSettings::default().with_interval(Duration::from_millis(10));
+        let monitor = Monitor::new(Engine::new().with_collector(Arc::new(collector)), store.clone(), settings)
+            .with_checkpoints(signing);
+        assert_eq!(monitor.run(CancellationToken::new(), Some(2)).await, 2);
+
+        let copies = read_checkpoint_file(&file)?;
+        assert_eq!(copies.len(), 2);
+        let posted = sink.received();
+        assert_eq!(posted.len(), 2);
+        assert_eq!(posted[1], serde_json::to_value(&copies[1].1)?);
+        let report = verify_checkpoints(store.as_ref(), &keyring, &copies).await?;
+        assert_eq!((report.in_chain, report.external, report.unattested(), report.problem), (2, 2, 0, None));
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+}

@@ -235,6 +235,7 @@ pub async fn export(
     let catalogue: HashMap<&str, &Check> = request.checks.iter().map(|c| (c.id.as_str(), c)).collect();
     let mut evidence_count = 0;
     let mut targets: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    let mut judged: BTreeSet<String> = BTreeSet::new();
     for (stored, records) in runs.iter().zip(&per_run) {
         let evidence: Vec<Evidence> = records
             .evidence
@@ -254,6 +255,7 @@ pub async fn export(
             }
         }
         let ids: BTreeSet<&str> = evidence.iter().map(|e| e.check_id.as_str()).collect();
+        judged.extend(ids.iter().map(|id| (*id).to_owned()));
         let checks: Vec<Check> = ids.iter().filter_map(|id| catalogue.get(id).map(|c| (*c).clone())).collect();
         evidence_count += evidence.len();
         let mut run = Run::from_evidence(checks, evidence);
@@ -332,6 +334,7 @@ pub async fn export(
         "runs": runs.iter().map(|r| json!({ "id": r.id, "source": r.source, "started_at": r.started_at,
             "finished_at": r.finished_at, "seq": r.seq, "hash": r.hash })).collect::<Vec<_>>(),
         "targets": targets,
+        "checks_judged": judged,
         "catalogue": { "checks": request.checks.len(), "sha256": sha256_hex(canonical_json(&json!(request.checks)).as_bytes()) },
         "frameworks": { "ids": request.frameworks.iter().map(|f| f.id()).collect::<Vec<_>>(), "sha256": frameworks_digest },
         "chain": { "first_seq": first.seq, "head_seq": head.0, "head_hash": head.1, "length": length },

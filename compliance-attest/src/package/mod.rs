@@ -25,6 +25,26 @@
 mod export;
 mod verify;
 
+/// Writes the package folder `dir` as one gzip-compressed tar archive at
+/// `file` (a new file), its entries under the folder's name. Links are
+/// stored as links, never followed. Verify after unpacking
+/// (`tar -xzf FILE`).
+pub fn archive(dir: &std::path::Path, file: &std::path::Path) -> Result<(), crate::AttestError> {
+    let name =
+        dir.file_name().ok_or_else(|| crate::AttestError::Invalid(format!("{}: not a folder name", dir.display())))?;
+    let out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(file)
+        .map_err(|e| crate::AttestError::io(file, e))?;
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(out, flate2::Compression::default()));
+    builder.follow_symlinks(false);
+    builder.append_dir_all(name, dir).map_err(|e| crate::AttestError::io(dir, e))?;
+    let encoder = builder.into_inner().map_err(|e| crate::AttestError::io(file, e))?;
+    let out = encoder.finish().map_err(|e| crate::AttestError::io(file, e))?;
+    out.sync_all().map_err(|e| crate::AttestError::io(file, e))
+}
+
 pub use export::{ExportRequest, ExportSummary, export};
 pub use verify::{PackageReport, VerifyOptions, verify_package, verify_package_with};
 

@@ -120,6 +120,55 @@ fn an_exported_package_verifies_offline_and_a_changed_file_is_caught() -> TestRe
     let verify = compliance(&["evidence", "verify-package", package_arg, "--public-key", &public]);
     assert_eq!(verify.status.code(), Some(0), "{}{}", text(&verify.stdout), text(&verify.stderr));
     assert!(text(&verify.stdout).starts_with("verified: soc2 framework, 2 runs, "), "{}", text(&verify.stdout));
+    assert!(text(&verify.stdout).contains("2 checkpoints verified"), "{}", text(&verify.stdout));
+    let copies = dir.path().join("checkpoints.jsonl");
+    let strict = compliance(&[
+        "evidence",
+        "verify-package",
+        package_arg,
+        "--public-key",
+        &public,
+        "--checkpoints",
+        copies.to_str().ok_or("path")?,
+        "--require-checkpoints",
+    ]);
+    assert_eq!(strict.status.code(), Some(0), "{}", text(&strict.stdout));
+
+    // The same package as one file: unpacked elsewhere, it verifies the same.
+    let archive = dir.path().join("package.tar.gz");
+    let again = compliance(&[
+        "evidence",
+        "export",
+        "--store",
+        &store,
+        "--framework",
+        "soc2",
+        "--control",
+        "CC6.1",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2100-01-01",
+        "--out",
+        dir.path().join("again").to_str().ok_or("path")?,
+        "--sign-key",
+        key.to_str().ok_or("path")?,
+        "--archive",
+        archive.to_str().ok_or("path")?,
+    ]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    let unpacked = dir.path().join("unpacked");
+    std::fs::create_dir(&unpacked)?;
+    let tar = std::process::Command::new("tar").arg("-xzf").arg(&archive).arg("-C").arg(&unpacked).output()?;
+    assert!(tar.status.success(), "{}", text(&tar.stderr));
+    let verify = compliance(&[
+        "evidence",
+        "verify-package",
+        unpacked.join("again").to_str().ok_or("path")?,
+        "--public-key",
+        &public,
+    ]);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stdout));
 
     let control = package.join("controls/soc2/CC6.1.json");
     let mut edited = std::fs::read_to_string(&control)?;
