@@ -19,6 +19,8 @@ use serde_json::Value;
 pub struct Moto {
     child: Child,
     port: u16,
+    /// Its error output.
+    log: PathBuf,
 }
 
 fn python() -> Option<PathBuf> {
@@ -45,18 +47,24 @@ impl Moto {
         let mut last = String::new();
         for _ in 0..3 {
             let port = free_port().map_err(|e| e.to_string())?;
+            // Its error output goes to a file, so that a server that exits says why.
+            let log_path = std::env::temp_dir().join(format!("compliance-moto-{}-{port}.log", std::process::id()));
+            let log = std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
             let child = Command::new(&python)
                 .arg(&script)
                 .args(["--host", "127.0.0.1", "--port", &port.to_string()])
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(log)
                 .spawn()
                 .map_err(|e| format!("cannot start {}: {e}", python.display()))?;
-            let mut moto = Moto { child, port };
+            let mut moto = Moto { child, port, log: log_path.clone() };
             let deadline = Instant::now() + Duration::from_secs(30);
             while Instant::now() < deadline {
                 if let Ok(Some(status)) = moto.child.try_wait() {
-                    last = format!("moto exited with {status}");
+                    let said = std::fs::read_to_string(&log_path).unwrap_or_default();
+                    let tail: Vec<&str> = said.lines().rev().take(5).collect();
+                    let tail: Vec<&str> = tail.into_iter().rev().collect();
+                    last = format!("moto exited with {status}: {}", tail.join(" | "));
                     break;
                 }
                 if moto.request("GET", "/_compliance/health", None).is_ok() {
@@ -144,5 +152,6 @@ impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
     }
 }
