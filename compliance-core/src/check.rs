@@ -52,6 +52,25 @@ impl CheckId {
         Ok(Self(id.into()))
     }
 
+    /// The id of a check defined by an outside rule: `prefix`, then the
+    /// rule's identifier lowercased, with `_` and every character a check
+    /// id does not allow turned into `-` (and none at either end). One rule,
+    /// so every crate that names such checks names them alike.
+    ///
+    /// ```
+    /// use compliance_core::CheckId;
+    /// let id = CheckId::derived("aws.config", "S3_BUCKET_SSL_REQUESTS_ONLY")?;
+    /// assert_eq!(id.as_str(), "aws.config.s3-bucket-ssl-requests-only");
+    /// # Ok::<(), compliance_core::Error>(())
+    /// ```
+    pub fn derived(prefix: &str, identifier: &str) -> Result<Self, Error> {
+        let tail: String = identifier
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '-' })
+            .collect();
+        Self::new(format!("{prefix}.{}", tail.trim_matches('-')))
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -203,6 +222,25 @@ impl Check {
             remediable: false,
             references: Vec::new(),
         })
+    }
+
+    /// A check of an id already validated (a [`CheckId::derived`] one).
+    pub fn from_id(
+        id: CheckId,
+        title: impl Into<String>,
+        severity: Severity,
+        resource_kind: impl Into<String>,
+    ) -> Self {
+        Self {
+            id,
+            title: title.into(),
+            rationale: String::new(),
+            severity,
+            resource_kind: resource_kind.into(),
+            remediation: Arc::from(""),
+            remediable: false,
+            references: Vec::new(),
+        }
     }
 
     /// Sets the rationale.

@@ -29,6 +29,152 @@ const BUILTIN: [(&str, &str); 3] = [
     ("frameworks/pci-dss.yaml", include_str!("../frameworks/pci-dss.yaml")),
 ];
 
+/// AWS Config managed rules and the controls each supports, with sources.
+const CONFIG_RULES: (&str, &str) =
+    ("frameworks/aws-config-rules.yaml", include_str!("../frameworks/aws-config-rules.yaml"));
+
+/// The prefix of the checks that AWS Config rules are (the AWS provider's
+/// `CONFIG_PREFIX` without its dot).
+pub const CONFIG_RULE_PREFIX: &str = "aws.config";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigRulesFile {
+    #[serde(default)]
+    #[allow(dead_code)] // provenance, read by people
+    sources: Vec<String>,
+    rules: Vec<ConfigRuleEntry>,
+    /// Framework id -> control id -> title, for controls a framework file lacks.
+    controls: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigRuleEntry {
+    identifier: String,
+    name: String,
+    service: String,
+    #[serde(default)]
+    soc2: Vec<String>,
+    #[serde(default)]
+    iso27001: Vec<String>,
+    #[serde(default, rename = "pci-dss")]
+    pci_dss: Vec<String>,
+    source: BTreeMap<String, String>,
+    #[serde(default)]
+    note: String,
+}
+
+/// One AWS Config managed rule: its identifier (`Source.SourceIdentifier`),
+/// its default name, the check its results are filed under, and the
+/// controls it supports per framework, with where each mapping comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ConfigRuleMapping {
+    /// `S3_BUCKET_SSL_REQUESTS_ONLY`.
+    pub identifier: String,
+    /// The rule's default name (`s3-bucket-ssl-requests-only`); copies are often renamed.
+    pub name: String,
+    /// The AWS service it judges.
+    pub service: String,
+    /// `aws.config.s3-bucket-ssl-requests-only`, whatever the rule's name.
+    pub check: CheckId,
+    /// Framework id -> control ids.
+    pub controls: BTreeMap<String, Vec<String>>,
+    /// Framework id -> a URL of the AWS page the ids come from, or `judgement`.
+    pub source: BTreeMap<String, String>,
+    /// Why, where it was a judgement.
+    pub note: String,
+}
+
+fn config_rules_file() -> Result<ConfigRulesFile, ReportError> {
+    let (name, text) = CONFIG_RULES;
+    let bad = |message: String| ReportError::Format { path: name.to_owned(), message };
+    let stream = compliance_core::yaml::parse_documents(text, name);
+    if let Some(e) = stream.error {
+        return Err(bad(e.to_string()));
+    }
+    let value = stream.documents.into_iter().next().map(|d| d.value).unwrap_or_default();
+    serde_json::from_value(value).map_err(|e| bad(e.to_string()))
+}
+
+/// The AWS Config managed rules the built-in frameworks map, from
+/// `frameworks/aws-config-rules.yaml`.
+///
+/// ```
+/// let rules = compliance_report::aws_config_rules()?;
+/// let ssl = rules.iter().find(|r| r.identifier == "S3_BUCKET_SSL_REQUESTS_ONLY").expect("mapped");
+/// assert_eq!(ssl.check.as_str(), "aws.config.s3-bucket-ssl-requests-only");
+/// assert!(ssl.controls["pci-dss"].contains(&"4.2.1".to_owned()));
+/// # Ok::<(), compliance_report::ReportError>(())
+/// ```
+pub fn aws_config_rules() -> Result<Vec<ConfigRuleMapping>, ReportError> {
+    let (name, _) = CONFIG_RULES;
+    let file = config_rules_file()?;
+    let mut seen = HashSet::new();
+    file.rules
+        .into_iter()
+        .map(|r| {
+            let bad = |message: String| ReportError::Format {
+                path: name.to_owned(),
+                message: format!("rule {}: {message}", r.identifier),
+            };
+            if !seen.insert(r.identifier.clone()) {
+                return Err(bad("listed more than once".into()));
+            }
+            let check = CheckId::derived(CONFIG_RULE_PREFIX, &r.identifier).map_err(|e| bad(e.to_string()))?;
+            let controls: BTreeMap<String, Vec<String>> =
+                [("soc2", r.soc2), ("iso27001", r.iso27001), ("pci-dss", r.pci_dss)]
+                    .into_iter()
+                    .filter(|(_, c)| !c.is_empty())
+                    .map(|(f, c)| (f.to_owned(), c))
+                    .collect();
+            Ok(ConfigRuleMapping {
+                identifier: r.identifier,
+                name: r.name,
+                service: r.service,
+                check,
+                controls,
+                source: r.source,
+                note: r.note,
+            })
+        })
+        .collect()
+}
+
+/// Adds the AWS Config rules' controls to the built-in frameworks; a
+/// control a framework file lacks is added with the title the rules file
+/// gives it. An error names the rule and control that cannot be placed.
+fn merge_config_rules(frameworks: &mut [(&'static str, MappedFramework)]) -> Result<(), ReportError> {
+    let (name, _) = CONFIG_RULES;
+    let titles = config_rules_file()?.controls;
+    for rule in aws_config_rules()? {
+        for (framework_id, controls) in &rule.controls {
+            let Some((_, framework)) = frameworks.iter_mut().find(|(_, f)| f.framework.id == *framework_id) else {
+                continue;
+            };
+            for control in controls {
+                let bad = |message: String| ReportError::Format {
+                    path: name.to_owned(),
+                    message: format!("rule {}: {framework_id} {control}: {message}", rule.identifier),
+                };
+                if !framework.framework.controls.iter().any(|c| &c.id == control) {
+                    let title = titles
+                        .get(framework_id)
+                        .and_then(|t| t.get(control))
+                        .ok_or_else(|| bad("not in the framework file, and no title under `controls`".into()))?;
+                    if !valid_control_id(control) {
+                        return Err(bad("malformed control id".into()));
+                    }
+                    framework.framework.controls.push(Control::new(control.clone(), title.clone(), Vec::new()));
+                }
+                framework.map_check(rule.check.clone(), control)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FrameworkFile {
@@ -219,7 +365,7 @@ pub fn check_known(
 
 /// The built-in mappings, with their file names.
 pub fn builtin_mappings() -> Vec<(&'static str, MappedFramework)> {
-    BUILTIN
+    let mut frameworks: Vec<(&'static str, MappedFramework)> = BUILTIN
         .iter()
         .filter_map(|(name, text)| match parse_framework(text, name) {
             Ok(f) => Some((*name, f)),
@@ -229,7 +375,12 @@ pub fn builtin_mappings() -> Vec<(&'static str, MappedFramework)> {
                 None
             }
         })
-        .collect()
+        .collect();
+    // Covered by a test too: every rule's every control is placed.
+    if let Err(e) = merge_config_rules(&mut frameworks) {
+        tracing::error!("built-in AWS Config rule mappings: {e}");
+    }
+    frameworks
 }
 
 /// The built-in frameworks: SOC 2, ISO/IEC 27001:2022 Annex A, PCI DSS v4.0.
@@ -264,8 +415,11 @@ mod tests {
                             && c.id.split('.').count() == 3
                             && ["5", "6", "7", "8"].contains(&c.id.split('.').nth(1).unwrap_or(""))
                     }
+                    // 8.3.6, and the appendices' A1.1.1 to A3.5.1.
                     "pci-dss" => {
-                        (2..=4).contains(&c.id.split('.').count()) && c.id.split('.').all(|p| p.parse::<u32>().is_ok())
+                        let id =
+                            c.id.strip_prefix('A').filter(|rest| rest.starts_with(['1', '2', '3'])).unwrap_or(&c.id);
+                        (2..=4).contains(&id.split('.').count()) && id.split('.').all(|p| p.parse::<u32>().is_ok())
                     }
                     _ => false,
                 };
@@ -274,6 +428,37 @@ mod tests {
         }
         let iso = &all[1].1;
         assert!(iso.controls().iter().all(|c| c.id != "A.8.11"), "data masking is not encryption");
+    }
+
+    #[test]
+    fn every_config_rule_maps_onto_controls_that_exist_or_are_added_with_their_title() {
+        let mut all: Vec<(&'static str, MappedFramework)> =
+            BUILTIN.iter().filter_map(|(n, t)| parse_framework(t, n).ok().map(|f| (*n, f))).collect();
+        assert_eq!(merge_config_rules(&mut all).err().map(|e| e.to_string()), None);
+        let rules = aws_config_rules().unwrap_or_default();
+        assert!(rules.len() >= 80, "{} rules", rules.len());
+        let services: HashSet<&str> = rules.iter().map(|r| r.service.as_str()).collect();
+        for service in
+            ["iam", "s3", "cloudtrail", "kms", "ec2", "ebs", "rds", "lambda", "elb", "guardduty", "securityhub"]
+        {
+            assert!(services.contains(service), "no rule of {service}");
+        }
+        let frameworks = builtin_mappings();
+        for rule in &rules {
+            assert!(
+                rule.identifier.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'),
+                "{}",
+                rule.identifier
+            );
+            for (framework, controls) in &rule.controls {
+                assert!(rule.source.contains_key(framework), "{}: no source for {framework}", rule.identifier);
+                let (_, f) = frameworks.iter().find(|(_, f)| f.id() == framework).expect("a built-in framework");
+                for control in controls {
+                    let placed = f.controls().iter().find(|c| &c.id == control).expect("merged");
+                    assert!(placed.checks.contains(&rule.check), "{} not on {framework} {control}", rule.check);
+                }
+            }
+        }
     }
 
     #[test]

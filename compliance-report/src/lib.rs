@@ -10,7 +10,8 @@ pub mod oscal;
 mod render;
 
 pub use frameworks::{
-    MappedFramework, apply_mappings, builtin_frameworks, builtin_mappings, check_known, parse_framework,
+    CONFIG_RULE_PREFIX, ConfigRuleMapping, MappedFramework, apply_mappings, aws_config_rules, builtin_frameworks,
+    builtin_mappings, check_known, parse_framework,
 };
 
 /// The JSON Schema (draft 2020-12) of the JSON report.

@@ -23,6 +23,11 @@ pub struct Moto {
     log: PathBuf,
 }
 
+/// The Python that runs moto server (and has moto importable), when installed.
+pub fn python_path() -> Option<PathBuf> {
+    python()
+}
+
 fn python() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("COMPLIANCE_MOTO_PYTHON") {
         return Some(PathBuf::from(p));

@@ -84,3 +84,73 @@ async fn an_unknown_rule_is_a_gap() -> TestResult {
     assert!(collection.gaps[0].reason.contains("NoSuchConfigRuleException"), "{}", collection.gaps[0].reason);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto server: scripts/test installs it"]
+async fn renamed_managed_rules_are_filed_under_their_identifier_and_land_on_its_controls() -> TestResult {
+    let moto = moto()?;
+    let sdk = sdk(&moto, "eu-west-1").await;
+    let config = aws_sdk_config::Client::new(&sdk);
+    // As Security Hub and a conformance pack name their copies, beside the original.
+    rule(&config, "securityhub-s3-bucket-ssl-requests-only-7f3a2c", "S3_BUCKET_SSL_REQUESTS_ONLY").await?;
+    rule(&config, "s3-bucket-ssl-requests-only-conformance-pack-q1w2e3", "S3_BUCKET_SSL_REQUESTS_ONLY").await?;
+    rule(&config, "securityhub-iam-root-access-key-check-1a2b3c", "IAM_ROOT_ACCESS_KEY_CHECK").await?;
+    let evaluations = [
+        ("securityhub-s3-bucket-ssl-requests-only-7f3a2c", "logs", "COMPLIANT"),
+        ("s3-bucket-ssl-requests-only-conformance-pack-q1w2e3", "logs", "NON_COMPLIANT"),
+        ("securityhub-s3-bucket-ssl-requests-only-7f3a2c", "data", "COMPLIANT"),
+        ("securityhub-iam-root-access-key-check-1a2b3c", "123456789012", "NON_COMPLIANT"),
+    ];
+    for (rule_name, resource, compliance) in evaluations {
+        let kind = if resource.starts_with('1') { "AWS::::Account" } else { "AWS::S3::Bucket" };
+        moto.put_config_evaluations(&json!({ "rule": rule_name, "region": "eu-west-1",
+            "results": [{ "ResourceType": kind, "ResourceId": resource, "ComplianceType": compliance }] }))?;
+    }
+    let collection = ConfigRulesCollector::discover(&sdk).collect(&Scope::all()).await?;
+    assert!(collection.gaps.is_empty(), "{:?}", collection.gaps);
+    let ids: Vec<&str> = collection.checks.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["aws.config.s3-bucket-ssl-requests-only", "aws.config.iam-root-access-key-check"]);
+    let logs = collection.evidence.iter().find(|e| e.resource.name == "logs").ok_or("no evidence for logs")?;
+    assert_eq!(logs.status, Status::Fail, "the worst of the two copies");
+    assert_eq!(logs.details["source_identifier"], "S3_BUCKET_SSL_REQUESTS_ONLY");
+    assert_eq!(logs.details["rules"].as_array().map(Vec::len), Some(2));
+
+    // Every result of a mapped identifier lands on its controls in the built-in frameworks.
+    let rules = compliance_report::aws_config_rules()?;
+    let mut run = compliance_core::Run::from_evidence(collection.checks.clone(), collection.evidence.clone());
+    run.gaps.clear();
+    let report = compliance_report::Report::from_owned_run(run, &compliance_report::builtin_frameworks());
+    for evidence in &collection.evidence {
+        let mapping = rules.iter().find(|r| r.check == evidence.check_id).ok_or("an identifier the mapping lacks")?;
+        for (framework, controls) in &mapping.controls {
+            let result = report.frameworks.iter().find(|f| &f.id == framework).ok_or("framework missing")?;
+            for control in controls {
+                let c = result.controls.iter().find(|c| &c.id == control).ok_or("control missing")?;
+                assert!(c.checks.contains(&evidence.check_id), "{framework} {control}");
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+#[ignore = "needs moto server: scripts/test installs it"]
+fn every_mapped_identifier_is_a_managed_rule_aws_publishes() -> TestResult {
+    // moto validates PutConfigRule against AWS's list of managed rules (its aws_managed_rules.json,
+    // generated from AWS's documentation): an independent list to check ours against.
+    let python =
+        compliance_test_support::moto::python_path().ok_or("moto is not installed: scripts/test installs it")?;
+    let out = std::process::Command::new(python)
+        .args(["-c", "import json, moto.config.models as m; print(json.dumps(sorted(m.MANAGED_RULES_CONSTRAINTS)))"])
+        .output()?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let known: std::collections::BTreeSet<String> = serde_json::from_slice(&out.stdout)?;
+    assert!(known.len() > 300, "{} managed rules", known.len());
+    let unknown: Vec<String> = compliance_report::aws_config_rules()?
+        .into_iter()
+        .map(|r| r.identifier)
+        .filter(|i| !known.contains(i))
+        .collect();
+    assert!(unknown.is_empty(), "not AWS managed rules: {unknown:?}");
+    Ok(())
+}
