@@ -105,6 +105,10 @@ impl SdkConfigService {
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
         Self { client: aws_sdk_config::Client::new(sdk) }
     }
+
+    pub(crate) fn client(&self) -> &aws_sdk_config::Client {
+        &self.client
+    }
 }
 
 fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {

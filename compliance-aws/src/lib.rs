@@ -1,10 +1,13 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg(any(feature = "iam", feature = "s3"))]
-#[cfg_attr(docsrs, doc(cfg(any(feature = "iam", feature = "s3"))))]
+#[cfg(any(feature = "iam", feature = "s3", feature = "config"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "iam", feature = "s3", feature = "config"))))]
 mod account;
 pub mod api;
+#[cfg(feature = "config")]
+#[cfg_attr(docsrs, doc(cfg(feature = "config")))]
+pub mod config_recorder;
 #[cfg(feature = "config")]
 #[cfg_attr(docsrs, doc(cfg(feature = "config")))]
 pub mod config_rules;
@@ -20,8 +23,8 @@ pub mod terraform;
 
 mod provider;
 
-#[cfg(any(feature = "iam", feature = "s3"))]
-#[cfg_attr(docsrs, doc(cfg(any(feature = "iam", feature = "s3"))))]
+#[cfg(any(feature = "iam", feature = "s3", feature = "config"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "iam", feature = "s3", feature = "config"))))]
 pub use account::AccountGuard;
 pub use api::ApiError;
 #[cfg(any(feature = "iam", feature = "s3", feature = "config"))]
@@ -36,6 +39,8 @@ pub fn checks() -> Vec<compliance_core::Check> {
     let mut checks = Vec::new();
     #[cfg(feature = "iam")]
     checks.extend(iam::checks());
+    #[cfg(feature = "config")]
+    checks.extend(config_recorder::catalogue().checks());
     #[cfg(any(feature = "s3", feature = "terraform"))]
     checks.extend(s3::checks());
     checks

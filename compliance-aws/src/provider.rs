@@ -10,7 +10,7 @@
 //! ```
 
 use std::path::PathBuf;
-#[cfg(any(feature = "terraform", feature = "iam", feature = "s3", feature = "config"))]
+#[cfg(any(feature = "terraform", all(feature = "iam", feature = "s3", feature = "config")))]
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -181,6 +181,7 @@ pub async fn sdk_config(config: &AwsConfig) -> compliance_core::Result<aws_confi
 
 #[cfg(all(feature = "iam", feature = "s3", feature = "config"))]
 async fn account(config: &AwsConfig, wiring: Wiring) -> compliance_core::Result<Wiring> {
+    use crate::config_recorder::ConfigRecorderCollector;
     use crate::config_rules::ConfigRulesCollector;
     use crate::iam::{IamCollector, IamConfig, IamRemediator};
     use crate::s3::{S3Collector, S3Config, S3Remediator};
@@ -212,6 +213,7 @@ async fn account(config: &AwsConfig, wiring: Wiring) -> compliance_core::Result<
             IamConfig::default().with_inactive_days(config.inactive_days),
         )))
         .with_collector(Arc::new(S3Collector::new(&sdk, s3)))
+        .with_collector(Arc::new(ConfigRecorderCollector::new(&sdk)))
         .with_collector(rules))
 }
 
