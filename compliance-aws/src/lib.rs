@@ -39,6 +39,10 @@ pub fn checks() -> Vec<compliance_core::Check> {
     let mut checks = Vec::new();
     #[cfg(feature = "iam")]
     checks.extend(iam::checks());
+    #[cfg(feature = "iam")]
+    checks.extend(iam::posture::principal_catalogue().checks());
+    #[cfg(feature = "iam")]
+    checks.extend(iam::posture::password_catalogue().checks());
     #[cfg(feature = "config")]
     checks.extend(config_recorder::catalogue().checks());
     #[cfg(any(feature = "s3", feature = "terraform"))]

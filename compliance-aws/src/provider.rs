@@ -123,7 +123,10 @@ impl Provider for AwsProvider {
         let mut known = id.as_str().starts_with(CONFIG_PREFIX);
         #[cfg(feature = "iam")]
         {
-            known = known || crate::iam::catalogue().contains(id);
+            known = known
+                || crate::iam::catalogue().contains(id)
+                || crate::iam::posture::principal_catalogue().contains(id)
+                || crate::iam::posture::password_catalogue().contains(id);
         }
         #[cfg(any(feature = "s3", feature = "terraform"))]
         {
@@ -183,6 +186,7 @@ pub async fn sdk_config(config: &AwsConfig) -> compliance_core::Result<aws_confi
 async fn account(config: &AwsConfig, wiring: Wiring) -> compliance_core::Result<Wiring> {
     use crate::config_recorder::ConfigRecorderCollector;
     use crate::config_rules::ConfigRulesCollector;
+    use crate::iam::posture::{IamPostureCollector, PostureConfig};
     use crate::iam::{IamCollector, IamConfig, IamRemediator};
     use crate::s3::{S3Collector, S3Config, S3Remediator};
 
@@ -214,6 +218,7 @@ async fn account(config: &AwsConfig, wiring: Wiring) -> compliance_core::Result<
         )))
         .with_collector(Arc::new(S3Collector::new(&sdk, s3)))
         .with_collector(Arc::new(ConfigRecorderCollector::new(&sdk)))
+        .with_collector(Arc::new(IamPostureCollector::new(&sdk, PostureConfig::default())))
         .with_collector(rules))
 }
 

@@ -10,6 +10,7 @@
 mod api;
 mod checks;
 mod collector;
+pub mod posture;
 mod remediator;
 mod report;
 #[cfg(test)]

@@ -4,6 +4,7 @@
 mod config_recorder;
 mod config_rules;
 mod iam;
+mod iam_posture;
 mod s3;
 #[cfg(feature = "terraform")]
 mod terraform;
