@@ -131,6 +131,10 @@ pub enum MonitoringCommand {
 pub enum FrameworksCommand {
     /// List the built-in frameworks.
     List,
+    /// What the built-in frameworks' controls are judged by: per framework, the controls with a
+    /// native check (evidence in every scan of its source) and those fed by AWS Config rules only
+    /// (evidence when the account runs those rules), as a Markdown table.
+    Coverage,
     /// Show one framework's controls and the checks behind them.
     Show {
         /// The framework id (soc2, iso27001, pci-dss).

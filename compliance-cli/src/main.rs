@@ -148,6 +148,42 @@ fn list_checks(format: ListFormat) -> Result<ExitCode, UsageError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The coverage summary: per framework, controls by what feeds them.
+fn coverage_table(frameworks: &[std::sync::Arc<dyn compliance_core::Framework>]) -> String {
+    let config_rule = |c: &compliance_core::CheckId| {
+        c.as_str().starts_with("aws.config.") && !c.as_str().contains('_')
+            || c.as_str().starts_with("aws.config.custom.")
+    };
+    let mut out = String::from(
+        "| framework | controls | with a native check | AWS Config rules only | native checks | AWS Config rules |\n|---|---:|---:|---:|---:|---:|",
+    );
+    for f in frameworks {
+        let controls = f.controls();
+        let native = controls.iter().filter(|c| c.checks.iter().any(|k| !config_rule(k))).count();
+        let mut native_checks = std::collections::BTreeSet::new();
+        let mut rules = std::collections::BTreeSet::new();
+        for c in controls {
+            for k in &c.checks {
+                if config_rule(k) {
+                    rules.insert(k)
+                } else {
+                    native_checks.insert(k)
+                };
+            }
+        }
+        out.push_str(&format!(
+            "\n| {} | {} | {} | {} | {} | {} |",
+            f.name(),
+            controls.len(),
+            native,
+            controls.len() - native,
+            native_checks.len(),
+            rules.len()
+        ));
+    }
+    out
+}
+
 fn list_frameworks(command: FrameworksCommand) -> Result<ExitCode, UsageError> {
     let frameworks = compliance_report::builtin_frameworks();
     match command {
@@ -156,6 +192,7 @@ fn list_frameworks(command: FrameworksCommand) -> Result<ExitCode, UsageError> {
                 outln!("{:10}  {}  ({} controls, version {})", f.id(), f.name(), f.controls().len(), f.version());
             }
         }
+        FrameworksCommand::Coverage => outln!("{}", coverage_table(&frameworks)),
         FrameworksCommand::Show { id } => {
             let f = frameworks.iter().find(|f| f.id() == id).ok_or_else(|| {
                 UsageError(format!("unknown framework {id:?}; `compliance frameworks list` shows the ids"))

@@ -195,6 +195,36 @@ fn root_mfa(row: &CredentialRow, _: &Review) -> Option<Verdict> {
     row.is_root().then(|| judge_root_mfa(row))
 }
 
+/// `aws.iam.root_recently_used`: the root user signed in or used a key within
+/// `days`. Root is for the few tasks only it can do; everyday use fails.
+pub fn judge_root_recently_used(root: &CredentialRow, days: i64, now: DateTime<Utc>) -> Verdict {
+    let uses = [
+        ("password", root.password_last_used),
+        ("access_key_1", root.keys[0].last_used),
+        ("access_key_2", root.keys[1].last_used),
+    ];
+    let last = uses.iter().filter_map(|(what, at)| at.map(|at| (*what, at))).max_by_key(|(_, at)| *at);
+    let details =
+        json!({ "threshold_days": days, "last_used": last.map(|(_, at)| at), "by": last.map(|(what, _)| what) });
+    match last {
+        Some((what, at)) if (now - at).num_days() <= days => Verdict::new(
+            Status::Fail,
+            format!("the root user's {what} was used {} days ago (within {days})", (now - at).num_days()),
+            details,
+        ),
+        Some((what, at)) => Verdict::new(
+            Status::Pass,
+            format!("the root user's {what} was last used {} days ago", (now - at).num_days()),
+            details,
+        ),
+        None => Verdict::new(Status::Pass, "the root user has never been used", details),
+    }
+}
+
+fn root_recently_used(row: &CredentialRow, r: &Review) -> Option<Verdict> {
+    row.is_root().then(|| judge_root_recently_used(row, r.config.root_use_days, r.now))
+}
+
 /// Every IAM check.
 pub(super) static DEFS: &[CheckDef<CredentialRow, Review>] = &[
     CheckDef {
@@ -274,6 +304,19 @@ pub(super) static DEFS: &[CheckDef<CredentialRow, Review>] = &[
             remediable: false,
         },
         judge: root_mfa,
+    },
+    CheckDef {
+        spec: CheckSpec {
+            id: "aws.iam.root_recently_used",
+            title: "The root user is not used for everyday work",
+            severity: Severity::High,
+            resource_kind: ROOT_KIND,
+            rationale: "Root bypasses every IAM policy; using it routinely exposes the one credential that can do anything.",
+            remediation: "Use IAM roles for administration; keep the root user for the tasks only it can do, with MFA.",
+            reference: "CIS AWS Foundations 1.7",
+            remediable: false,
+        },
+        judge: root_recently_used,
     },
 ];
 

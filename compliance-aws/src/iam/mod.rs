@@ -23,7 +23,7 @@ pub use api::MockIamApi;
 pub use api::{IamApi, SdkIam, fetch_credential_report};
 pub use checks::{
     Review, catalogue, checks, judge_console_mfa, judge_key_rotation, judge_key_unused, judge_root_keys,
-    judge_root_mfa, judge_user_inactive,
+    judge_root_mfa, judge_root_recently_used, judge_user_inactive,
 };
 pub use collector::IamCollector;
 pub use remediator::IamRemediator;
@@ -40,6 +40,8 @@ pub struct IamConfig {
     pub key_rotation_days: i64,
     /// Days after which an active access key that is not used is flagged.
     pub key_unused_days: i64,
+    /// The root user used within this many days fails `aws.iam.root_recently_used`.
+    pub root_use_days: i64,
     /// How long to wait for AWS to generate the credential report.
     pub report_wait_secs: u64,
     /// Longest pause between polls while the report is generated; polling
@@ -53,6 +55,7 @@ impl Default for IamConfig {
             inactive_days: 90,
             key_rotation_days: 90,
             key_unused_days: 90,
+            root_use_days: 90,
             report_wait_secs: 300,
             poll_interval_millis: 1000,
         }

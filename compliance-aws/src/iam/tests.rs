@@ -219,7 +219,7 @@ fn the_catalogue_and_the_remediator_agree_on_what_is_fixable() {
 #[test]
 fn the_catalogue_has_no_malformed_or_repeated_id() {
     assert!(catalogue().problems().is_empty(), "{:?}", catalogue().problems());
-    assert_eq!(catalogue().entries().len(), 6);
+    assert_eq!(catalogue().entries().len(), 7);
 }
 
 /// A plan for user `u` that names key AKIAOLD and the login profile.
@@ -292,4 +292,19 @@ async fn only_the_planned_keys_are_deactivated() -> Result<(), Error> {
     assert!(outcome.applied);
     assert_eq!(outcome.verification.map(|v| v.status), Some(Status::Pass));
     Ok(())
+}
+
+#[test]
+fn the_root_user_used_recently_fails_and_long_ago_or_never_passes() {
+    use chrono::Duration;
+    let now = Utc::now();
+    let mut root = row(Some(true), None, [OFF, OFF], 900);
+    root.user = "<root_account>".into();
+    assert_eq!(judge_root_recently_used(&root, 90, now).status, Status::Pass, "never used");
+    root.password_last_used = Some(now - Duration::days(400));
+    assert_eq!(judge_root_recently_used(&root, 90, now).status, Status::Pass);
+    root.keys[1].last_used = Some(now - Duration::days(3));
+    let recent = judge_root_recently_used(&root, 90, now);
+    assert_eq!(recent.status, Status::Fail);
+    assert_eq!(recent.message, "the root user's access_key_2 was used 3 days ago (within 90)");
 }

@@ -116,7 +116,14 @@ async fn the_review_sees_every_user_of_a_1000_user_account_and_flags_exactly_the
     // The root row is the account, not a user.
     let root: Vec<_> = collection.evidence.iter().filter(|e| e.resource.kind == "AWSAccount").collect();
     let root_checks: Vec<(&str, Status)> = root.iter().map(|e| (e.check_id.as_str(), e.status)).collect();
-    assert_eq!(root_checks, [("aws.iam.root_access_keys", Status::Fail), ("aws.iam.root_mfa", Status::Fail)]);
+    assert_eq!(
+        root_checks,
+        [
+            ("aws.iam.root_access_keys", Status::Fail),
+            ("aws.iam.root_mfa", Status::Fail),
+            ("aws.iam.root_recently_used", Status::Pass)
+        ]
+    );
     assert!(!inactive.iter().any(|e| e.resource.name == "<root_account>"));
 
     // Console users without MFA fail; users without a password are not applicable.

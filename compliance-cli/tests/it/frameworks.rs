@@ -77,3 +77,14 @@ fn frameworks_show_and_scores_in_the_report() -> TestResult {
     assert!(text(&out.stderr).contains("control \"B-1\": unknown check k8s.pod.runs_as_root"), "{}", text(&out.stderr));
     Ok(())
 }
+
+#[test]
+fn the_readmes_coverage_table_is_what_the_command_prints() -> TestResult {
+    let out = compliance(&["frameworks", "coverage"]);
+    assert_eq!(out.status.code(), Some(0));
+    let table = text(&out.stdout);
+    assert!(table.starts_with("| framework | controls | with a native check |"), "{table}");
+    let readme = std::fs::read_to_string(crate::support::repo().join("README.md"))?;
+    assert!(readme.contains(table.trim_end()), "README.md's coverage table is stale; paste:\n{table}");
+    Ok(())
+}
