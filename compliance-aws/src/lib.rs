@@ -5,6 +5,9 @@
 #[cfg_attr(docsrs, doc(cfg(any(feature = "iam", feature = "s3", feature = "config"))))]
 mod account;
 pub mod api;
+#[cfg(feature = "cloudtrail")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cloudtrail")))]
+pub mod cloudtrail;
 #[cfg(feature = "config")]
 #[cfg_attr(docsrs, doc(cfg(feature = "config")))]
 pub mod config_recorder;
@@ -45,6 +48,10 @@ pub fn checks() -> Vec<compliance_core::Check> {
     checks.extend(iam::posture::password_catalogue().checks());
     #[cfg(feature = "config")]
     checks.extend(config_recorder::catalogue().checks());
+    #[cfg(feature = "cloudtrail")]
+    checks.extend(cloudtrail::account_catalogue().checks());
+    #[cfg(feature = "cloudtrail")]
+    checks.extend(cloudtrail::trail_catalogue().checks());
     #[cfg(any(feature = "s3", feature = "terraform"))]
     checks.extend(s3::checks());
     checks

@@ -132,6 +132,12 @@ impl Provider for AwsProvider {
         {
             known = known || crate::s3::catalogue().contains(id);
         }
+        #[cfg(feature = "cloudtrail")]
+        {
+            known = known
+                || crate::cloudtrail::account_catalogue().contains(id)
+                || crate::cloudtrail::trail_catalogue().contains(id);
+        }
         known
     }
 
@@ -211,15 +217,18 @@ async fn account(config: &AwsConfig, wiring: Wiring) -> compliance_core::Result<
             Err(e) => Arc::new(Unavailable::new("aws-config", e)),
         }
     };
-    Ok(wiring
+    let wiring = wiring
         .with_collector(Arc::new(IamCollector::new(
             &sdk,
             IamConfig::default().with_inactive_days(config.inactive_days),
         )))
         .with_collector(Arc::new(S3Collector::new(&sdk, s3)))
         .with_collector(Arc::new(ConfigRecorderCollector::new(&sdk)))
-        .with_collector(Arc::new(IamPostureCollector::new(&sdk, PostureConfig::default())))
-        .with_collector(rules))
+        .with_collector(Arc::new(IamPostureCollector::new(&sdk, PostureConfig::default())));
+    #[cfg(feature = "cloudtrail")]
+    let wiring = wiring
+        .with_collector(Arc::new(crate::cloudtrail::CloudTrailCollector::new(&sdk, config.endpoint_url.is_some())));
+    Ok(wiring.with_collector(rules))
 }
 
 #[cfg(not(all(feature = "iam", feature = "s3", feature = "config")))]

@@ -1,6 +1,7 @@
 //! compliance-aws against a real AWS API emulator (patched moto server) over
 //! HTTP, through the real SDK clients. One binary: the SDK links slowly.
 
+mod cloudtrail;
 mod config_recorder;
 mod config_rules;
 mod iam;
