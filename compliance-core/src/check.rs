@@ -212,16 +212,7 @@ impl Check {
         severity: Severity,
         resource_kind: impl Into<String>,
     ) -> Result<Self, Error> {
-        Ok(Self {
-            id: CheckId::new(id)?,
-            title: title.into(),
-            rationale: String::new(),
-            severity,
-            resource_kind: resource_kind.into(),
-            remediation: Arc::from(""),
-            remediable: false,
-            references: Vec::new(),
-        })
+        Ok(Self::from_id(CheckId::new(id)?, title, severity, resource_kind))
     }
 
     /// A check of an id already validated (a [`CheckId::derived`] one).

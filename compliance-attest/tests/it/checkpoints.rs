@@ -3,22 +3,16 @@
 
 use compliance_attest::checkpoint::{append_checkpoint, read_checkpoint_file, verify_checkpoints};
 use compliance_attest::{Checkpoint, Keyring, Problem, SigningKey};
-use compliance_core::store::{GENESIS, Record, RecordKind, seal};
+use compliance_core::store::{Record, RecordKind};
 use compliance_core::testkit::{InMemoryStore, append_sample_runs};
 
-use crate::TestResult;
+use crate::{TestResult, rehash};
 
 /// What someone who can write the database but has no key can do: change
 /// records, drop some, and recompute every hash so the chain links again.
 fn rewrite(records: &mut Vec<Record>, change: impl Fn(&mut Vec<Record>)) {
     change(records);
-    let mut prev = GENESIS.to_owned();
-    for (i, record) in records.iter_mut().enumerate() {
-        record.seq = i as i64 + 1;
-        record.prev_hash = prev.clone();
-        record.hash = seal(&prev, record.seq, record.kind, &record.body);
-        prev = record.hash.clone();
-    }
+    rehash(records);
 }
 
 async fn signed_store(

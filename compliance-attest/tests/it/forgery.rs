@@ -9,20 +9,10 @@ use chrono::{Duration, Utc};
 use compliance_attest::checkpoint::append_checkpoint;
 use compliance_attest::package::{VerifyOptions, verify_package, verify_package_with};
 use compliance_attest::{Keyring, Problem, SigningKey};
-use compliance_core::store::{GENESIS, Record, RecordKind, index_of, seal};
+use compliance_core::store::{Record, RecordKind, index_of};
 use serde_json::Value;
 
-use crate::{TestResult, export_all, resign, resign_with, store_with_history};
-
-fn rehash(records: &mut [Record]) {
-    let mut prev = GENESIS.to_owned();
-    for (i, record) in records.iter_mut().enumerate() {
-        record.seq = i as i64 + 1;
-        record.prev_hash = prev.clone();
-        record.hash = seal(&prev, record.seq, record.kind, &record.body);
-        prev = record.hash.clone();
-    }
-}
+use crate::{TestResult, export_all, first_report, rehash, resign, resign_with, store_with_history};
 
 fn turn_failures_into_passes(records: &mut [Record]) {
     for r in records.iter_mut().filter(|r| r.kind == RecordKind::Evidence) {
@@ -102,16 +92,6 @@ async fn package() -> Result<(tempfile::TempDir, SigningKey), Box<dyn std::error
 
 fn problem(dir: &Path, key: &SigningKey) -> Result<Problem, Box<dyn std::error::Error>> {
     verify_package(dir, &Keyring::single(key.public_key().clone()))?.err().ok_or_else(|| "verified".into())
-}
-
-fn first_report(dir: &Path) -> Result<std::path::PathBuf, Box<dyn std::error::Error>> {
-    let mut reports: Vec<_> = std::fs::read_dir(dir.join("reports"))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().ends_with(".json") && !p.to_string_lossy().ends_with(".oscal.json"))
-        .collect();
-    reports.sort();
-    reports.into_iter().next().ok_or_else(|| "no report".into())
 }
 
 #[cfg(unix)]

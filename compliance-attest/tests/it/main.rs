@@ -144,3 +144,26 @@ pub fn resign_with(dir: &std::path::Path, key: &SigningKey, edit: impl FnOnce(&m
     std::fs::write(envelope_path, serde_json::to_vec_pretty(&signed)?)?;
     Ok(())
 }
+
+/// The first JSON report of a package (not its OSCAL twin).
+pub fn first_report(dir: &std::path::Path) -> Result<std::path::PathBuf, Box<dyn std::error::Error>> {
+    let mut reports: Vec<_> = std::fs::read_dir(dir.join("reports"))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".json") && !p.to_string_lossy().ends_with(".oscal.json"))
+        .collect();
+    reports.sort();
+    reports.into_iter().next().ok_or_else(|| "no report".into())
+}
+
+/// Recomputes every record's position, link and hash from the first: what
+/// someone who can write the database but holds no key does after editing.
+pub fn rehash(records: &mut [compliance_core::store::Record]) {
+    let mut prev = compliance_core::store::GENESIS.to_owned();
+    for (i, record) in records.iter_mut().enumerate() {
+        record.seq = i as i64 + 1;
+        record.prev_hash = prev.clone();
+        record.hash = compliance_core::store::seal(&prev, record.seq, record.kind, &record.body);
+        prev = record.hash.clone();
+    }
+}

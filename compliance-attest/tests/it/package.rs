@@ -8,7 +8,7 @@ use compliance_attest::package::verify_package;
 use compliance_attest::{Keyring, KeyringEntry, Problem, SigningKey};
 use serde_json::Value;
 
-use crate::{TestResult, export_all, resign, store_with_history};
+use crate::{TestResult, export_all, first_report, resign, store_with_history};
 
 async fn signed_package(dir: &Path) -> Result<SigningKey, Box<dyn std::error::Error>> {
     let (store, framework, checks) = store_with_history().await?;
@@ -26,16 +26,6 @@ fn verdict(
 
 fn problem(dir: &Path, key: &SigningKey) -> Result<Problem, Box<dyn std::error::Error>> {
     verdict(dir, key)?.err().ok_or_else(|| "the package still verifies".into())
-}
-
-fn first_report(dir: &Path) -> Result<std::path::PathBuf, Box<dyn std::error::Error>> {
-    let mut reports: Vec<_> = std::fs::read_dir(dir.join("reports"))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().ends_with(".json") && !p.to_string_lossy().ends_with(".oscal.json"))
-        .collect();
-    reports.sort();
-    reports.into_iter().next().ok_or_else(|| "no report".into())
 }
 
 #[tokio::test]
