@@ -192,7 +192,7 @@ pub async fn sdk_config(config: &AwsConfig) -> compliance_core::Result<aws_confi
 async fn account(config: &AwsConfig, wiring: Wiring) -> compliance_core::Result<Wiring> {
     use crate::config_recorder::ConfigRecorderCollector;
     use crate::config_rules::ConfigRulesCollector;
-    use crate::iam::posture::{IamPostureCollector, PostureConfig};
+    use crate::iam::posture::{IamPostureCollector, PasswordPolicyRemediator, PostureConfig};
     use crate::iam::{IamCollector, IamConfig, IamRemediator};
     use crate::s3::{S3Collector, S3Config, S3Remediator};
 
@@ -204,7 +204,8 @@ async fn account(config: &AwsConfig, wiring: Wiring) -> compliance_core::Result<
     }
     let wiring = wiring
         .with_remediator(Arc::new(S3Remediator::new(&sdk, s3.clone())))
-        .with_remediator(Arc::new(IamRemediator::new(&sdk)));
+        .with_remediator(Arc::new(IamRemediator::new(&sdk)))
+        .with_remediator(Arc::new(PasswordPolicyRemediator::new(&sdk, PostureConfig::default())));
     if config.remediators_only {
         return Ok(wiring);
     }

@@ -71,3 +71,53 @@ async fn posture_flags_admins_direct_policies_unused_roles_and_a_weak_password_p
     assert!(none.evidence[0].message.starts_with("no password policy"), "{}", none.evidence[0].message);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto server: scripts/test installs it"]
+async fn a_weak_password_policy_is_strengthened_keeping_its_other_settings_and_verified() -> TestResult {
+    use std::sync::Arc;
+
+    use compliance_aws::iam::posture::PasswordPolicyRemediator;
+    use compliance_core::{ApproveAll, Collector, Engine, Mode, RejectAll};
+
+    let moto = moto()?;
+    let sdk = sdk(&moto, "us-east-1").await;
+    let iam = aws_sdk_iam::Client::new(&sdk);
+    iam.update_account_password_policy()
+        .minimum_password_length(8)
+        .require_uppercase_characters(true)
+        .password_reuse_prevention(5)
+        .allow_users_to_change_password(true)
+        .send()
+        .await?;
+    let scope = Scope::only(["aws.iam.password_policy"]);
+    let collector = IamPostureCollector::new(&sdk, PostureConfig::default());
+    let weak = collector.collect(&scope).await?;
+    let evidence = weak.evidence.first().ok_or("no evidence")?;
+    assert_eq!(evidence.status, Status::Fail);
+
+    let engine = Engine::new().with_remediator(Arc::new(PasswordPolicyRemediator::new(&sdk, PostureConfig::default())));
+    let plan = engine.plan(evidence).await?.ok_or("no plan")?;
+    let targets: Vec<&str> = plan.changes.iter().map(|c| c.target.as_str()).collect();
+    assert_eq!(targets, ["account.password_policy.min_length", "account.password_policy.numbers"]);
+    assert!(!engine.apply(&plan, Mode::DryRun, &RejectAll).await?.applied);
+    let unchanged = iam.get_account_password_policy().send().await?;
+    assert_eq!(
+        unchanged.password_policy().and_then(|p| p.minimum_password_length()),
+        Some(8),
+        "a dry run changes nothing"
+    );
+    let outcome = engine.apply(&plan, Mode::Apply, &ApproveAll { by: "security-lead".into() }).await?;
+    assert!(outcome.applied);
+    assert_eq!(outcome.verification.as_ref().map(|v| v.status), Some(Status::Pass));
+    let policy = iam.get_account_password_policy().send().await?;
+    let policy = policy.password_policy().ok_or("no policy")?;
+    assert_eq!(policy.minimum_password_length(), Some(12));
+    assert!(policy.require_numbers() && policy.require_uppercase_characters());
+    assert_eq!(policy.password_reuse_prevention(), Some(5), "other settings kept");
+    assert!(policy.allow_users_to_change_password());
+
+    // The same plan again: the policy is no longer the one it was made from.
+    assert!(engine.apply(&plan, Mode::Apply, &ApproveAll { by: "security-lead".into() }).await.is_err());
+    Ok(())
+}

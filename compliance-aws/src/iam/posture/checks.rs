@@ -171,9 +171,9 @@ static PASSWORD_DEFS: &[CheckDef<Option<PasswordPolicy>, PostureConfig>] = &[Che
         severity: Severity::Medium,
         resource_kind: "AWSAccount",
         rationale: "Short or single-class passwords fall to guessing; PCI DSS v4.0 asks for 12 characters with letters and numbers.",
-        remediation: "Set the account password policy: minimum length 12 or more, require numbers and letters.",
+        remediation: "Set the account password policy: minimum length 12 or more, require numbers and letters (compliance remediate does it, keeping the other settings).",
         reference: "PCI DSS v4.0 8.3.6",
-        remediable: false,
+        remediable: true,
     },
     judge: password_policy,
 }];

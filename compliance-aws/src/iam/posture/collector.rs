@@ -12,6 +12,7 @@ use tracing::info;
 use super::PostureConfig;
 use super::checks::{PostureContext, password_catalogue, principal_catalogue};
 use super::model::{AuthorizationDetails, PasswordPolicy, Principal, PrincipalKind, decode_document};
+use crate::AccountGuard;
 use crate::api::{ApiError, account_of};
 
 /// The IAM calls the posture checks make.
@@ -22,6 +23,8 @@ pub trait PostureApi: Send + Sync {
     async fn authorization_details(&self) -> Result<AuthorizationDetails, ApiError>;
     /// `iam:GetAccountPasswordPolicy`; `None` when the account has none.
     async fn password_policy(&self) -> Result<Option<PasswordPolicy>, ApiError>;
+    /// `iam:UpdateAccountPasswordPolicy`, every field set.
+    async fn set_password_policy(&self, policy: &PasswordPolicy) -> Result<(), ApiError>;
 }
 
 /// [`PostureApi`] over the AWS SDK.
@@ -123,12 +126,34 @@ impl PostureApi for SdkPosture {
                 uppercase: p.require_uppercase_characters(),
                 lowercase: p.require_lowercase_characters(),
                 symbols: p.require_symbols(),
+                users_may_change: p.allow_users_to_change_password(),
+                max_age_days: p.max_password_age(),
+                reuse_prevention: p.password_reuse_prevention(),
+                hard_expiry: p.hard_expiry().unwrap_or(false),
             })),
             Err(e) => {
                 let e = ApiError::from_sdk("iam:GetAccountPasswordPolicy", e);
                 if e.is("NoSuchEntity") { Ok(None) } else { Err(e) }
             }
         }
+    }
+
+    async fn set_password_policy(&self, p: &PasswordPolicy) -> Result<(), ApiError> {
+        self.client
+            .update_account_password_policy()
+            .minimum_password_length(p.min_length)
+            .require_numbers(p.numbers)
+            .require_uppercase_characters(p.uppercase)
+            .require_lowercase_characters(p.lowercase)
+            .require_symbols(p.symbols)
+            .allow_users_to_change_password(p.users_may_change)
+            .set_max_password_age(p.max_age_days)
+            .set_password_reuse_prevention(p.reuse_prevention)
+            .hard_expiry(p.hard_expiry)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| ApiError::from_sdk("iam:UpdateAccountPasswordPolicy", e))
     }
 }
 
@@ -137,17 +162,24 @@ impl PostureApi for SdkPosture {
 pub struct IamPostureCollector {
     api: Arc<dyn PostureApi>,
     config: PostureConfig,
+    account: AccountGuard,
 }
 
 impl IamPostureCollector {
-    /// Through the SDK.
+    /// Through the SDK; evidence names the credentials' account.
     pub fn new(sdk: &aws_config::SdkConfig, config: PostureConfig) -> Self {
-        Self::with_api(Arc::new(SdkPosture::new(sdk)), config)
+        Self::with_api(Arc::new(SdkPosture::new(sdk)), config).with_account(AccountGuard::of_credentials(sdk))
     }
 
     /// Through any [`PostureApi`].
     pub fn with_api(api: Arc<dyn PostureApi>, config: PostureConfig) -> Self {
-        Self { api, config }
+        Self { api, config, account: AccountGuard::unchecked() }
+    }
+
+    /// The account evidence names when no principal's ARN gives it.
+    pub fn with_account(mut self, account: AccountGuard) -> Self {
+        self.account = account;
+        self
     }
 }
 
@@ -185,6 +217,9 @@ impl Collector for IamPostureCollector {
             );
         }
         if password_catalogue().any_wanted(scope) {
+            if account.is_none() {
+                account = self.account.account().await.ok().flatten();
+            }
             let id = format!("arn:aws:iam::{}:account-password-policy", account.as_deref().unwrap_or("unknown"));
             let resource = ResourceRef::new("aws", "AWSAccount", id, "<account password policy>")
                 .with_account_region(account, None);

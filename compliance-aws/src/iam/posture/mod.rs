@@ -17,10 +17,12 @@
 mod checks;
 mod collector;
 mod model;
+mod remediator;
 
 pub use checks::{PostureContext, password_catalogue, principal_catalogue};
 pub use collector::{IamPostureCollector, PostureApi, SdkPosture};
 pub use model::{AuthorizationDetails, PasswordPolicy, Principal, PrincipalKind, grants_admin};
+pub use remediator::PasswordPolicyRemediator;
 
 use serde::{Deserialize, Serialize};
 

@@ -60,8 +60,9 @@ pub struct AuthorizationDetails {
     pub policies: BTreeMap<String, Value>,
 }
 
-/// The account's password policy, the fields the check reads.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The account's password policy: every field `UpdateAccountPasswordPolicy`
+/// sets (a field left out reverts to AWS's default, so a fix writes them all).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PasswordPolicy {
     /// `MinimumPasswordLength`.
     pub min_length: i32,
@@ -73,6 +74,31 @@ pub struct PasswordPolicy {
     pub lowercase: bool,
     /// `RequireSymbols`.
     pub symbols: bool,
+    /// `AllowUsersToChangePassword`.
+    #[serde(default)]
+    pub users_may_change: bool,
+    /// `MaxPasswordAge`, in days.
+    #[serde(default)]
+    pub max_age_days: Option<i32>,
+    /// `PasswordReusePrevention`: how many previous passwords are remembered.
+    #[serde(default)]
+    pub reuse_prevention: Option<i32>,
+    /// `HardExpiry`.
+    #[serde(default)]
+    pub hard_expiry: bool,
+}
+
+impl PasswordPolicy {
+    /// This policy with what PCI DSS v4.0 8.3.6 asks added (at least
+    /// `min_length` characters, numbers, letters), everything else kept.
+    pub fn strengthened(&self, min_length: i32) -> Self {
+        Self {
+            min_length: self.min_length.max(min_length),
+            numbers: true,
+            lowercase: self.lowercase || !self.uppercase,
+            ..self.clone()
+        }
+    }
 }
 
 /// The ARN of AWS's administrator policy.
