@@ -75,9 +75,42 @@ impl Checkpoint {
 
     /// The checkpoint a `checkpoint` record holds.
     pub fn from_record(record: &Record) -> Option<Self> {
-        let body: serde_json::Value = serde_json::from_str(&record.body).ok()?;
+        Self::from_body(&record.body)
+    }
+
+    fn from_body(body: &str) -> Option<Self> {
+        let body: serde_json::Value = serde_json::from_str(body).ok()?;
         serde_json::from_value(body.get("checkpoint")?.clone()).ok()
     }
+}
+
+/// Checks the `checkpoint` record at `seq` (its `body`, and the hash of the
+/// record before it, `prev_hash`): it holds a checkpoint, signed by a key of
+/// the keyring valid at its time, of exactly the record before it. `source`
+/// names it in problems. The one check for a store's chain and a package's.
+pub fn verify_record(
+    seq: i64,
+    body: &str,
+    prev_hash: &str,
+    keyring: &Keyring,
+    source: &str,
+) -> Result<Checkpoint, Problem> {
+    let mismatch =
+        |at: i64, detail: String| Problem::CheckpointMismatch { seq: at, source_of: source.to_owned(), detail };
+    let checkpoint = Checkpoint::from_body(body).ok_or_else(|| mismatch(seq, "not a checkpoint".into()))?;
+    checkpoint.verify(keyring, source)?;
+    if checkpoint.seq != seq - 1 || checkpoint.hash != prev_hash {
+        return Err(mismatch(
+            checkpoint.seq,
+            format!(
+                "signed record {} with hash {}, but the record before it is {} with hash {prev_hash}: the chain was rewritten",
+                checkpoint.seq,
+                checkpoint.hash,
+                seq - 1
+            ),
+        ));
+    }
+    Ok(checkpoint)
 }
 
 /// Signs the store's head and appends the checkpoint right after it, in one
@@ -176,26 +209,8 @@ pub async fn verify_checkpoints(
                 continue;
             }
             let source = format!("chain record {}", record.seq);
-            let Some(checkpoint) = Checkpoint::from_record(record) else {
-                report.problem = Some(mismatch(record.seq, &source, "not a checkpoint".into()));
-                return Ok(report);
-            };
-            if let Err(problem) = checkpoint.verify(keyring, &source) {
+            if let Err(problem) = verify_record(record.seq, &record.body, &record.prev_hash, keyring, &source) {
                 report.problem = Some(problem);
-                return Ok(report);
-            }
-            if checkpoint.seq != record.seq - 1 || checkpoint.hash != record.prev_hash {
-                report.problem = Some(mismatch(
-                    checkpoint.seq,
-                    &source,
-                    format!(
-                        "signed record {} with hash {}, but the record before it is {} with hash {}: the chain was rewritten",
-                        checkpoint.seq,
-                        checkpoint.hash,
-                        record.seq - 1,
-                        record.prev_hash
-                    ),
-                ));
                 return Ok(report);
             }
             report.in_chain += 1;

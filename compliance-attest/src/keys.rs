@@ -21,29 +21,29 @@ pub fn read_key_file(path: &Path) -> Result<String, AttestError> {
 }
 
 pub(crate) fn read_small(path: &Path) -> Result<String, AttestError> {
-    read_limited(path, MAX_KEY_FILE).map_err(|e| match e {
-        AttestError::Invalid(message) => AttestError::Key {
-            path: path.display().to_string(),
-            message: message.rsplit(": ").next().unwrap_or_default().to_owned(),
-        },
-        other => other,
-    })
+    read_bounded(path, MAX_KEY_FILE)?
+        .map_err(|refused| AttestError::Key { path: path.display().to_string(), message: refused })
 }
 
 /// Reads a regular text file (a link to one is followed) of at most `limit` bytes.
 pub(crate) fn read_limited(path: &Path, limit: u64) -> Result<String, AttestError> {
+    read_bounded(path, limit)?.map_err(|refused| AttestError::Invalid(format!("{}: {refused}", path.display())))
+}
+
+/// The outer error is I/O; the inner one why the file was refused unread.
+fn read_bounded(path: &Path, limit: u64) -> Result<Result<String, String>, AttestError> {
     use std::io::Read;
     let meta = std::fs::metadata(path).map_err(|e| AttestError::io(path, e))?;
     if !meta.is_file() {
-        return Err(AttestError::Invalid(format!("{}: not a regular file", path.display())));
+        return Ok(Err("not a regular file".into()));
     }
     let file = std::fs::File::open(path).map_err(|e| AttestError::io(path, e))?;
     let mut text = String::new();
     file.take(limit + 1).read_to_string(&mut text).map_err(|e| AttestError::io(path, e))?;
     if text.len() as u64 > limit {
-        return Err(AttestError::Invalid(format!("{}: larger than {limit} bytes", path.display())));
+        return Ok(Err(format!("larger than {limit} bytes")));
     }
-    Ok(text)
+    Ok(Ok(text))
 }
 
 fn one_pem(text: &str, tag: &str, path: &str) -> Result<Vec<u8>, AttestError> {

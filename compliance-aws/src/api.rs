@@ -107,6 +107,12 @@ pub(crate) fn account_of(arn: &str) -> Option<String> {
     arn.split(':').nth(4).filter(|a| !a.is_empty()).map(str::to_owned)
 }
 
+/// An SDK time as a `chrono` one (every SDK facade reads times this way).
+#[cfg_attr(not(any(feature = "iam", feature = "config")), allow(dead_code))]
+pub(crate) fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

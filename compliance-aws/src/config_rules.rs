@@ -22,7 +22,7 @@ use compliance_core::{
 use serde_json::json;
 use tracing::info;
 
-use crate::api::ApiError;
+use crate::api::{ApiError, to_chrono};
 
 /// One evaluation result, as AWS Config reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,10 +109,6 @@ impl SdkConfigService {
     pub(crate) fn client(&self) -> &aws_sdk_config::Client {
         &self.client
     }
-}
-
-fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }
 
 #[async_trait]

@@ -150,10 +150,10 @@ fn list_checks(format: ListFormat) -> Result<ExitCode, UsageError> {
 
 /// The coverage summary: per framework, controls by what feeds them.
 fn coverage_table(frameworks: &[std::sync::Arc<dyn compliance_core::Framework>]) -> String {
-    let config_rule = |c: &compliance_core::CheckId| {
-        c.as_str().starts_with("aws.config.") && !c.as_str().contains('_')
-            || c.as_str().starts_with("aws.config.custom.")
-    };
+    // The AWS Config rules in the built-in frameworks are exactly those the rules mapping adds.
+    let mapped: std::collections::HashSet<compliance_core::CheckId> =
+        compliance_report::aws_config_rules().unwrap_or_default().into_iter().map(|r| r.check).collect();
+    let config_rule = |c: &compliance_core::CheckId| mapped.contains(c);
     let mut out = String::from(
         "| framework | controls | with a native check | AWS Config rules only | native checks | AWS Config rules |\n|---|---:|---:|---:|---:|---:|",
     );

@@ -6,12 +6,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use compliance_core::store::{Record, RecordIndex, RecordKind, canonical_json, seal};
+use compliance_core::store::{RecordKind, canonical_json, seal};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::{CHAIN, ChainLine, ENVELOPE, PREDICATE_TYPE};
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, verify_record};
 use crate::statement::{PAYLOAD_TYPE, STATEMENT_TYPE, file_sha256};
 use crate::{AttestError, Envelope, Keyring, Problem, Statement};
 
@@ -461,24 +461,7 @@ fn walk_chain(dir: &Path, keyring: &Keyring, options: &VerifyOptions, first_seq:
             }
             RecordKind::Checkpoint => {
                 let source = format!("{CHAIN} record {}", record.seq);
-                let as_record = Record {
-                    seq: record.seq,
-                    kind,
-                    body: record.body.clone(),
-                    index: RecordIndex::default(),
-                    prev_hash: record.prev_hash.clone(),
-                    hash: record.hash.clone(),
-                };
-                let checkpoint =
-                    Checkpoint::from_record(&as_record).ok_or_else(|| changed("not a checkpoint".into()))?;
-                checkpoint.verify(keyring, &source)?;
-                if checkpoint.seq != record.seq - 1 || checkpoint.hash != record.prev_hash {
-                    let detail = format!(
-                        "signed record {} with hash {}, but the record before it has hash {}: the chain was rewritten",
-                        checkpoint.seq, checkpoint.hash, record.prev_hash
-                    );
-                    return Err(Problem::CheckpointMismatch { seq: checkpoint.seq, source_of: source, detail }.into());
-                }
+                verify_record(record.seq, &record.body, &record.prev_hash, keyring, &source)?;
                 segment.checkpoints += 1;
                 segment.attested_through = record.seq;
             }

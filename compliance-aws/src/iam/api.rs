@@ -4,13 +4,12 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use compliance_core::Error;
 use tracing::debug;
 
 use super::IamConfig;
 use super::report::{CredentialReport, ReportState};
-use crate::api::ApiError;
+use crate::api::{ApiError, to_chrono};
 
 /// so the decisions (polling, error mapping) are testable on their own.
 /// The IAM calls the review and the remediator make: a facade over the SDK,
@@ -44,10 +43,6 @@ impl SdkIam {
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
         Self { client: aws_sdk_iam::Client::new(sdk) }
     }
-}
-
-fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }
 
 #[async_trait]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use compliance_core::{Check, Collection, Collector, ResourceRef, Scope};
 use tracing::info;
 
@@ -13,7 +13,7 @@ use super::PostureConfig;
 use super::checks::{PostureContext, password_catalogue, principal_catalogue};
 use super::model::{AuthorizationDetails, PasswordPolicy, Principal, PrincipalKind, decode_document};
 use crate::AccountGuard;
-use crate::api::{ApiError, account_of};
+use crate::api::{ApiError, account_of, to_chrono};
 
 /// The IAM calls the posture checks make.
 #[cfg_attr(test, mockall::automock)]
@@ -38,10 +38,6 @@ impl SdkPosture {
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
         Self { client: aws_sdk_iam::Client::new(sdk) }
     }
-}
-
-fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }
 
 fn inline<'a>(
