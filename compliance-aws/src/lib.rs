@@ -14,6 +14,9 @@ pub mod config_recorder;
 #[cfg(feature = "config")]
 #[cfg_attr(docsrs, doc(cfg(feature = "config")))]
 pub mod config_rules;
+#[cfg(any(feature = "iam", feature = "s3", feature = "config"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "iam", feature = "s3", feature = "config"))))]
+pub mod endpoint;
 #[cfg(feature = "iam")]
 #[cfg_attr(docsrs, doc(cfg(feature = "iam")))]
 pub mod iam;
@@ -54,5 +57,7 @@ pub fn checks() -> Vec<compliance_core::Check> {
     checks.extend(cloudtrail::trail_catalogue().checks());
     #[cfg(any(feature = "s3", feature = "terraform"))]
     checks.extend(s3::checks());
+    #[cfg(feature = "s3")]
+    checks.extend(s3::account::account_catalogue().checks());
     checks
 }

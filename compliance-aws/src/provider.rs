@@ -132,6 +132,10 @@ impl Provider for AwsProvider {
         {
             known = known || crate::s3::catalogue().contains(id);
         }
+        #[cfg(feature = "s3")]
+        {
+            known = known || crate::s3::account::account_catalogue().contains(id);
+        }
         #[cfg(feature = "cloudtrail")]
         {
             known = known
@@ -176,6 +180,10 @@ pub async fn sdk_config(config: &AwsConfig) -> compliance_core::Result<aws_confi
     }
     if let Some(url) = &config.endpoint_url {
         loader = loader.endpoint_url(url.clone());
+        // S3 Control prefixes the host with the account id: an address needs help to resolve.
+        if let Some(hosts) = crate::endpoint::AccountHosts::for_endpoint(url) {
+            loader = loader.http_client(crate::endpoint::http_client(hosts));
+        }
     }
     let sdk = loader.load().await;
     if sdk.region().is_none() {
@@ -194,6 +202,7 @@ async fn account(config: &AwsConfig, wiring: Wiring) -> compliance_core::Result<
     use crate::config_rules::ConfigRulesCollector;
     use crate::iam::posture::{IamPostureCollector, PasswordPolicyRemediator, PostureConfig};
     use crate::iam::{IamCollector, IamConfig, IamRemediator};
+    use crate::s3::account::{AccountPublicAccessBlockCollector, AccountPublicAccessBlockRemediator};
     use crate::s3::{S3Collector, S3Config, S3Remediator};
 
     let sdk = sdk_config(config).await?;
@@ -204,8 +213,11 @@ async fn account(config: &AwsConfig, wiring: Wiring) -> compliance_core::Result<
     }
     let wiring = wiring
         .with_remediator(Arc::new(S3Remediator::new(&sdk, s3.clone())))
+        .with_remediator(Arc::new(AccountPublicAccessBlockRemediator::new(&sdk)))
         .with_remediator(Arc::new(IamRemediator::new(&sdk)))
         .with_remediator(Arc::new(PasswordPolicyRemediator::new(&sdk, PostureConfig::default())));
+    #[cfg(feature = "cloudtrail")]
+    let wiring = wiring.with_remediator(Arc::new(crate::cloudtrail::LogFileValidationRemediator::new(&sdk)));
     if config.remediators_only {
         return Ok(wiring);
     }
@@ -224,6 +236,7 @@ async fn account(config: &AwsConfig, wiring: Wiring) -> compliance_core::Result<
             IamConfig::default().with_inactive_days(config.inactive_days),
         )))
         .with_collector(Arc::new(S3Collector::new(&sdk, s3)))
+        .with_collector(Arc::new(AccountPublicAccessBlockCollector::new(&sdk)))
         .with_collector(Arc::new(ConfigRecorderCollector::new(&sdk)))
         .with_collector(Arc::new(IamPostureCollector::new(&sdk, PostureConfig::default())));
     #[cfg(feature = "cloudtrail")]

@@ -105,12 +105,17 @@ pub struct Collection {
     /// run lists them with the others.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<crate::Check>,
+    /// Controls the source declared for its checks while collecting (an
+    /// AWS Config conformance pack's `Controls`): the run's report maps
+    /// them where a framework has that control.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub declared_controls: Vec<crate::DeclaredControl>,
 }
 
 impl Collection {
     /// A collection of evidence and gaps.
     pub fn new(evidence: Vec<Evidence>, gaps: Vec<Gap>) -> Self {
-        Self { evidence, gaps, checks: Vec::new() }
+        Self { evidence, gaps, checks: Vec::new(), declared_controls: Vec::new() }
     }
 
     /// Adds another collection's evidence and gaps.
@@ -118,12 +123,13 @@ impl Collection {
         self.evidence.extend(other.evidence);
         self.gaps.extend(other.gaps);
         self.checks.extend(other.checks);
+        self.declared_controls.extend(other.declared_controls);
     }
 }
 
 impl From<Vec<Evidence>> for Collection {
     fn from(evidence: Vec<Evidence>) -> Self {
-        Self { evidence, gaps: Vec::new(), checks: Vec::new() }
+        Self::new(evidence, Vec::new())
     }
 }
 

@@ -125,6 +125,11 @@ pub struct Run {
     pub timings: Vec<CollectorTiming>,
     /// Waivers that had expired and no longer applied.
     pub expired_waivers: Vec<ExpiredWaiver>,
+    /// Controls sources declared for checks while collecting (see
+    /// [`DeclaredControl`](crate::DeclaredControl)); reports and stored
+    /// runs map them with the frameworks'.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub declared_controls: Vec<crate::DeclaredControl>,
 }
 
 impl Run {
@@ -153,6 +158,7 @@ impl Run {
             gaps: Vec::new(),
             timings: Vec::new(),
             expired_waivers: Vec::new(),
+            declared_controls: Vec::new(),
         }
     }
 }
@@ -374,6 +380,7 @@ impl Engine {
         let mut evidence = Vec::new();
         let mut gaps = Vec::new();
         let mut discovered = Vec::new();
+        let mut declared_controls = Vec::new();
         let mut timings = Vec::with_capacity(handles.len());
         for (collector, handle) in self.collectors.iter().zip(handles) {
             let name = collector.name().to_owned();
@@ -382,6 +389,7 @@ impl Engine {
                     evidence.extend(collection.evidence);
                     gaps.extend(collection.gaps);
                     discovered.extend(collection.checks);
+                    declared_controls.extend(collection.declared_controls);
                     gaps.extend(gap);
                     timings.push(timing);
                 }
@@ -405,7 +413,7 @@ impl Engine {
             }
         }
         checks.sort_by(|a, b| a.id.cmp(&b.id));
-        Run { id: run_id, started_at, finished_at, checks, evidence, gaps, timings, expired_waivers }
+        Run { id: run_id, started_at, finished_at, checks, evidence, gaps, timings, expired_waivers, declared_controls }
     }
 
     /// Plans a fix for one failing evidence with the first remediator that

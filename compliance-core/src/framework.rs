@@ -90,3 +90,86 @@ impl Framework for FrameworkDef {
         &self.controls
     }
 }
+
+/// A control that a data source declares for a check while collecting, not
+/// known before the run: an AWS Config conformance pack gives each of its
+/// rules a list of `Controls`.
+///
+/// It supports control `X` of framework `F` when `control` is `X` itself, or
+/// `F:X` (`pci-dss:8.3.6`) to name the framework; a control no loaded
+/// framework has stays in the evidence details only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DeclaredControl {
+    /// The check whose evidence supports the control.
+    pub check: CheckId,
+    /// The control, as the source writes it.
+    pub control: String,
+    /// Who declared it (`AWS Config conformance pack pci-pack`).
+    pub source: String,
+}
+
+impl DeclaredControl {
+    /// A declaration.
+    pub fn new(check: CheckId, control: impl Into<String>, source: impl Into<String>) -> Self {
+        Self { check, control: control.into(), source: source.into() }
+    }
+
+    /// Whether it names `control` of `framework`.
+    pub fn names(&self, framework: &str, control: &str) -> bool {
+        let declared = self.control.trim();
+        declared == control
+            || declared
+                .split_once(':')
+                .is_some_and(|(f, c)| f.trim().eq_ignore_ascii_case(framework) && c.trim() == control)
+    }
+}
+
+/// The frameworks with the declared controls merged in: a framework some
+/// declaration names is copied with those checks added to its controls;
+/// the others are returned as they are.
+///
+/// ```
+/// use std::sync::Arc;
+/// use compliance_core::framework::{DeclaredControl, with_declared_controls};
+/// use compliance_core::{Control, Framework, FrameworkDef};
+/// let pci: Arc<dyn Framework> = Arc::new(FrameworkDef::new("pci-dss", "PCI DSS", "4.0", vec![
+///     Control::new("8.3.6", "Passwords are strong", vec![]),
+/// ]));
+/// let check = "aws.config.iam-password-policy".parse()?;
+/// let declared = [DeclaredControl::new(check, "pci-dss:8.3.6", "AWS Config conformance pack pci")];
+/// let merged = with_declared_controls(&[pci], &declared);
+/// assert_eq!(merged[0].controls_for(&"aws.config.iam-password-policy".parse()?).len(), 1);
+/// # Ok::<(), compliance_core::Error>(())
+/// ```
+pub fn with_declared_controls(
+    frameworks: &[std::sync::Arc<dyn Framework>],
+    declared: &[DeclaredControl],
+) -> Vec<std::sync::Arc<dyn Framework>> {
+    frameworks
+        .iter()
+        .map(|framework| {
+            let adds = |c: &Control| {
+                declared.iter().filter(|d| d.names(framework.id(), &c.id) && !c.checks.contains(&d.check)).count()
+            };
+            if declared.is_empty() || framework.controls().iter().all(|c| adds(c) == 0) {
+                return std::sync::Arc::clone(framework);
+            }
+            let controls = framework
+                .controls()
+                .iter()
+                .map(|c| {
+                    let mut c = c.clone();
+                    for d in declared.iter().filter(|d| d.names(framework.id(), &c.id)) {
+                        if !c.checks.contains(&d.check) {
+                            c.checks.push(d.check.clone());
+                        }
+                    }
+                    c
+                })
+                .collect();
+            let merged = FrameworkDef::new(framework.id(), framework.name(), framework.version(), controls);
+            std::sync::Arc::new(merged) as std::sync::Arc<dyn Framework>
+        })
+        .collect()
+}

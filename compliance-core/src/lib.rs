@@ -25,7 +25,7 @@ pub use collector::{Collection, Collector, Gap, GapKind, Scope};
 pub use engine::{CollectorOutcome, CollectorTiming, Engine, EngineConfig, ProgressEvent, Run, RunOptions};
 pub use error::{BoxError, Error, Result};
 pub use evidence::{Evidence, Status, Verdict, WaiverMark};
-pub use framework::{Control, Framework, FrameworkDef};
+pub use framework::{Control, DeclaredControl, Framework, FrameworkDef};
 pub use provider::{Provider, Registry, Wiring};
 pub use remediation::{
     Approval, ApproveAll, Approver, Change, Mode, RejectAll, RemediationOutcome, RemediationPlan, Remediator, Risk,

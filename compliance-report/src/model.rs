@@ -161,7 +161,10 @@ impl Report {
 
     /// Like [`Report::from_run`], taking the run: its evidence is moved, not
     /// copied (a million records cost a gigabyte).
+    /// Controls the run's sources declared ([`compliance_core::DeclaredControl`])
+    /// are mapped with the frameworks' own.
     pub fn from_owned_run(run: compliance_core::Run, frameworks: &[Arc<dyn Framework>]) -> Self {
+        let frameworks = compliance_core::framework::with_declared_controls(frameworks, &run.declared_controls);
         let count = |status: Status| run.evidence.iter().filter(|e| e.status == status).count();
         let compliant = count(Status::Pass);
         let non_compliant = count(Status::Fail);

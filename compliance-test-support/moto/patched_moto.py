@@ -30,6 +30,17 @@ Patches (each is a difference between moto 5.2.5 and AWS):
      (of those services, or all) with that status and AWS's error body
      (InternalError, Throttling, ServiceUnavailable), after waiting D ms;
      {"every": 0} turns it off. GET /_compliance/faults counts the faults.
+  8. AWS Config conformance packs (moto has none): DescribeConformancePacks,
+     DescribeConformancePackCompliance (each rule's compliance and its
+     `Controls`) and GetConformancePackComplianceDetails (the evaluations
+     of patch 3, per rule of the pack), each paged by Limit/NextToken as
+     AWS does. A pack is made by POST /_compliance/conformance-packs
+     {"name": pack, "region": r, "rules": [{"rule": name, "controls": [..]}]}
+     over rules that exist (moto cannot deploy a pack's template). Unknown
+     packs answer NoSuchConformancePackException.
+  9. Smaller pages, so that tests reach every page: POST
+     /_compliance/page-sizes {"Action": n} caps the page size of those
+     actions of patch 8.
 
 Run: python patched_moto.py --host 127.0.0.1 --port 5000
 """
@@ -43,6 +54,7 @@ import re
 import threading
 import time
 import xml.etree.ElementTree as ET
+import zlib
 from urllib.parse import parse_qs
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -54,7 +66,8 @@ ACCOUNT = "123456789012"
 CREDENTIAL = re.compile(r"Credential=[^/]+/[^/]+/([^/]+)/([^/]+)/")
 
 lock = threading.Lock()
-state = {"calls": {}, "report_users": {}, "report_root": {}, "evaluations": {}, "faults": None, "seen": 0, "injected": 0}
+state = {"calls": {}, "report_users": {}, "report_root": {}, "evaluations": {}, "packs": {}, "page_sizes": {},
+         "faults": None, "seen": 0, "injected": 0}
 
 
 def reset_state():
@@ -63,6 +76,8 @@ def reset_state():
         state["report_users"] = {}
         state["report_root"] = {}
         state["evaluations"] = {}
+        state["packs"] = {}
+        state["page_sizes"] = {}
         state["faults"] = None
         state["seen"] = 0
         state["injected"] = 0
@@ -260,6 +275,86 @@ def compliance_details(start_response, region, request):
     return json_response(start_response, "200 OK", page, "application/x-amz-json-1.1")
 
 
+# ---- patch 8: conformance packs ----
+def page_of(action, items, request, default_limit):
+    with lock:
+        cap = state["page_sizes"].get(action)
+    limit = int(request.get("Limit") or default_limit)
+    if cap:
+        limit = min(limit, int(cap))
+    try:
+        start = int(request.get("NextToken") or 0)
+    except ValueError:
+        return None, None
+    page = items[start : start + limit]
+    return page, (str(start + limit) if start + limit < len(items) else None)
+
+
+def pack_arn(region, name):
+    return f"arn:aws:config:{region}:{ACCOUNT}:conformance-pack/{name}/conformance-pack-{zlib.crc32(name.encode()) % 10**6:06d}"
+
+
+def rule_evaluations(region, rule):
+    with lock:
+        results = list(state["evaluations"].get((region, rule), {}).values())
+    results.sort(key=lambda r: (r["EvaluationResultIdentifier"]["EvaluationResultQualifier"]["ResourceType"], r["EvaluationResultIdentifier"]["EvaluationResultQualifier"]["ResourceId"]))
+    return results
+
+
+def rule_compliance(region, rule):
+    kinds = {r["ComplianceType"] for r in rule_evaluations(region, rule)}
+    if "NON_COMPLIANT" in kinds:
+        return "NON_COMPLIANT"
+    if "COMPLIANT" in kinds:
+        return "COMPLIANT"
+    return "INSUFFICIENT_DATA"
+
+
+def conformance(start_response, region, action, request):
+    if action == "DescribeConformancePacks":
+        with lock:
+            packs = sorted((name, pack) for (r, name), pack in state["packs"].items() if r == region)
+        wanted = request.get("ConformancePackNames") or []
+        for name in wanted:
+            if name not in dict(packs):
+                return aws_json_error(start_response, "NoSuchConformancePackException", f"Conformance pack {name} does not exist.")
+        if wanted:
+            packs = [p for p in packs if p[0] in wanted]
+        page, token = page_of(action, packs, request, 20)
+        if page is None:
+            return aws_json_error(start_response, "InvalidNextTokenException", "The specified next token is invalid.")
+        details = [{"ConformancePackName": name, "ConformancePackArn": pack_arn(region, name),
+                    "ConformancePackId": f"conformance-pack-{zlib.crc32(name.encode()) % 10**6:06d}",
+                    "ConformancePackInputParameters": [], "LastUpdateRequestedTime": pack["created"]}
+                   for name, pack in page]
+        return json_response(start_response, "200 OK", {"ConformancePackDetails": details, **({"NextToken": token} if token else {})}, "application/x-amz-json-1.1")
+    name = request.get("ConformancePackName", "")
+    with lock:
+        pack = state["packs"].get((region, name))
+    if pack is None:
+        return aws_json_error(start_response, "NoSuchConformancePackException", f"Conformance pack {name} does not exist.")
+    filters = request.get("Filters") or {}
+    rules = [r for r in pack["rules"] if not filters.get("ConfigRuleNames") or r["rule"] in filters["ConfigRuleNames"]]
+    if action == "DescribeConformancePackCompliance":
+        listed = [{"ConfigRuleName": r["rule"], "ComplianceType": rule_compliance(region, r["rule"]), "Controls": r.get("controls", [])} for r in rules]
+        if filters.get("ComplianceType"):
+            listed = [r for r in listed if r["ComplianceType"] == filters["ComplianceType"]]
+        page, token = page_of(action, listed, request, 1000)
+        if page is None:
+            return aws_json_error(start_response, "InvalidNextTokenException", "The specified next token is invalid.")
+        return json_response(start_response, "200 OK", {"ConformancePackName": name, "ConformancePackRuleComplianceList": page, **({"NextToken": token} if token else {})}, "application/x-amz-json-1.1")
+    # GetConformancePackComplianceDetails
+    results = [e for r in rules for e in rule_evaluations(region, r["rule"])]
+    if filters.get("ComplianceType"):
+        results = [e for e in results if e["ComplianceType"] == filters["ComplianceType"]]
+    if filters.get("ResourceType"):
+        results = [e for e in results if e["EvaluationResultIdentifier"]["EvaluationResultQualifier"]["ResourceType"] == filters["ResourceType"]]
+    page, token = page_of(action, results, request, 100)
+    if page is None:
+        return aws_json_error(start_response, "InvalidNextTokenException", "The specified next token is invalid.")
+    return json_response(start_response, "200 OK", {"ConformancePackName": name, "ConformancePackRuleEvaluationResults": page, **({"NextToken": token} if token else {})}, "application/x-amz-json-1.1")
+
+
 def make_app():
     inner = DomainDispatcherApplication(create_backend_app)
 
@@ -287,6 +382,8 @@ def make_app():
         if fault is not None:
             return fault
 
+        if service == "config" and action in ("DescribeConformancePacks", "DescribeConformancePackCompliance", "GetConformancePackComplianceDetails"):
+            return conformance(start_response, region, action, json.loads(body or b"{}"))
         if service == "config" and action == "GetComplianceDetailsByConfigRule":
             return compliance_details(start_response, region, json.loads(body or b"{}"))
         if service == "config" and action == "PutEvaluations":
@@ -340,6 +437,18 @@ def make_app():
                 for name, fields in payload.get("users", {}).items():
                     state["report_users"].setdefault(name, {}).update(fields)
                 state["report_root"].update(payload.get("root", {}))
+            return json_response(start_response, "200 OK", {"status": "ok"})
+        if path == "/_compliance/conformance-packs":
+            region = payload.get("region", "us-east-1")
+            for r in payload.get("rules", []):
+                if not config_rule_exists(region, r["rule"]):
+                    return json_response(start_response, "400 Bad Request", {"error": f"no rule {r['rule']} in {region}"})
+            with lock:
+                state["packs"][(region, payload["name"])] = {"rules": payload.get("rules", []), "created": time.time()}
+            return json_response(start_response, "200 OK", {"status": "ok"})
+        if path == "/_compliance/page-sizes":
+            with lock:
+                state["page_sizes"].update(payload)
             return json_response(start_response, "200 OK", {"status": "ok"})
         if path == "/_compliance/config-evaluations":
             region = payload.get("region", "us-east-1")

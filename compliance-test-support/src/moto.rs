@@ -140,6 +140,18 @@ impl Moto {
         self.control("/_compliance/config-evaluations", evaluations)
     }
 
+    /// Makes an AWS Config conformance pack over existing rules (patch 8):
+    /// `{"name": pack, "region": r, "rules": [{"rule": name, "controls": [...]}]}`.
+    pub fn put_conformance_pack(&self, pack: &Value) -> Result<(), String> {
+        self.control("/_compliance/conformance-packs", pack)
+    }
+
+    /// Caps the page size of actions of patch 8 (`{"Action": n}`), so that
+    /// a test reaches every page.
+    pub fn page_sizes(&self, sizes: &Value) -> Result<(), String> {
+        self.control("/_compliance/page-sizes", sizes)
+    }
+
     /// Injects faults (patch 7): `{"every": N, "status": 500|429|503,
     /// "delay_ms": D, "services": [...]}`; `{"every": 0}` stops them.
     pub fn faults(&self, faults: &Value) -> Result<(), String> {

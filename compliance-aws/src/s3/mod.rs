@@ -6,7 +6,11 @@
 //!   collector reads and Terraform declares; `checks`: the judges and the
 //!   catalogue over a [`BucketState`]; `api`: the S3 calls ([`BucketApi`]);
 //!   `collector` and `remediator`.
+//! - `account`: the account-level public access block (S3 Control), its
+//!   check, collector and remediator.
 
+#[cfg(feature = "s3")]
+pub mod account;
 mod api;
 mod checks;
 #[cfg(feature = "s3")]

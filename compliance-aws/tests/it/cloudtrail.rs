@@ -63,3 +63,58 @@ async fn trails_are_judged_one_by_one_and_the_account_needs_a_logging_multi_regi
     assert_eq!(c.evidence.len(), 1 + 2 * 4, "each trail once");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto server: scripts/test installs it"]
+async fn log_file_validation_is_turned_on_in_the_trails_home_region_and_verified() -> TestResult {
+    use std::sync::Arc;
+
+    use compliance_aws::cloudtrail::LogFileValidationRemediator;
+    use compliance_core::{ApproveAll, Engine, Mode, RejectAll};
+
+    let moto = moto()?;
+    // The trail lives in eu-west-1; the scan and the fix run from us-east-1.
+    let home = sdk(&moto, "eu-west-1").await;
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&home).force_path_style(true).build());
+    s3.create_bucket()
+        .bucket("eu-logs")
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest1)
+                .build(),
+        )
+        .send()
+        .await?;
+    let trails = aws_sdk_cloudtrail::Client::new(&home);
+    trails.create_trail().name("eu-audit").s3_bucket_name("eu-logs").is_multi_region_trail(true).send().await?;
+    let validation = || async {
+        let out = trails.describe_trails().trail_name_list("eu-audit").send().await?;
+        Ok::<_, Box<dyn std::error::Error>>(out.trail_list().first().and_then(|t| t.log_file_validation_enabled()))
+    };
+    assert_eq!(validation().await?, Some(false));
+
+    let sdk = sdk(&moto, "us-east-1").await;
+    let scope = Scope::only(["aws.cloudtrail.log_file_validation"]);
+    let found = check_collector(&CloudTrailCollector::new(&sdk, true), &scope).await?;
+    let evidence = found.evidence.first().ok_or("no evidence")?;
+    assert_eq!((evidence.status, evidence.resource.region.as_deref()), (Status::Fail, Some("eu-west-1")));
+
+    let engine = Engine::new().with_remediator(Arc::new(LogFileValidationRemediator::new(&sdk)));
+    let plan = engine.plan(evidence).await?.ok_or("no plan")?;
+    assert_eq!(plan.changes.len(), 1);
+    assert_eq!(plan.changes[0].target, "trail.eu-audit.log_file_validation_enabled");
+    let dry = engine.apply(&plan, Mode::DryRun, &RejectAll).await?;
+    assert!(!dry.applied);
+    assert_eq!(validation().await?, Some(false), "a dry run changes nothing");
+
+    let outcome = engine.apply(&plan, Mode::Apply, &ApproveAll { by: "security-lead".into() }).await?;
+    assert!(outcome.applied);
+    assert_eq!(outcome.verification.as_ref().map(|v| v.status), Some(Status::Pass));
+    assert_eq!(validation().await?, Some(true));
+    assert!(outcome.record["restore"].as_str().is_some_and(|r| r.contains("--no-enable-log-file-validation")));
+    // Scanned again, the trail passes; a second apply changes nothing.
+    let again = check_collector(&CloudTrailCollector::new(&sdk, true), &scope).await?;
+    assert_eq!(again.evidence.first().map(|e| e.status), Some(Status::Pass));
+    assert!(!engine.apply(&plan, Mode::Apply, &ApproveAll { by: "security-lead".into() }).await?.applied);
+    Ok(())
+}

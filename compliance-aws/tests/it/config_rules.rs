@@ -154,3 +154,112 @@ fn every_mapped_identifier_is_a_managed_rule_aws_publishes() -> TestResult {
     assert!(unknown.is_empty(), "not AWS managed rules: {unknown:?}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto server: scripts/test installs it"]
+async fn conformance_packs_are_read_page_by_page_and_their_controls_reach_the_report() -> TestResult {
+    use std::sync::Arc;
+
+    use compliance_core::Engine;
+
+    let moto = moto()?;
+    let sdk = sdk(&moto, "eu-west-1").await;
+    let config = aws_sdk_config::Client::new(&sdk);
+    // As AWS names a pack's rules; and one rule outside any pack.
+    rule(&config, "iam-password-policy-conformance-pack-a1b2c3", "IAM_PASSWORD_POLICY").await?;
+    rule(&config, "root-account-mfa-enabled-conformance-pack-d4e5f6", "ROOT_ACCOUNT_MFA_ENABLED").await?;
+    rule(&config, "s3-bucket-versioning-enabled", "S3_BUCKET_VERSIONING_ENABLED").await?;
+    let results = |kind: &str, ids: std::ops::Range<usize>, compliance: &str| -> Vec<serde_json::Value> {
+        ids.map(|i| json!({ "ResourceType": kind, "ResourceId": format!("r-{i:03}"), "ComplianceType": compliance }))
+            .collect()
+    };
+    moto.put_config_evaluations(
+        &json!({ "rule": "iam-password-policy-conformance-pack-a1b2c3", "region": "eu-west-1",
+        "results": [{ "ResourceType": "AWS::::Account", "ResourceId": "123456789012", "ComplianceType": "NON_COMPLIANT",
+                      "Annotation": "MinimumPasswordLength is 8" }] }),
+    )?;
+    moto.put_config_evaluations(
+        &json!({ "rule": "root-account-mfa-enabled-conformance-pack-d4e5f6", "region": "eu-west-1",
+        "results": results("AWS::::Account", 0..7, "COMPLIANT") }),
+    )?;
+    moto.put_config_evaluations(&json!({ "rule": "s3-bucket-versioning-enabled", "region": "eu-west-1",
+        "results": results("AWS::S3::Bucket", 0..3, "COMPLIANT") }))?;
+    // Controls as a pack declares them: framework-qualified, bare, and one of the organisation's own.
+    moto.put_conformance_pack(&json!({ "name": "pci-baseline", "region": "eu-west-1", "rules": [
+        { "rule": "iam-password-policy-conformance-pack-a1b2c3", "controls": ["soc2:CC6.2", "ACME-PW-1"] },
+        { "rule": "root-account-mfa-enabled-conformance-pack-d4e5f6", "controls": ["A.5.16"] } ] }))?;
+    moto.put_conformance_pack(&json!({ "name": "empty-pack", "region": "eu-west-1", "rules": [] }))?;
+    // Pages of one pack, one rule and three results: every page must be read.
+    moto.page_sizes(&json!({ "DescribeConformancePacks": 1, "DescribeConformancePackCompliance": 1,
+        "GetConformancePackComplianceDetails": 3 }))?;
+    moto.reset_calls()?;
+
+    let engine = compliance_report::builtin_frameworks()
+        .into_iter()
+        .fold(Engine::new(), |e, f| e.with_framework(f))
+        .with_collector(Arc::new(ConfigRulesCollector::discover(&sdk)));
+    let run = engine.run(&Scope::all()).await;
+    assert!(run.gaps.is_empty(), "{:?}", run.gaps);
+    assert_eq!(run.evidence.len(), 1 + 7 + 3, "every result of every page");
+    let calls = moto.calls()?;
+    assert_eq!(calls["config:DescribeConformancePacks"], 2, "{calls}");
+    assert_eq!(
+        calls["config:DescribeConformancePackCompliance"],
+        2 + 1,
+        "two pages, and one for the empty pack: {calls}"
+    );
+    assert_eq!(calls["config:GetConformancePackComplianceDetails"], 3, "8 results in pages of 3: {calls}");
+    assert_eq!(calls["config:GetComplianceDetailsByConfigRule"], 1, "only the rule outside the packs: {calls}");
+
+    let password = run
+        .evidence
+        .iter()
+        .find(|e| e.check_id.as_str() == "aws.config.iam-password-policy")
+        .ok_or("no password policy evidence")?;
+    assert_eq!(password.status, Status::Fail);
+    assert_eq!(password.message, "NON_COMPLIANT: MinimumPasswordLength is 8");
+    assert_eq!(
+        password.details["conformance_packs"],
+        json!([{ "name": "pci-baseline", "controls": ["soc2:CC6.2", "ACME-PW-1"] }])
+    );
+    let versioning = run.evidence.iter().find(|e| e.check_id.as_str() == "aws.config.s3-bucket-versioning-enabled");
+    assert_eq!(versioning.map(|e| e.details["conformance_packs"].is_null()), Some(true));
+
+    // The pack's controls land where the frameworks have them, beside the mapping file's.
+    let report = compliance_report::Report::from_owned_run(run.clone(), engine.frameworks());
+    let control = |framework: &str, id: &str| {
+        report
+            .frameworks
+            .iter()
+            .find(|f| f.id == framework)
+            .and_then(|f| f.controls.iter().find(|c| c.id == id))
+            .cloned()
+    };
+    // Neither is in the mapping file: they come from the pack alone.
+    let soc2 = control("soc2", "CC6.2").ok_or("no SOC 2 CC6.2")?;
+    assert!(soc2.checks.iter().any(|c| c.as_str() == "aws.config.iam-password-policy"));
+    assert_eq!(soc2.failed, 1);
+    let iso = control("iso27001", "A.5.16").ok_or("no ISO A.5.16")?;
+    assert!(iso.checks.iter().any(|c| c.as_str() == "aws.config.root-account-mfa-enabled"));
+    assert_eq!(iso.passed, 7);
+    // Nothing is invented for a control no framework has.
+    assert!(report.frameworks.iter().all(|f| f.controls.iter().all(|c| c.id != "ACME-PW-1")));
+    // The stored run maps them the same way.
+    let records = compliance_core::store::run_records(&run, engine.frameworks(), &[], "test");
+    let stored =
+        records.iter().find(|r| r.kind == compliance_core::store::RecordKind::Controls).ok_or("no controls record")?;
+    let body: serde_json::Value = serde_json::from_str(&stored.body)?;
+    assert!(
+        body["frameworks"]["soc2"]["CC6.2"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c == "aws.config.iam-password-policy"))
+    );
+    // The frameworks themselves are not changed by a run.
+    let unchanged = engine
+        .frameworks()
+        .iter()
+        .find(|f| f.id() == "soc2")
+        .and_then(|f| f.controls().iter().find(|c| c.id == "CC6.2"));
+    assert!(unchanged.is_some_and(|c| !c.checks.iter().any(|c| c.as_str() == "aws.config.iam-password-policy")));
+    Ok(())
+}

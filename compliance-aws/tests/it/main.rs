@@ -7,6 +7,7 @@ mod config_rules;
 mod iam;
 mod iam_posture;
 mod s3;
+mod s3_account;
 #[cfg(feature = "terraform")]
 mod terraform;
 
@@ -24,7 +25,10 @@ pub fn moto() -> Result<Moto, Box<dyn std::error::Error>> {
 
 /// The SDK configuration for moto: static test credentials, its endpoint.
 pub async fn sdk(moto: &Moto, region: &str) -> SdkConfig {
+    // S3 Control calls <account>.127.0.0.1 (moto listens on loopback), as `sdk_config` sets up for the CLI.
+    let hosts = compliance_aws::endpoint::AccountHosts::new([127, 0, 0, 1].into());
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(compliance_aws::endpoint::http_client(hosts))
         .region(Region::new(region.to_owned()))
         .endpoint_url(moto.endpoint())
         .credentials_provider(aws_sdk_iam::config::Credentials::new("testing", "testing", None, None, "static"))

@@ -239,7 +239,7 @@ fn indexed(kind: RecordKind, body: Value) -> NewRecord {
 pub fn run_records(run: &Run, frameworks: &[Arc<dyn Framework>], waivers: &[Waiver], source: &str) -> Vec<NewRecord> {
     let run_id = run.id.to_string();
     let mut controls = serde_json::Map::new();
-    for f in frameworks {
+    for f in &crate::framework::with_declared_controls(frameworks, &run.declared_controls) {
         let mapping: serde_json::Map<String, Value> =
             f.controls().iter().map(|c| (c.id.clone(), json!(c.checks))).collect();
         controls.insert(f.id().to_owned(), Value::Object(mapping));

@@ -10,6 +10,15 @@
 //! under `aws.config.custom.<name>`. The rule's own name is in the details;
 //! where several rules of one identifier judge one resource, there is one
 //! evidence with the worst verdict and every rule's result in `rules`.
+//!
+//! Conformance packs are read too: the results of a pack's rules come
+//! through the pack (`GetConformancePackComplianceDetails`, one paged read
+//! per pack instead of one per rule), their evidence names the pack and the
+//! `Controls` it declares for the rule, and those controls are mapped where
+//! a framework has them ([`compliance_core::DeclaredControl`]).
+//!
+//! - `api`: what AWS Config returns and the calls ([`ConfigApi`]);
+//!   `packs`: the conformance packs' rules, controls and results.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,157 +31,15 @@ use compliance_core::{
 use serde_json::json;
 use tracing::info;
 
-use crate::api::{ApiError, to_chrono};
+mod api;
+mod packs;
 
-/// One evaluation result, as AWS Config reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EvaluationResult {
-    /// `ResourceType` (`AWS::S3::Bucket`).
-    pub resource_type: String,
-    /// `ResourceId`.
-    pub resource_id: String,
-    /// `ComplianceType` (`COMPLIANT`, `NON_COMPLIANT`, `NOT_APPLICABLE`, `INSUFFICIENT_DATA`).
-    pub compliance: String,
-    /// `Annotation`.
-    pub annotation: Option<String>,
-    /// `OrderingTimestamp`.
-    pub ordered_at: Option<DateTime<Utc>>,
-    /// `ResultRecordedTime`.
-    pub recorded_at: Option<DateTime<Utc>>,
-    /// `ConfigRuleInvokedTime`.
-    pub invoked_at: Option<DateTime<Utc>>,
-}
-
-/// A rule as `DescribeConfigRules` describes it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigRule {
-    /// `ConfigRuleName`.
-    pub name: String,
-    /// `Source.Owner`: `AWS`, `CUSTOM_LAMBDA`, `CUSTOM_POLICY`.
-    pub owner: String,
-    /// `Source.SourceIdentifier` of a managed rule (`S3_BUCKET_SSL_REQUESTS_ONLY`).
-    pub identifier: Option<String>,
-}
-
-impl ConfigRule {
-    /// A managed rule.
-    pub fn managed(name: impl Into<String>, identifier: impl Into<String>) -> Self {
-        Self { name: name.into(), owner: "AWS".into(), identifier: Some(identifier.into()) }
-    }
-
-    /// A custom rule.
-    pub fn custom(name: impl Into<String>) -> Self {
-        Self { name: name.into(), owner: "CUSTOM_LAMBDA".into(), identifier: None }
-    }
-
-    /// The check its results are filed under: the identifier of a managed
-    /// rule, the name of a custom one.
-    pub fn check_id(&self) -> compliance_core::Result<CheckId> {
-        match (&self.identifier, self.owner.as_str()) {
-            (Some(identifier), "AWS") => CheckId::derived(MANAGED_PREFIX, identifier),
-            _ => CheckId::derived(CUSTOM_PREFIX, &self.name),
-        }
-    }
-}
-
-/// Where managed rules' checks live: `aws.config.<identifier>`.
-pub const MANAGED_PREFIX: &str = "aws.config";
-/// Where custom rules' checks live: `aws.config.custom.<name>`.
-pub const CUSTOM_PREFIX: &str = "aws.config.custom";
-
-/// The AWS Config calls the collector makes.
-#[cfg_attr(test, mockall::automock)]
-#[async_trait]
-pub trait ConfigApi: Send + Sync {
-    /// `config:DescribeConfigRules`, every page.
-    async fn rules(&self) -> Result<Vec<ConfigRule>, ApiError>;
-    /// `config:GetComplianceDetailsByConfigRule`, one page.
-    async fn compliance_page(
-        &self,
-        rule: &str,
-        next_token: Option<String>,
-    ) -> Result<(Vec<EvaluationResult>, Option<String>), ApiError>;
-}
-
-/// [`ConfigApi`] over the AWS SDK.
-#[derive(Clone, Debug)]
-pub struct SdkConfigService {
-    client: aws_sdk_config::Client,
-}
-
-impl SdkConfigService {
-    /// From an SDK configuration.
-    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
-        Self { client: aws_sdk_config::Client::new(sdk) }
-    }
-
-    pub(crate) fn client(&self) -> &aws_sdk_config::Client {
-        &self.client
-    }
-}
-
-#[async_trait]
-impl ConfigApi for SdkConfigService {
-    async fn rules(&self) -> Result<Vec<ConfigRule>, ApiError> {
-        let mut rules = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let out = self
-                .client
-                .describe_config_rules()
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| ApiError::from_sdk("config:DescribeConfigRules", e))?;
-            rules.extend(out.config_rules().iter().filter_map(|r| {
-                let source = r.source();
-                Some(ConfigRule {
-                    name: r.config_rule_name()?.to_owned(),
-                    owner: source.map(|s| s.owner().as_str().to_owned()).unwrap_or_default(),
-                    identifier: source.and_then(|s| s.source_identifier()).map(str::to_owned),
-                })
-            }));
-            match out.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => return Ok(rules),
-            }
-        }
-    }
-
-    async fn compliance_page(
-        &self,
-        rule: &str,
-        next_token: Option<String>,
-    ) -> Result<(Vec<EvaluationResult>, Option<String>), ApiError> {
-        let out = self
-            .client
-            .get_compliance_details_by_config_rule()
-            .config_rule_name(rule)
-            .limit(100)
-            .set_next_token(next_token)
-            .send()
-            .await
-            .map_err(|e| ApiError::from_sdk("config:GetComplianceDetailsByConfigRule", e))?;
-        let results = out
-            .evaluation_results()
-            .iter()
-            .map(|r| {
-                let id = r.evaluation_result_identifier();
-                let q = id.and_then(|i| i.evaluation_result_qualifier());
-                EvaluationResult {
-                    resource_type: q.and_then(|q| q.resource_type()).unwrap_or_default().to_owned(),
-                    resource_id: q.and_then(|q| q.resource_id()).unwrap_or_default().to_owned(),
-                    compliance: r.compliance_type().map(|c| c.as_str().to_owned()).unwrap_or_default(),
-                    annotation: r.annotation().map(str::to_owned),
-                    ordered_at: id.and_then(|i| i.ordering_timestamp()).and_then(to_chrono),
-                    recorded_at: r.result_recorded_time().and_then(to_chrono),
-                    invoked_at: r.config_rule_invoked_time().and_then(to_chrono),
-                }
-            })
-            .collect();
-        Ok((results, out.next_token().filter(|t| !t.is_empty()).map(str::to_owned)))
-    }
-}
+#[cfg(test)]
+pub use api::MockConfigApi;
+pub use api::{
+    CUSTOM_PREFIX, ConfigApi, ConfigRule, EvaluationResult, MANAGED_PREFIX, PackResultsPage, PackRule, SdkConfigService,
+};
+use packs::Packs;
 
 /// Maps `ComplianceType` to a status: `COMPLIANT` pass, `NON_COMPLIANT`
 /// fail, `NOT_APPLICABLE` not applicable, `INSUFFICIENT_DATA` (or anything
@@ -313,6 +180,17 @@ impl Collector for ConfigRulesCollector {
             }
         }
         info!(rules = listed.len(), checks = by_check.len(), "AWS Config rules listed");
+        let wanted: BTreeMap<&str, (&ConfigRule, CheckId)> = by_check
+            .iter()
+            .filter(|(id, _)| scope.wants(id))
+            .flat_map(|(id, rules)| rules.iter().map(move |r| (r.name.as_str(), (*r, id.clone()))))
+            .collect();
+        let mut packs = if wanted.is_empty() {
+            Packs::default()
+        } else {
+            Packs::read(self.api.as_ref(), &wanted, &mut collection.gaps).await
+        };
+        collection.declared_controls = std::mem::take(&mut packs.declared);
         for (id, rules) in &by_check {
             let severity = rules.iter().find_map(|r| self.severities.get(&r.name)).copied().unwrap_or(Severity::Medium);
             let check = rule_check(id.clone(), rules, severity);
@@ -323,7 +201,18 @@ impl Collector for ConfigRulesCollector {
             // (resource type, resource id) -> its evidence, the worst verdict of the check's rules.
             let mut judged: BTreeMap<(String, String), Evidence> = BTreeMap::new();
             for rule in rules {
-                self.read_rule(rule, &check, now, &mut judged, &mut collection.gaps).await;
+                let results = match packs.take_results(&rule.name) {
+                    Some(results) => results,
+                    None => match self.read_rule(rule).await {
+                        Ok(results) => results,
+                        Err(gap) => {
+                            collection.gaps.push(gap);
+                            continue;
+                        }
+                    },
+                };
+                let judging = Judging { rule, check: &check, packs: packs.details_of(&rule.name), now };
+                self.merge(&judging, results, &mut judged);
             }
             collection.evidence.extend(judged.into_values());
         }
@@ -331,87 +220,105 @@ impl Collector for ConfigRulesCollector {
     }
 }
 
+/// One rule's results being turned into evidence of its check.
+struct Judging<'a> {
+    rule: &'a ConfigRule,
+    check: &'a Check,
+    /// The packs the rule belongs to, with their controls (`null` when none).
+    packs: serde_json::Value,
+    now: DateTime<Utc>,
+}
+
 impl ConfigRulesCollector {
-    /// Every page of one rule's results, merged into `judged`.
-    async fn read_rule(
-        &self,
-        rule: &ConfigRule,
-        check: &Check,
-        now: DateTime<Utc>,
-        judged: &mut BTreeMap<(String, String), Evidence>,
-        gaps: &mut Vec<Gap>,
-    ) {
+    /// Every page of one rule's results; a gap naming the rule when a page
+    /// cannot be read (the pages before it are not judged alone).
+    async fn read_rule(&self, rule: &ConfigRule) -> Result<Vec<EvaluationResult>, Gap> {
         let mut token = None;
         let mut pages = 0;
-        let mut resources: BTreeMap<(String, String), Arc<ResourceRef>> = BTreeMap::new();
+        let mut all = Vec::new();
         loop {
-            let (results, next) = match self.api.compliance_page(&rule.name, token.take()).await {
-                Ok(page) => page,
-                Err(e) => {
-                    let kind = if e.is_denied() { GapKind::Denied } else { GapKind::Unreadable };
-                    gaps.push(Gap::source(format!("AWS Config rule {}", rule.name), kind, e.explain()));
-                    break;
-                }
-            };
+            let (results, next) = self.api.compliance_page(&rule.name, token.take()).await.map_err(|e| {
+                let kind = if e.is_denied() { GapKind::Denied } else { GapKind::Unreadable };
+                Gap::source(format!("AWS Config rule {}", rule.name), kind, e.explain())
+            })?;
             pages += 1;
-            for r in results {
-                let key = (r.resource_type.clone(), r.resource_id.clone());
-                let resource = resources
-                    .entry(key.clone())
-                    .or_insert_with(|| {
-                        Arc::new(
-                            ResourceRef::new(
-                                "aws",
-                                r.resource_type.clone(),
-                                format!("{}/{}", r.resource_type, r.resource_id),
-                                r.resource_id.clone(),
-                            )
-                            .with_account_region(None, self.region.clone()),
-                        )
-                    })
-                    .clone();
-                let status = status_of(&r.compliance);
-                let message = match (&r.annotation, status) {
-                    (Some(a), _) => format!("{}: {a}", r.compliance),
-                    (None, Status::Error) => format!("{}: AWS Config could not judge the resource", r.compliance),
-                    (None, _) => r.compliance.clone(),
-                };
-                let this_rule =
-                    json!({ "name": rule.name, "compliance_type": r.compliance, "annotation": r.annotation });
-                match judged.get_mut(&key) {
-                    Some(existing) => {
-                        let worse = rank(status) > rank(existing.status);
-                        if let Some(list) = existing.details["rules"].as_array_mut() {
-                            list.push(this_rule);
-                        }
-                        if worse {
-                            let rules = existing.details["rules"].take();
-                            *existing = Evidence::new(check, resource, status, message)
-                                .with_details(details(rule, &r, rules))
-                                .observed_at(now);
-                        }
-                    }
-                    None => {
-                        let evidence = Evidence::new(check, resource, status, message)
-                            .with_details(details(rule, &r, json!([this_rule])))
-                            .observed_at(now);
-                        judged.insert(key, evidence);
-                    }
-                }
-            }
+            all.extend(results);
             match next {
                 Some(t) => token = Some(t),
                 None => break,
             }
         }
-        info!(rule = rule.name, pages, resources = resources.len(), "AWS Config rule read");
+        info!(rule = rule.name, pages, results = all.len(), "AWS Config rule read");
+        Ok(all)
+    }
+
+    /// One rule's results merged into `judged`: one evidence per resource,
+    /// the worst verdict of the check's rules.
+    fn merge(
+        &self,
+        judging: &Judging<'_>,
+        results: Vec<EvaluationResult>,
+        judged: &mut BTreeMap<(String, String), Evidence>,
+    ) {
+        let Judging { rule, check, packs, now } = judging;
+        let mut resources: BTreeMap<(String, String), Arc<ResourceRef>> = BTreeMap::new();
+        for r in results {
+            let key = (r.resource_type.clone(), r.resource_id.clone());
+            let resource = resources
+                .entry(key.clone())
+                .or_insert_with(|| {
+                    Arc::new(
+                        ResourceRef::new(
+                            "aws",
+                            r.resource_type.clone(),
+                            format!("{}/{}", r.resource_type, r.resource_id),
+                            r.resource_id.clone(),
+                        )
+                        .with_account_region(None, self.region.clone()),
+                    )
+                })
+                .clone();
+            let status = status_of(&r.compliance);
+            let message = match (&r.annotation, status) {
+                (Some(a), _) => format!("{}: {a}", r.compliance),
+                (None, Status::Error) => format!("{}: AWS Config could not judge the resource", r.compliance),
+                (None, _) => r.compliance.clone(),
+            };
+            let this_rule = json!({ "name": rule.name, "compliance_type": r.compliance, "annotation": r.annotation, "conformance_packs": packs });
+            match judged.get_mut(&key) {
+                Some(existing) => {
+                    let worse = rank(status) > rank(existing.status);
+                    if let Some(list) = existing.details["rules"].as_array_mut() {
+                        list.push(this_rule);
+                    }
+                    if worse {
+                        let rules = existing.details["rules"].take();
+                        *existing = Evidence::new(check, resource, status, message)
+                            .with_details(details(rule, &r, packs, rules))
+                            .observed_at(*now);
+                    }
+                }
+                None => {
+                    let evidence = Evidence::new(check, resource, status, message)
+                        .with_details(details(rule, &r, packs, json!([this_rule])))
+                        .observed_at(*now);
+                    judged.insert(key, evidence);
+                }
+            }
+        }
     }
 }
 
 /// The details of one result: the rule that gave the verdict, and every
 /// rule of the check that judged the resource.
-fn details(rule: &ConfigRule, r: &EvaluationResult, rules: serde_json::Value) -> serde_json::Value {
+fn details(
+    rule: &ConfigRule,
+    r: &EvaluationResult,
+    packs: &serde_json::Value,
+    rules: serde_json::Value,
+) -> serde_json::Value {
     json!({
+        "conformance_packs": packs,
         "config_rule": rule.name,
         "source_identifier": rule.identifier,
         "owner": rule.owner,
@@ -429,6 +336,7 @@ fn details(rule: &ConfigRule, r: &EvaluationResult, rules: serde_json::Value) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::ApiError;
 
     #[test]
     fn ids_and_statuses() -> compliance_core::Result<()> {
@@ -453,6 +361,7 @@ mod tests {
     #[tokio::test]
     async fn a_denied_rule_is_a_gap_and_other_rules_go_on() -> compliance_core::Result<()> {
         let mut api = MockConfigApi::new();
+        api.expect_conformance_packs().returning(|| Ok(Vec::new()));
         api.expect_rules().returning(|| Ok(vec![ConfigRule::custom("secret-rule"), ConfigRule::custom("open-rule")]));
         api.expect_compliance_page().returning(|rule, _| {
             if rule == "secret-rule" {
@@ -505,6 +414,7 @@ mod tests {
     async fn copies_of_one_managed_rule_give_one_evidence_per_resource_with_the_worst_verdict()
     -> compliance_core::Result<()> {
         let mut api = MockConfigApi::new();
+        api.expect_conformance_packs().returning(|| Ok(Vec::new()));
         api.expect_rules().returning(|| {
             Ok(vec![
                 ConfigRule::managed("s3-bucket-ssl-requests-only", "S3_BUCKET_SSL_REQUESTS_ONLY"),
@@ -529,6 +439,61 @@ mod tests {
         assert_eq!(a.status, Status::Fail, "the worst of the two rules");
         assert_eq!(a.details["config_rule"], "securityhub-s3-bucket-ssl-requests-only-x1");
         assert_eq!(a.details["rules"].as_array().map(Vec::len), Some(2));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn pack_rules_are_read_through_the_pack_with_its_controls_and_a_denied_pack_read_loses_nothing()
+    -> compliance_core::Result<()> {
+        let mut api = MockConfigApi::new();
+        api.expect_rules().returning(|| {
+            Ok(vec![
+                ConfigRule::managed("iam-password-policy-conformance-pack-x1", "IAM_PASSWORD_POLICY"),
+                ConfigRule::managed("s3-bucket-versioning-enabled-conformance-pack-y2", "S3_BUCKET_VERSIONING_ENABLED"),
+            ])
+        });
+        api.expect_conformance_packs().returning(|| Ok(vec!["pci".into(), "locked".into()]));
+        api.expect_pack_rules().returning(|pack| match pack {
+            "pci" => Ok(vec![PackRule {
+                rule: "iam-password-policy-conformance-pack-x1".into(),
+                compliance: "NON_COMPLIANT".into(),
+                controls: vec!["pci-dss:8.3.6".into(), "internal-7".into()],
+            }]),
+            _ => Err(ApiError::new(
+                "config:DescribeConformancePackCompliance",
+                Some("AccessDeniedException"),
+                "no",
+                Some(400),
+            )),
+        });
+        api.expect_pack_results_page().returning(|_, _| {
+            Ok((
+                vec![("iam-password-policy-conformance-pack-x1".into(), result("123456789012", "NON_COMPLIANT"))],
+                None,
+            ))
+        });
+        // Only the rule outside any readable pack is read on its own.
+        api.expect_compliance_page()
+            .withf(|rule, _| rule == "s3-bucket-versioning-enabled-conformance-pack-y2")
+            .returning(|_, _| Ok((vec![result("logs", "COMPLIANT")], None)));
+        let c = ConfigRulesCollector::discovering(Arc::new(api), None).collect(&Scope::all()).await?;
+        assert_eq!(c.evidence.len(), 2);
+        assert_eq!(c.gaps.len(), 1, "{:?}", c.gaps);
+        assert_eq!(
+            (c.gaps[0].kind, c.gaps[0].source.as_deref()),
+            (GapKind::Denied, Some("AWS Config conformance pack locked"))
+        );
+        let password = c
+            .evidence
+            .iter()
+            .find(|e| e.check_id.as_str() == "aws.config.iam-password-policy")
+            .ok_or(compliance_core::Error::collect("test", "no password evidence"))?;
+        assert_eq!(password.status, Status::Fail);
+        assert_eq!(password.details["conformance_packs"][0]["name"], "pci");
+        assert_eq!(password.details["conformance_packs"][0]["controls"][0], "pci-dss:8.3.6");
+        let declared: Vec<&str> = c.declared_controls.iter().map(|d| d.control.as_str()).collect();
+        assert_eq!(declared, ["pci-dss:8.3.6", "internal-7"]);
+        assert!(c.declared_controls.iter().all(|d| d.check.as_str() == "aws.config.iam-password-policy"));
         Ok(())
     }
 }

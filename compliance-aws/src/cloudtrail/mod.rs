@@ -8,18 +8,20 @@
 //!   and `aws.cloudtrail.bucket_not_public` (the log bucket blocks public
 //!   access with all four settings).
 
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
-use async_trait::async_trait;
-use chrono::Utc;
-use compliance_core::{
-    Catalogue, Check, CheckDef, CheckSpec, Collection, Collector, ResourceRef, Scope, Severity, Status, Verdict,
-};
+use compliance_core::{Catalogue, CheckDef, CheckSpec, Severity, Status, Verdict};
 use serde_json::json;
 
-use crate::AccountGuard;
-use crate::api::ApiError;
-use crate::s3::{BucketApi, PublicAccessBlock, SdkBuckets};
+use crate::s3::PublicAccessBlock;
+
+mod api;
+mod collector;
+mod remediator;
+
+pub use api::{SdkTrails, TrailApi};
+pub use collector::CloudTrailCollector;
+pub use remediator::LogFileValidationRemediator;
 
 /// One trail and what the checks read of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,7 +95,7 @@ fn bucket_not_public(t: &Trail, _: &()) -> Option<Verdict> {
     })
 }
 
-const TRAIL_KIND: &str = "AWS::CloudTrail::Trail";
+pub(crate) const TRAIL_KIND: &str = "AWS::CloudTrail::Trail";
 
 static TRAIL_DEFS: &[CheckDef<Trail, ()>] = &[
     CheckDef {
@@ -118,7 +120,7 @@ static TRAIL_DEFS: &[CheckDef<Trail, ()>] = &[
             rationale: "Digest files prove the logs were not changed or deleted after delivery.",
             remediation: "Enable log file validation on the trail (cloudtrail:UpdateTrail --enable-log-file-validation).",
             reference: "PCI DSS v4.0 10.3.2; CIS AWS Foundations 3.2",
-            remediable: false,
+            remediable: true,
         },
         judge: log_file_validation,
     },
@@ -150,7 +152,7 @@ static TRAIL_DEFS: &[CheckDef<Trail, ()>] = &[
     },
 ];
 
-static TRAILS: LazyLock<Catalogue<Trail, ()>> = LazyLock::new(|| Catalogue::new(TRAIL_DEFS));
+pub(crate) static TRAILS: LazyLock<Catalogue<Trail, ()>> = LazyLock::new(|| Catalogue::new(TRAIL_DEFS));
 
 /// The per-trail catalogue.
 pub fn trail_catalogue() -> &'static Catalogue<Trail, ()> {
@@ -186,143 +188,22 @@ static ACCOUNT_DEFS: &[CheckDef<[Trail], ()>] = &[CheckDef {
     judge: multi_region_trail,
 }];
 
-static ACCOUNT: LazyLock<Catalogue<[Trail], ()>> = LazyLock::new(|| Catalogue::new(ACCOUNT_DEFS));
+pub(crate) static ACCOUNT: LazyLock<Catalogue<[Trail], ()>> = LazyLock::new(|| Catalogue::new(ACCOUNT_DEFS));
 
 /// The account-level catalogue.
 pub fn account_catalogue() -> &'static Catalogue<[Trail], ()> {
     &ACCOUNT
 }
 
-/// The CloudTrail calls the checks make.
-#[cfg_attr(test, mockall::automock)]
-#[async_trait]
-pub trait TrailApi: Send + Sync {
-    /// `cloudtrail:DescribeTrails` (this region's and multi-region trails),
-    /// each with `cloudtrail:GetTrailStatus`. Bucket settings are not read here.
-    async fn trails(&self) -> Result<Vec<Trail>, ApiError>;
-}
-
-/// [`TrailApi`] over the AWS SDK.
-#[derive(Clone, Debug)]
-pub struct SdkTrails {
-    client: aws_sdk_cloudtrail::Client,
-}
-
-impl SdkTrails {
-    /// From an SDK configuration.
-    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
-        Self { client: aws_sdk_cloudtrail::Client::new(sdk) }
-    }
-}
-
-#[async_trait]
-impl TrailApi for SdkTrails {
-    async fn trails(&self) -> Result<Vec<Trail>, ApiError> {
-        // DescribeTrails answers in one page (at most five trails per region, plus multi-region shadows).
-        let out = self
-            .client
-            .describe_trails()
-            .include_shadow_trails(true)
-            .send()
-            .await
-            .map_err(|e| ApiError::from_sdk("cloudtrail:DescribeTrails", e))?;
-        let mut trails = Vec::new();
-        for t in out.trail_list() {
-            let arn = t.trail_arn().unwrap_or_default().to_owned();
-            let logging = match self.client.get_trail_status().name(&arn).send().await {
-                Ok(status) => Ok(status.is_logging().unwrap_or(false)),
-                Err(e) => Err(ApiError::from_sdk("cloudtrail:GetTrailStatus", e).explain()),
-            };
-            trails.push(Trail {
-                name: t.name().unwrap_or_default().to_owned(),
-                arn,
-                home_region: t.home_region().unwrap_or_default().to_owned(),
-                multi_region: t.is_multi_region_trail().unwrap_or(false),
-                logging,
-                log_file_validation: t.log_file_validation_enabled().unwrap_or(false),
-                kms_key: t.kms_key_id().map(str::to_owned),
-                bucket: t.s3_bucket_name().map(str::to_owned),
-                bucket_block: Ok(None),
-            });
-        }
-        Ok(trails)
-    }
-}
-
-/// Judges the account's trails.
-#[derive(Clone)]
-pub struct CloudTrailCollector {
-    trails: Arc<dyn TrailApi>,
-    buckets: Arc<dyn BucketApi>,
-    account: AccountGuard,
-}
-
-impl CloudTrailCollector {
-    /// Through the SDK; `path_style` for S3 endpoints that need it (moto, MinIO).
-    pub fn new(sdk: &aws_config::SdkConfig, path_style: bool) -> Self {
-        Self::with_api(Arc::new(SdkTrails::new(sdk)), Arc::new(SdkBuckets::new(sdk, path_style)))
-            .with_account(AccountGuard::of_credentials(sdk))
-    }
-
-    /// Through any [`TrailApi`] and [`BucketApi`].
-    pub fn with_api(trails: Arc<dyn TrailApi>, buckets: Arc<dyn BucketApi>) -> Self {
-        Self { trails, buckets, account: AccountGuard::unchecked() }
-    }
-
-    /// The account evidence names.
-    pub fn with_account(mut self, account: AccountGuard) -> Self {
-        self.account = account;
-        self
-    }
-}
-
-#[async_trait]
-impl Collector for CloudTrailCollector {
-    fn name(&self) -> &str {
-        "aws-cloudtrail"
-    }
-
-    fn checks(&self) -> Vec<Check> {
-        let mut checks = ACCOUNT.checks();
-        checks.extend(TRAILS.checks());
-        checks
-    }
-
-    async fn collect(&self, scope: &Scope) -> compliance_core::Result<Collection> {
-        if !ACCOUNT.any_wanted(scope) && !TRAILS.any_wanted(scope) {
-            return Ok(Collection::default());
-        }
-        let now = Utc::now();
-        let account = self.account.account().await.ok().flatten();
-        let mut trails = self.trails.trails().await.map_err(|e| e.into_collect_error("aws-cloudtrail"))?;
-        // Multi-region trails appear in every region: each is judged once, by its ARN.
-        trails.sort_by(|a, b| a.arn.cmp(&b.arn));
-        trails.dedup_by(|a, b| a.arn == b.arn);
-        for t in &mut trails {
-            if let Some(bucket) = t.bucket.clone() {
-                t.bucket_block = match self.buckets.bucket_region(&bucket).await {
-                    Ok(region) => self.buckets.public_access_block(&bucket, &region).await.map_err(|e| e.explain()),
-                    Err(e) => Err(e.explain()),
-                };
-            }
-        }
-        let mut evidence = Vec::new();
-        let id = format!("arn:aws:cloudtrail::{}:account", account.as_deref().unwrap_or("unknown"));
-        let resource =
-            ResourceRef::new("aws", "AWSAccount", id, "<account trails>").with_account_region(account.clone(), None);
-        evidence.extend(ACCOUNT.judge(trails.as_slice(), &(), resource, scope, now));
-        for t in &trails {
-            let resource = ResourceRef::new("aws", TRAIL_KIND, t.arn.clone(), t.name.clone())
-                .with_account_region(account.clone(), Some(t.home_region.clone()));
-            evidence.extend(TRAILS.judge(t, &(), resource, scope, now));
-        }
-        Ok(evidence.into())
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use compliance_core::{Collector, Scope};
+
+    use super::api::MockTrailApi;
     use super::*;
+    use crate::api::ApiError;
 
     fn good() -> Trail {
         Trail {

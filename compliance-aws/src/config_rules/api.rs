@@ -1,0 +1,261 @@
+//! What AWS Config returns ([`ConfigRule`], [`EvaluationResult`], a
+//! conformance pack's rules), and the calls that read it ([`ConfigApi`]).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use compliance_core::CheckId;
+
+use crate::api::{ApiError, to_chrono};
+
+/// One evaluation result, as AWS Config reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EvaluationResult {
+    /// `ResourceType` (`AWS::S3::Bucket`).
+    pub resource_type: String,
+    /// `ResourceId`.
+    pub resource_id: String,
+    /// `ComplianceType` (`COMPLIANT`, `NON_COMPLIANT`, `NOT_APPLICABLE`, `INSUFFICIENT_DATA`).
+    pub compliance: String,
+    /// `Annotation`.
+    pub annotation: Option<String>,
+    /// `OrderingTimestamp`.
+    pub ordered_at: Option<DateTime<Utc>>,
+    /// `ResultRecordedTime`.
+    pub recorded_at: Option<DateTime<Utc>>,
+    /// `ConfigRuleInvokedTime`.
+    pub invoked_at: Option<DateTime<Utc>>,
+}
+
+/// A rule as `DescribeConfigRules` describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigRule {
+    /// `ConfigRuleName`.
+    pub name: String,
+    /// `Source.Owner`: `AWS`, `CUSTOM_LAMBDA`, `CUSTOM_POLICY`.
+    pub owner: String,
+    /// `Source.SourceIdentifier` of a managed rule (`S3_BUCKET_SSL_REQUESTS_ONLY`).
+    pub identifier: Option<String>,
+}
+
+impl ConfigRule {
+    /// A managed rule.
+    pub fn managed(name: impl Into<String>, identifier: impl Into<String>) -> Self {
+        Self { name: name.into(), owner: "AWS".into(), identifier: Some(identifier.into()) }
+    }
+
+    /// A custom rule.
+    pub fn custom(name: impl Into<String>) -> Self {
+        Self { name: name.into(), owner: "CUSTOM_LAMBDA".into(), identifier: None }
+    }
+
+    /// The check its results are filed under: the identifier of a managed
+    /// rule, the name of a custom one.
+    pub fn check_id(&self) -> compliance_core::Result<CheckId> {
+        match (&self.identifier, self.owner.as_str()) {
+            (Some(identifier), "AWS") => CheckId::derived(MANAGED_PREFIX, identifier),
+            _ => CheckId::derived(CUSTOM_PREFIX, &self.name),
+        }
+    }
+}
+
+/// Where managed rules' checks live: `aws.config.<identifier>`.
+pub const MANAGED_PREFIX: &str = "aws.config";
+/// Where custom rules' checks live: `aws.config.custom.<name>`.
+pub const CUSTOM_PREFIX: &str = "aws.config.custom";
+
+/// The AWS Config calls the collector makes.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait ConfigApi: Send + Sync {
+    /// `config:DescribeConfigRules`, every page.
+    async fn rules(&self) -> Result<Vec<ConfigRule>, ApiError>;
+    /// `config:GetComplianceDetailsByConfigRule`, one page.
+    async fn compliance_page(
+        &self,
+        rule: &str,
+        next_token: Option<String>,
+    ) -> Result<(Vec<EvaluationResult>, Option<String>), ApiError>;
+    /// `config:DescribeConformancePacks`, every page: the packs' names.
+    async fn conformance_packs(&self) -> Result<Vec<String>, ApiError>;
+    /// `config:DescribeConformancePackCompliance`, every page: each rule of
+    /// the pack, with its compliance and the `Controls` the pack declares.
+    async fn pack_rules(&self, pack: &str) -> Result<Vec<PackRule>, ApiError>;
+    /// `config:GetConformancePackComplianceDetails`, one page: results of
+    /// the pack's rules, each with its rule's name.
+    async fn pack_results_page(&self, pack: &str, next_token: Option<String>) -> Result<PackResultsPage, ApiError>;
+}
+
+/// One page of a pack's results: each with its rule's name, and the token
+/// of the next page.
+pub type PackResultsPage = (Vec<(String, EvaluationResult)>, Option<String>);
+
+/// One rule of a conformance pack, as `DescribeConformancePackCompliance` gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PackRule {
+    /// `ConfigRuleName`.
+    pub rule: String,
+    /// `ComplianceType` of the rule as a whole.
+    pub compliance: String,
+    /// `Controls`: what the pack says the rule is evidence for (up to 20).
+    pub controls: Vec<String>,
+}
+
+fn next(token: Option<&str>) -> Option<String> {
+    token.filter(|t| !t.is_empty()).map(str::to_owned)
+}
+
+/// [`ConfigApi`] over the AWS SDK.
+#[derive(Clone, Debug)]
+pub struct SdkConfigService {
+    client: aws_sdk_config::Client,
+}
+
+impl SdkConfigService {
+    /// From an SDK configuration.
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        Self { client: aws_sdk_config::Client::new(sdk) }
+    }
+
+    pub(crate) fn client(&self) -> &aws_sdk_config::Client {
+        &self.client
+    }
+}
+
+#[async_trait]
+impl ConfigApi for SdkConfigService {
+    async fn rules(&self) -> Result<Vec<ConfigRule>, ApiError> {
+        let mut rules = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .describe_config_rules()
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| ApiError::from_sdk("config:DescribeConfigRules", e))?;
+            rules.extend(out.config_rules().iter().filter_map(|r| {
+                let source = r.source();
+                Some(ConfigRule {
+                    name: r.config_rule_name()?.to_owned(),
+                    owner: source.map(|s| s.owner().as_str().to_owned()).unwrap_or_default(),
+                    identifier: source.and_then(|s| s.source_identifier()).map(str::to_owned),
+                })
+            }));
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => return Ok(rules),
+            }
+        }
+    }
+
+    async fn compliance_page(
+        &self,
+        rule: &str,
+        next_token: Option<String>,
+    ) -> Result<(Vec<EvaluationResult>, Option<String>), ApiError> {
+        let out = self
+            .client
+            .get_compliance_details_by_config_rule()
+            .config_rule_name(rule)
+            .limit(100)
+            .set_next_token(next_token)
+            .send()
+            .await
+            .map_err(|e| ApiError::from_sdk("config:GetComplianceDetailsByConfigRule", e))?;
+        let results = out
+            .evaluation_results()
+            .iter()
+            .map(|r| {
+                let id = r.evaluation_result_identifier();
+                let q = id.and_then(|i| i.evaluation_result_qualifier());
+                EvaluationResult {
+                    resource_type: q.and_then(|q| q.resource_type()).unwrap_or_default().to_owned(),
+                    resource_id: q.and_then(|q| q.resource_id()).unwrap_or_default().to_owned(),
+                    compliance: r.compliance_type().map(|c| c.as_str().to_owned()).unwrap_or_default(),
+                    annotation: r.annotation().map(str::to_owned),
+                    ordered_at: id.and_then(|i| i.ordering_timestamp()).and_then(to_chrono),
+                    recorded_at: r.result_recorded_time().and_then(to_chrono),
+                    invoked_at: r.config_rule_invoked_time().and_then(to_chrono),
+                }
+            })
+            .collect();
+        Ok((results, next(out.next_token())))
+    }
+
+    async fn conformance_packs(&self) -> Result<Vec<String>, ApiError> {
+        let mut packs = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .client
+                .describe_conformance_packs()
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| ApiError::from_sdk("config:DescribeConformancePacks", e))?;
+            packs.extend(out.conformance_pack_details().iter().map(|p| p.conformance_pack_name().to_owned()));
+            match next(out.next_token()) {
+                Some(t) => token = Some(t),
+                None => return Ok(packs),
+            }
+        }
+    }
+
+    async fn pack_rules(&self, pack: &str) -> Result<Vec<PackRule>, ApiError> {
+        let mut rules = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .client
+                .describe_conformance_pack_compliance()
+                .conformance_pack_name(pack)
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| ApiError::from_sdk("config:DescribeConformancePackCompliance", e))?;
+            rules.extend(out.conformance_pack_rule_compliance_list().iter().filter_map(|r| {
+                Some(PackRule {
+                    rule: r.config_rule_name()?.to_owned(),
+                    compliance: r.compliance_type().map(|c| c.as_str().to_owned()).unwrap_or_default(),
+                    controls: r.controls().to_vec(),
+                })
+            }));
+            match next(out.next_token()) {
+                Some(t) => token = Some(t),
+                None => return Ok(rules),
+            }
+        }
+    }
+
+    async fn pack_results_page(&self, pack: &str, next_token: Option<String>) -> Result<PackResultsPage, ApiError> {
+        let out = self
+            .client
+            .get_conformance_pack_compliance_details()
+            .conformance_pack_name(pack)
+            .limit(100)
+            .set_next_token(next_token)
+            .send()
+            .await
+            .map_err(|e| ApiError::from_sdk("config:GetConformancePackComplianceDetails", e))?;
+        let results = out
+            .conformance_pack_rule_evaluation_results()
+            .iter()
+            .filter_map(|r| {
+                let id = r.evaluation_result_identifier()?;
+                let q = id.evaluation_result_qualifier()?;
+                let result = EvaluationResult {
+                    resource_type: q.resource_type().unwrap_or_default().to_owned(),
+                    resource_id: q.resource_id().unwrap_or_default().to_owned(),
+                    compliance: r.compliance_type().as_str().to_owned(),
+                    annotation: r.annotation().map(str::to_owned),
+                    ordered_at: id.ordering_timestamp().and_then(to_chrono),
+                    recorded_at: to_chrono(r.result_recorded_time()),
+                    invoked_at: to_chrono(r.config_rule_invoked_time()),
+                };
+                Some((q.config_rule_name()?.to_owned(), result))
+            })
+            .collect();
+        Ok((results, next(out.next_token())))
+    }
+}
