@@ -1,47 +1,56 @@
-//! Custom endpoints given as an IP address (an emulator, a private proxy).
+//! Custom endpoints given as an IPv4 address or `localhost` (an emulator, a
+//! private proxy).
 //!
 //! S3 Control puts the account id in the host name: with an endpoint
 //! `http://10.0.0.5:4566` the SDK calls `http://123456789012.10.0.0.5:4566`,
 //! a name no DNS server knows. [`AccountHosts`] answers such names with the
-//! address they end with, and every other name with the system resolver;
-//! [`http_client`] is an SDK HTTP client that uses it.
+//! endpoint's address (`<label>.localhost` with the loopback address, as
+//! RFC 6761 reserves it), and every other name with the system resolver;
+//! [`http_client`] is an SDK HTTP client that uses it. An IPv6 address
+//! cannot take a prefix (`123.[::1]` is no host name): use a name there.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use aws_smithy_runtime_api::client::dns::{DnsFuture, ResolveDns, ResolveDnsError};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
-/// Resolves `<label>.<IP address>` to that address when it is one of the
-/// endpoint's; any other name through the system resolver.
+/// Resolves `<label>.<endpoint host>` to the endpoint's address; any other
+/// name through the system resolver.
 #[derive(Clone, Debug)]
 pub struct AccountHosts {
-    endpoint: IpAddr,
+    /// The endpoint's host as written (`10.0.0.5`, `localhost`).
+    host: String,
+    address: IpAddr,
 }
 
 impl AccountHosts {
-    /// For an endpoint at this address.
-    pub fn new(endpoint: IpAddr) -> Self {
-        Self { endpoint }
+    /// For an endpoint at this IPv4 address.
+    pub fn new(endpoint: Ipv4Addr) -> Self {
+        Self { host: endpoint.to_string(), address: IpAddr::V4(endpoint) }
     }
 
-    /// For the endpoint URL, when its host is an IP address.
+    /// For the endpoint URL, when its host is an IPv4 address or `localhost`.
     pub fn for_endpoint(url: &str) -> Option<Self> {
         let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
         let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        let host = match authority.strip_prefix('[') {
-            // [v6]:port
-            Some(v6) => v6.split(']').next().unwrap_or_default(),
-            None => authority.rsplit_once(':').map_or(authority, |(host, _)| host),
-        };
-        host.parse().ok().map(Self::new)
+        let host = authority.rsplit_once(':').map_or(authority, |(host, _)| host);
+        if host.eq_ignore_ascii_case("localhost") {
+            return Some(Self { host: "localhost".into(), address: IpAddr::V4(Ipv4Addr::LOCALHOST) });
+        }
+        host.parse::<Ipv4Addr>().ok().map(Self::new)
+    }
+
+    /// The address a name resolves to without asking DNS, if it is ours.
+    fn known(&self, name: &str) -> Option<IpAddr> {
+        let (_, rest) = name.split_once('.')?;
+        rest.eq_ignore_ascii_case(&self.host).then_some(self.address)
     }
 }
 
 impl ResolveDns for AccountHosts {
     fn resolve_dns<'a>(&'a self, name: &'a str) -> DnsFuture<'a> {
-        let prefixed = name.split_once('.').and_then(|(_, rest)| rest.parse::<IpAddr>().ok());
-        if prefixed == Some(self.endpoint) {
-            return DnsFuture::ready(Ok(vec![self.endpoint]));
+        if let Some(address) = self.known(name) {
+            return DnsFuture::ready(Ok(vec![address]));
         }
         DnsFuture::new(async move {
             let found = tokio::net::lookup_host((name, 0)).await.map_err(ResolveDnsError::new)?;
@@ -62,21 +71,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_endpoint_address_is_found_in_every_url_shape() {
-        let ip = |url: &str| AccountHosts::for_endpoint(url).map(|h| h.endpoint.to_string());
-        assert_eq!(ip("http://127.0.0.1:5000").as_deref(), Some("127.0.0.1"));
-        assert_eq!(ip("https://10.0.0.5/path").as_deref(), Some("10.0.0.5"));
-        assert_eq!(ip("http://[::1]:4566").as_deref(), Some("::1"));
-        assert_eq!(ip("https://vpce-1.s3.eu-west-1.vpce.amazonaws.com"), None, "a name: DNS knows its subdomains");
-    }
-
-    #[tokio::test]
-    async fn an_account_prefixed_endpoint_address_resolves_to_the_endpoint_only() {
-        let hosts = AccountHosts::new("127.0.0.1".parse().unwrap_or(IpAddr::from([127, 0, 0, 1])));
-        let found = hosts.resolve_dns("123456789012.127.0.0.1").await.ok();
-        assert_eq!(found, Some(vec![IpAddr::from([127, 0, 0, 1])]));
-        // Another address is not ours to answer: the system resolver refuses the name.
-        assert!(hosts.resolve_dns("123456789012.10.9.8.7").await.is_err());
-        assert_eq!(hosts.resolve_dns("localhost").await.ok().map(|a| a.is_empty()), Some(false));
+    fn the_endpoint_host_is_found_in_every_url_shape_and_only_its_prefixed_names_are_answered() {
+        let hosts = |url: &str| AccountHosts::for_endpoint(url);
+        let known = |url: &str, name: &str| hosts(url).and_then(|h| h.known(name)).map(|a| a.to_string());
+        assert_eq!(known("http://127.0.0.1:5000", "123456789012.127.0.0.1").as_deref(), Some("127.0.0.1"));
+        assert_eq!(known("https://10.0.0.5/path", "123456789012.10.0.0.5").as_deref(), Some("10.0.0.5"));
+        assert_eq!(known("http://LOCALHOST:4566", "123456789012.localhost").as_deref(), Some("127.0.0.1"));
+        assert_eq!(known("http://127.0.0.1:5000", "123456789012.10.9.8.7"), None, "another address: DNS decides");
+        assert_eq!(known("http://127.0.0.1:5000", "127.0.0.1"), None);
+        assert!(hosts("http://[::1]:4566").is_none(), "an IPv6 address takes no prefix");
+        assert!(hosts("https://vpce-1.s3.eu-west-1.vpce.amazonaws.com").is_none(), "a name: DNS knows its subdomains");
     }
 }

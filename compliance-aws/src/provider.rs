@@ -37,6 +37,9 @@ pub struct AwsConfig {
     pub max_attempts: u32,
     /// AWS Config rules to read; every rule of the region when empty.
     pub config_rules: Vec<String>,
+    /// The region whose configuration recorder must record global resource
+    /// types (IAM); without it they are reported but not judged.
+    pub config_global_region: Option<String>,
     /// Days without use after which an IAM user is inactive.
     pub inactive_days: i64,
     /// Buckets judged at once.
@@ -63,6 +66,7 @@ impl Default for AwsConfig {
             region: None,
             max_attempts: 5,
             config_rules: Vec::new(),
+            config_global_region: None,
             inactive_days: 90,
             bucket_concurrency: 8,
             kms_key_id: None,
@@ -237,7 +241,10 @@ async fn account(config: &AwsConfig, wiring: Wiring) -> compliance_core::Result<
         )))
         .with_collector(Arc::new(S3Collector::new(&sdk, s3)))
         .with_collector(Arc::new(AccountPublicAccessBlockCollector::new(&sdk)))
-        .with_collector(Arc::new(ConfigRecorderCollector::new(&sdk)))
+        .with_collector(Arc::new(match &config.config_global_region {
+            Some(region) => ConfigRecorderCollector::new(&sdk).with_global_region(region.clone()),
+            None => ConfigRecorderCollector::new(&sdk),
+        }))
         .with_collector(Arc::new(IamPostureCollector::new(&sdk, PostureConfig::default())));
     #[cfg(feature = "cloudtrail")]
     let wiring = wiring

@@ -205,6 +205,11 @@ pub struct ScanArgs {
     /// AWS Config rules to read; repeatable (default: every rule of the region).
     #[arg(long = "aws-config-rule", value_name = "NAME", requires = "aws")]
     pub aws_config_rules: Vec<String>,
+    /// The region whose Config recorder must record global resource types
+    /// (IAM); AWS advises one region, to avoid duplicate items. Without it,
+    /// global types are reported in the details but not judged.
+    #[arg(long, value_name = "REGION", requires = "aws")]
+    pub aws_config_global_region: Option<String>,
     /// Days without use after which an IAM user is inactive.
     #[arg(long, value_name = "DAYS", default_value_t = 90, requires = "aws")]
     pub aws_inactive_days: i64,

@@ -95,9 +95,11 @@ impl Framework for FrameworkDef {
 /// known before the run: an AWS Config conformance pack gives each of its
 /// rules a list of `Controls`.
 ///
-/// It supports control `X` of framework `F` when `control` is `X` itself, or
-/// `F:X` (`pci-dss:8.3.6`) to name the framework; a control no loaded
-/// framework has stays in the evidence details only.
+/// `F:X` (`pci-dss:8.3.6`) names control `X` of framework `F`; a bare `X`
+/// lands on the one loaded framework that has a control `X`. Ids compare
+/// without regard to case. A bare id that several frameworks have (`2.2.2`
+/// could be a CIS or a PCI DSS number) or that none has stays in the
+/// evidence details only: a wrong mapping is worse than none.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct DeclaredControl {
@@ -115,18 +117,28 @@ impl DeclaredControl {
         Self { check, control: control.into(), source: source.into() }
     }
 
-    /// Whether it names `control` of `framework`.
-    pub fn names(&self, framework: &str, control: &str) -> bool {
+    /// Where it lands among `frameworks`: the framework's index and the
+    /// control's id as the framework writes it; `None` when nowhere or
+    /// ambiguous.
+    pub fn placement(&self, frameworks: &[std::sync::Arc<dyn Framework>]) -> Option<(usize, String)> {
         let declared = self.control.trim();
-        declared == control
-            || declared
-                .split_once(':')
-                .is_some_and(|(f, c)| f.trim().eq_ignore_ascii_case(framework) && c.trim() == control)
+        let (named, control) = match declared.split_once(':') {
+            Some((framework, control)) => (Some(framework.trim()), control.trim()),
+            None => (None, declared),
+        };
+        let mut found = frameworks.iter().enumerate().filter_map(|(i, f)| {
+            if named.is_some_and(|n| !f.id().eq_ignore_ascii_case(n)) {
+                return None;
+            }
+            f.controls().iter().find(|c| c.id.eq_ignore_ascii_case(control)).map(|c| (i, c.id.clone()))
+        });
+        let first = found.next()?;
+        found.next().is_none().then_some(first)
     }
 }
 
 /// The frameworks with the declared controls merged in: a framework some
-/// declaration names is copied with those checks added to its controls;
+/// declaration lands on is copied with those checks added to its controls;
 /// the others are returned as they are.
 ///
 /// ```
@@ -146,30 +158,72 @@ pub fn with_declared_controls(
     frameworks: &[std::sync::Arc<dyn Framework>],
     declared: &[DeclaredControl],
 ) -> Vec<std::sync::Arc<dyn Framework>> {
+    let placed: Vec<(usize, String, &CheckId)> =
+        declared.iter().filter_map(|d| d.placement(frameworks).map(|(i, control)| (i, control, &d.check))).collect();
     frameworks
         .iter()
-        .map(|framework| {
-            let adds = |c: &Control| {
-                declared.iter().filter(|d| d.names(framework.id(), &c.id) && !c.checks.contains(&d.check)).count()
-            };
-            if declared.is_empty() || framework.controls().iter().all(|c| adds(c) == 0) {
+        .enumerate()
+        .map(|(i, framework)| {
+            let here: Vec<(&String, &CheckId)> =
+                placed.iter().filter(|(f, _, _)| *f == i).map(|(_, id, check)| (id, *check)).collect();
+            let new = |c: &Control| here.iter().any(|(id, check)| **id == c.id && !c.checks.contains(check));
+            if !framework.controls().iter().any(new) {
                 return std::sync::Arc::clone(framework);
             }
             let controls = framework
                 .controls()
                 .iter()
                 .map(|c| {
-                    let mut c = c.clone();
-                    for d in declared.iter().filter(|d| d.names(framework.id(), &c.id)) {
-                        if !c.checks.contains(&d.check) {
-                            c.checks.push(d.check.clone());
+                    let mut merged = c.clone();
+                    for (_, check) in here.iter().filter(|(id, _)| **id == c.id) {
+                        if !merged.checks.contains(check) {
+                            merged.checks.push((*check).clone());
                         }
                     }
-                    c
+                    merged
                 })
                 .collect();
             let merged = FrameworkDef::new(framework.id(), framework.name(), framework.version(), controls);
             std::sync::Arc::new(merged) as std::sync::Arc<dyn Framework>
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn framework(id: &str, controls: &[&str]) -> Arc<dyn Framework> {
+        Arc::new(FrameworkDef::new(id, id, "1", controls.iter().map(|c| Control::new(*c, "t", vec![])).collect()))
+    }
+
+    #[test]
+    fn declared_controls_land_on_one_control_or_nowhere() -> crate::Result<()> {
+        let frameworks =
+            [framework("pci-dss", &["2.2.2", "8.3.6"]), framework("cis", &["2.2.2"]), framework("soc2", &["CC6.1"])];
+        let at = |control: &str| -> crate::Result<Option<(usize, String)>> {
+            Ok(DeclaredControl::new("aws.config.x".parse()?, control, "test").placement(&frameworks))
+        };
+        assert_eq!(at("pci-dss:8.3.6")?, Some((0, "8.3.6".into())), "named");
+        assert_eq!(at("8.3.6")?, Some((0, "8.3.6".into())), "bare, one framework has it");
+        assert_eq!(at("cc6.1")?, Some((2, "CC6.1".into())), "case does not matter");
+        assert_eq!(at(" SOC2 : CC6.1 ")?, Some((2, "CC6.1".into())));
+        assert_eq!(at("2.2.2")?, None, "bare and ambiguous");
+        assert_eq!(at("cis:2.2.2")?, Some((1, "2.2.2".into())), "named, no longer ambiguous");
+        assert_eq!(at("soc2:8.3.6")?, None, "the named framework lacks it");
+        assert_eq!(at("ACME-7")?, None);
+
+        let check: CheckId = "aws.config.x".parse()?;
+        let declared = [
+            DeclaredControl::new(check.clone(), "8.3.6", "test"),
+            DeclaredControl::new(check.clone(), "2.2.2", "test"),
+        ];
+        let merged = with_declared_controls(&frameworks, &declared);
+        assert_eq!(merged[0].controls_for(&check).iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["8.3.6"]);
+        assert!(Arc::ptr_eq(&merged[1], &frameworks[1]), "untouched frameworks are shared, not copied");
+        assert!(frameworks[0].controls_for(&check).is_empty(), "the originals do not change");
+        Ok(())
+    }
 }

@@ -203,6 +203,7 @@ impl Monitor {
             run.id = id;
         }
         run.finished_at = last.finished_at;
+        run.declared_controls = last.declared_controls;
         Some(Report::from_owned_run(run, self.engine.frameworks()))
     }
 }
@@ -278,6 +279,12 @@ impl Cycle<'_> {
                 let mut whole = Run::from_evidence(run.checks, merged);
                 whole.id = run.id;
                 whole.gaps = base.gaps.into_iter().chain(run.gaps).collect();
+                whole.declared_controls = base.declared_controls; // the last full run's, and the watch's new ones
+                for d in run.declared_controls {
+                    if !whole.declared_controls.contains(&d) {
+                        whole.declared_controls.push(d);
+                    }
+                }
                 whole
             }
             None => run,

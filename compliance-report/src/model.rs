@@ -12,7 +12,7 @@ use crate::ReportError;
 
 /// Version of the JSON report schema. Additive changes bump the minor part;
 /// a change that breaks readers bumps the major part.
-pub const SCHEMA_VERSION: &str = "1.1.0";
+pub const SCHEMA_VERSION: &str = "1.2.0";
 
 /// The result of one control.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -149,6 +149,11 @@ pub struct Report {
     /// schema 1.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delta: Option<crate::Delta>,
+    /// Controls the run's sources declared for checks (an AWS Config
+    /// conformance pack's `Controls`), mapped into `frameworks` where a
+    /// framework has them (added in schema 1.2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub declared_controls: Vec<compliance_core::DeclaredControl>,
     /// Every evidence.
     pub evidence: Vec<Evidence>,
 }
@@ -192,6 +197,7 @@ impl Report {
             expired_waivers: run.expired_waivers,
             checks: run.checks,
             delta: None,
+            declared_controls: run.declared_controls,
             evidence: run.evidence,
         }
     }

@@ -197,14 +197,19 @@ async fn delta_between_two_runs() -> TestResult {
 async fn the_json_report_validates_against_the_shipped_schema() -> TestResult {
     let schema: Value = serde_json::from_str(compliance_report::REPORT_SCHEMA)?;
     let validator = jsonschema::validator_for(&schema)?;
-    let report = sample_report().await?;
+    let mut report = sample_report().await?;
+    let check = report.evidence[0].check_id.clone();
+    report.declared_controls =
+        vec![compliance_core::DeclaredControl::new(check, "CC6.1", "AWS Config conformance pack p")];
     let json: Value = serde_json::from_slice(&report.render(compliance_report::Format::Json)?)?;
+    assert!(json["declared_controls"].is_array());
     let errors: Vec<String> = validator.iter_errors(&json).map(|e| format!("{} at {}", e, e.instance_path())).collect();
     assert!(errors.is_empty(), "{errors:#?}");
     // And the schema is not a formality: a broken report is refused.
     let mut broken = json.clone();
     broken["evidence"][0]["status"] = Value::from("passed");
     broken["generated_at"] = Value::from("2026-11-27T10:00:00+02:00");
-    assert_eq!(validator.iter_errors(&broken).count(), 2);
+    broken["declared_controls"][0]["pack"] = Value::from("p");
+    assert_eq!(validator.iter_errors(&broken).count(), 3);
     Ok(())
 }

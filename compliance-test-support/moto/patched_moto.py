@@ -30,17 +30,28 @@ Patches (each is a difference between moto 5.2.5 and AWS):
      (of those services, or all) with that status and AWS's error body
      (InternalError, Throttling, ServiceUnavailable), after waiting D ms;
      {"every": 0} turns it off. GET /_compliance/faults counts the faults.
-  8. AWS Config conformance packs (moto has none): DescribeConformancePacks,
-     DescribeConformancePackCompliance (each rule's compliance and its
-     `Controls`) and GetConformancePackComplianceDetails (the evaluations
-     of patch 3, per rule of the pack), each paged by Limit/NextToken as
-     AWS does. A pack is made by POST /_compliance/conformance-packs
-     {"name": pack, "region": r, "rules": [{"rule": name, "controls": [..]}]}
-     over rules that exist (moto cannot deploy a pack's template). Unknown
-     packs answer NoSuchConformancePackException.
-  9. Smaller pages, so that tests reach every page: POST
-     /_compliance/page-sizes {"Action": n} caps the page size of those
+  8. AWS Config conformance packs (moto has none): DescribeConformancePacks
+     and DescribeConformancePackCompliance (each rule's compliance, from
+     the evaluations of patch 3, and its `Controls`), each paged by
+     Limit/NextToken as AWS does. A pack is made by POST
+     /_compliance/conformance-packs {"name": pack, "region": r, "rules":
+     [{"rule": name, "controls": [..]}]} over rules that exist (moto cannot
+     deploy a pack's template). Unknown packs answer
+     NoSuchConformancePackException.
+  9. Smaller pages, so that tests reach every page (not an AWS difference):
+     POST /_compliance/page-sizes {"Action": n} caps the page size of those
      actions of patch 8.
+
+Patch 7 also answers 403 AccessDenied ({"status": 403}), and can be limited
+to actions ({"actions": ["s3control:GetPublicAccessBlock"]}), for tests of
+denied calls through the real SDK. Calls are counted and faulted by
+`service:Action`; S3 Control calls (signed as `s3`, path `/v20180820/`) count
+as `s3control:<Action>`.
+
+S3 Control needs no server patch: moto routes `/v20180820/` to it. The SDK
+puts the account id in the host name (`123456789012.127.0.0.1`), which the
+client resolves (`compliance_aws::endpoint`), as it would for any endpoint
+given as an address.
 
 Run: python patched_moto.py --host 127.0.0.1 --port 5000
 """
@@ -83,12 +94,13 @@ def reset_state():
         state["injected"] = 0
 
 
-FAULT_CODES = {500: ("InternalError", "We encountered an internal error. Please try again."),
+FAULT_CODES = {403: ("AccessDenied", "Access Denied"),
+               500: ("InternalError", "We encountered an internal error. Please try again."),
                429: ("Throttling", "Rate exceeded"),
                503: ("ServiceUnavailable", "Service is unable to handle request.")}
 
 
-def injected_fault(start_response, service):
+def injected_fault(start_response, service, action):
     """The fault for this call, if patch 7 says so: an AWS error in the
     service's protocol (XML for query and REST services, JSON for JSON ones)."""
     with lock:
@@ -97,6 +109,8 @@ def injected_fault(start_response, service):
             return None
         if faults.get("services") and service not in faults["services"]:
             return None
+        if faults.get("actions") and f"{service}:{action}" not in faults["actions"]:
+            return None
         state["seen"] += 1
         if state["seen"] % faults["every"] != 0:
             return None
@@ -104,11 +118,13 @@ def injected_fault(start_response, service):
     time.sleep(faults.get("delay_ms", 0) / 1000)
     status = int(faults.get("status", 500))
     code, message = FAULT_CODES.get(status, FAULT_CODES[500])
-    reason = {500: "Internal Server Error", 429: "Too Many Requests", 503: "Service Unavailable"}.get(status, "Error")
+    reason = {403: "Forbidden", 500: "Internal Server Error", 429: "Too Many Requests", 503: "Service Unavailable"}.get(status, "Error")
     if service in ("config",):
         return aws_json_error(start_response, code, message, f"{status} {reason}")
     body = (f"<ErrorResponse><Error><Type>Receiver</Type><Code>{code}</Code><Message>{message}</Message></Error>"
             f"<RequestId>fault</RequestId></ErrorResponse>").encode()
+    if service == "s3control":
+        body = f"<ErrorResponse><Error><Code>{code}</Code><Message>{message}</Message></Error><RequestId>fault</RequestId></ErrorResponse>".encode()
     if service == "s3":
         body = f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>fault</RequestId></Error>".encode()
     return respond(start_response, f"{status} {reason}", [("Content-Type", "text/xml")], body)
@@ -335,24 +351,14 @@ def conformance(start_response, region, action, request):
         return aws_json_error(start_response, "NoSuchConformancePackException", f"Conformance pack {name} does not exist.")
     filters = request.get("Filters") or {}
     rules = [r for r in pack["rules"] if not filters.get("ConfigRuleNames") or r["rule"] in filters["ConfigRuleNames"]]
-    if action == "DescribeConformancePackCompliance":
-        listed = [{"ConfigRuleName": r["rule"], "ComplianceType": rule_compliance(region, r["rule"]), "Controls": r.get("controls", [])} for r in rules]
-        if filters.get("ComplianceType"):
-            listed = [r for r in listed if r["ComplianceType"] == filters["ComplianceType"]]
-        page, token = page_of(action, listed, request, 1000)
-        if page is None:
-            return aws_json_error(start_response, "InvalidNextTokenException", "The specified next token is invalid.")
-        return json_response(start_response, "200 OK", {"ConformancePackName": name, "ConformancePackRuleComplianceList": page, **({"NextToken": token} if token else {})}, "application/x-amz-json-1.1")
-    # GetConformancePackComplianceDetails
-    results = [e for r in rules for e in rule_evaluations(region, r["rule"])]
+    # DescribeConformancePackCompliance
+    listed = [{"ConfigRuleName": r["rule"], "ComplianceType": rule_compliance(region, r["rule"]), "Controls": r.get("controls", [])} for r in rules]
     if filters.get("ComplianceType"):
-        results = [e for e in results if e["ComplianceType"] == filters["ComplianceType"]]
-    if filters.get("ResourceType"):
-        results = [e for e in results if e["EvaluationResultIdentifier"]["EvaluationResultQualifier"]["ResourceType"] == filters["ResourceType"]]
-    page, token = page_of(action, results, request, 100)
+        listed = [r for r in listed if r["ComplianceType"] == filters["ComplianceType"]]
+    page, token = page_of(action, listed, request, 1000)
     if page is None:
         return aws_json_error(start_response, "InvalidNextTokenException", "The specified next token is invalid.")
-    return json_response(start_response, "200 OK", {"ConformancePackName": name, "ConformancePackRuleEvaluationResults": page, **({"NextToken": token} if token else {})}, "application/x-amz-json-1.1")
+    return json_response(start_response, "200 OK", {"ConformancePackName": name, "ConformancePackRuleComplianceList": page, **({"NextToken": token} if token else {})}, "application/x-amz-json-1.1")
 
 
 def make_app():
@@ -368,7 +374,13 @@ def make_app():
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         query = environ.get("QUERY_STRING", "")
         params = parse_qs(body.decode(errors="replace")) if service in ("iam", "sts") else {}
-        if target:
+        if path.startswith("/v20180820/"):
+            # S3 Control, signed as s3: named by its API action.
+            service = "s3control"
+            resource = path.rstrip("/").split("/")[-1]
+            verb = {"GET": "Get", "PUT": "Put", "DELETE": "Delete", "POST": "Create"}.get(method, method)
+            action = verb + resource[:1].upper() + resource[1:]
+        elif target:
             action = target.split(".")[-1]
         elif "Action" in params:
             action = params["Action"][0]
@@ -378,11 +390,11 @@ def make_app():
         with lock:
             key = f"{service}:{action}"
             state["calls"][key] = state["calls"].get(key, 0) + 1
-        fault = injected_fault(start_response, service)
+        fault = injected_fault(start_response, service, action)
         if fault is not None:
             return fault
 
-        if service == "config" and action in ("DescribeConformancePacks", "DescribeConformancePackCompliance", "GetConformancePackComplianceDetails"):
+        if service == "config" and action in ("DescribeConformancePacks", "DescribeConformancePackCompliance"):
             return conformance(start_response, region, action, json.loads(body or b"{}"))
         if service == "config" and action == "GetComplianceDetailsByConfigRule":
             return compliance_details(start_response, region, json.loads(body or b"{}"))

@@ -263,6 +263,7 @@ pub async fn export(
         run.started_at = stored.started_at;
         run.finished_at = stored.finished_at;
         run.gaps = records.gaps.clone();
+        run.declared_controls.clone_from(&stored.declared_controls);
         let report = Report::from_owned_run(run, &request.frameworks);
         for (format, extension) in [(Format::Json, "json"), (Format::Html, "html"), (Format::Oscal, "oscal.json")] {
             writer.write(&format!("reports/{}.{extension}", stored.id), &report.render(format)?)?;

@@ -60,6 +60,20 @@ impl LogFileValidationRemediator {
     }
 }
 
+/// Refuses a trail another account owns: an organization trail shows in
+/// every member account, but only the management account can change it.
+fn owned_here(resource: &compliance_core::ResourceRef) -> compliance_core::Result<()> {
+    // arn:aws:cloudtrail:<region>:<account>:trail/<name>
+    let owner = resource.id.split(':').nth(4).filter(|a| !a.is_empty());
+    match (owner, resource.account.as_deref()) {
+        (Some(owner), Some(account)) if owner != account => Err(LogFileValidationRemediator::failure(format!(
+            "trail {} belongs to account {owner} (an organization trail): only that account can change it",
+            resource.name
+        ))),
+        _ => Ok(()),
+    }
+}
+
 #[async_trait]
 impl Remediator for LogFileValidationRemediator {
     fn name(&self) -> &str {
@@ -75,6 +89,7 @@ impl Remediator for LogFileValidationRemediator {
             return Ok(None);
         }
         self.account.admit(NAME, &evidence.resource).await?;
+        owned_here(&evidence.resource)?;
         let trail = self.current(&evidence.resource).await?;
         if trail.log_file_validation {
             return Ok(None);
@@ -92,6 +107,7 @@ impl Remediator for LogFileValidationRemediator {
 
     async fn apply(&self, plan: &RemediationPlan, mode: Mode) -> compliance_core::Result<RemediationOutcome> {
         self.account.admit(NAME, &plan.resource).await?;
+        owned_here(&plan.resource)?;
         let trail = self.current(&plan.resource).await?;
         if trail.arn != plan.payload["arn"] || trail.home_region != plan.payload["home_region"] {
             return Err(Self::failure("the plan's payload names another trail than its resource: refused"));
@@ -130,5 +146,63 @@ impl Remediator for LogFileValidationRemediator {
         Ok(RemediationOutcome::new(plan, mode, changed, message)
             .with_record(json!({ "request": plan.payload, "changed": changed, "restore": restore }))
             .with_verification(verification))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use compliance_core::{Check, ResourceRef, Severity};
+
+    use super::*;
+    use crate::cloudtrail::api::MockTrailApi;
+
+    fn failing(account: &str, arn: &str) -> compliance_core::Result<Evidence> {
+        let check = Check::new(CHECK, "t", Severity::Medium, "AWS::CloudTrail::Trail")?;
+        let trail = ResourceRef::new("aws", "AWS::CloudTrail::Trail", arn, "org")
+            .with_account_region(Some(account.into()), Some("us-east-1".into()));
+        Ok(Evidence::new(&check, trail, Status::Fail, "off"))
+    }
+
+    #[tokio::test]
+    async fn an_organization_trail_of_another_account_and_evidence_of_another_account_are_refused()
+    -> compliance_core::Result<()> {
+        // No call may be made: the mock has no expectation.
+        let remediator = LogFileValidationRemediator::with_api(Arc::new(MockTrailApi::new()))
+            .with_account(AccountGuard::named("111111111111"));
+        let org_trail = failing("111111111111", "arn:aws:cloudtrail:us-east-1:999999999999:trail/org")?;
+        let refused = remediator.plan(&org_trail).await.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(refused.contains("belongs to account 999999999999"), "{refused}");
+        let other = failing("222222222222", "arn:aws:cloudtrail:us-east-1:222222222222:trail/org")?;
+        assert!(remediator.plan(&other).await.is_err(), "evidence of another account");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_denied_update_fails_the_apply_naming_the_permission() -> compliance_core::Result<()> {
+        let arn = "arn:aws:cloudtrail:us-east-1:111111111111:trail/org";
+        let mut api = MockTrailApi::new();
+        api.expect_trail().returning(|arn, region| {
+            Ok(Some(Trail {
+                name: "org".into(),
+                arn: arn.into(),
+                home_region: region.into(),
+                multi_region: true,
+                logging: Ok(true),
+                log_file_validation: false,
+                kms_key: None,
+                bucket: None,
+                bucket_block: Ok(None),
+            }))
+        });
+        api.expect_set_log_file_validation().returning(|_, _, _| {
+            Err(crate::api::ApiError::new("cloudtrail:UpdateTrail", Some("AccessDeniedException"), "no", Some(400)))
+        });
+        let remediator =
+            LogFileValidationRemediator::with_api(Arc::new(api)).with_account(AccountGuard::named("111111111111"));
+        let plan = remediator.plan(&failing("111111111111", arn)?).await?.ok_or(Error::remediation(NAME, "no plan"))?;
+        assert_eq!(plan.risk, Risk::Low);
+        let error = remediator.apply(&plan, Mode::Apply).await.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("cloudtrail:UpdateTrail"), "{error}");
+        Ok(())
     }
 }

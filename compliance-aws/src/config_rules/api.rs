@@ -79,15 +79,12 @@ pub trait ConfigApi: Send + Sync {
     async fn conformance_packs(&self) -> Result<Vec<String>, ApiError>;
     /// `config:DescribeConformancePackCompliance`, every page: each rule of
     /// the pack, with its compliance and the `Controls` the pack declares.
+    /// Results are read per rule: `GetConformancePackComplianceDetails`
+    /// returns only `COMPLIANT` and `NON_COMPLIANT` ones, so reading them
+    /// through the pack would lose the not-applicable and insufficient-data
+    /// results.
     async fn pack_rules(&self, pack: &str) -> Result<Vec<PackRule>, ApiError>;
-    /// `config:GetConformancePackComplianceDetails`, one page: results of
-    /// the pack's rules, each with its rule's name.
-    async fn pack_results_page(&self, pack: &str, next_token: Option<String>) -> Result<PackResultsPage, ApiError>;
 }
-
-/// One page of a pack's results: each with its rule's name, and the token
-/// of the next page.
-pub type PackResultsPage = (Vec<(String, EvaluationResult)>, Option<String>);
 
 /// One rule of a conformance pack, as `DescribeConformancePackCompliance` gives it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,6 +99,14 @@ pub struct PackRule {
 
 fn next(token: Option<&str>) -> Option<String> {
     token.filter(|t| !t.is_empty()).map(str::to_owned)
+}
+
+/// A next token equal to the one just sent would page forever: an error.
+fn not_repeated(operation: &'static str, previous: &Option<String>, token: String) -> Result<String, ApiError> {
+    if previous.as_deref() == Some(token.as_str()) {
+        return Err(ApiError::new(operation, None, "the service answered the same NextToken twice", None));
+    }
+    Ok(token)
 }
 
 /// [`ConfigApi`] over the AWS SDK.
@@ -186,6 +191,7 @@ impl ConfigApi for SdkConfigService {
     async fn conformance_packs(&self) -> Result<Vec<String>, ApiError> {
         let mut packs = Vec::new();
         let mut token = None;
+        let mut previous: Option<String> = None;
         loop {
             let out = self
                 .client
@@ -195,16 +201,18 @@ impl ConfigApi for SdkConfigService {
                 .await
                 .map_err(|e| ApiError::from_sdk("config:DescribeConformancePacks", e))?;
             packs.extend(out.conformance_pack_details().iter().map(|p| p.conformance_pack_name().to_owned()));
-            match next(out.next_token()) {
-                Some(t) => token = Some(t),
+            token = match next(out.next_token()) {
+                Some(t) => Some(not_repeated("config:DescribeConformancePacks", &previous, t)?),
                 None => return Ok(packs),
-            }
+            };
+            previous.clone_from(&token);
         }
     }
 
     async fn pack_rules(&self, pack: &str) -> Result<Vec<PackRule>, ApiError> {
         let mut rules = Vec::new();
         let mut token = None;
+        let mut previous: Option<String> = None;
         loop {
             let out = self
                 .client
@@ -214,48 +222,17 @@ impl ConfigApi for SdkConfigService {
                 .send()
                 .await
                 .map_err(|e| ApiError::from_sdk("config:DescribeConformancePackCompliance", e))?;
-            rules.extend(out.conformance_pack_rule_compliance_list().iter().filter_map(|r| {
-                Some(PackRule {
-                    rule: r.config_rule_name()?.to_owned(),
-                    compliance: r.compliance_type().map(|c| c.as_str().to_owned()).unwrap_or_default(),
-                    controls: r.controls().to_vec(),
-                })
+            // A rule without a name is kept (empty name): the collector reports it, never drops it.
+            rules.extend(out.conformance_pack_rule_compliance_list().iter().map(|r| PackRule {
+                rule: r.config_rule_name().unwrap_or_default().to_owned(),
+                compliance: r.compliance_type().map(|c| c.as_str().to_owned()).unwrap_or_default(),
+                controls: r.controls().to_vec(),
             }));
-            match next(out.next_token()) {
-                Some(t) => token = Some(t),
+            token = match next(out.next_token()) {
+                Some(t) => Some(not_repeated("config:DescribeConformancePackCompliance", &previous, t)?),
                 None => return Ok(rules),
-            }
+            };
+            previous.clone_from(&token);
         }
-    }
-
-    async fn pack_results_page(&self, pack: &str, next_token: Option<String>) -> Result<PackResultsPage, ApiError> {
-        let out = self
-            .client
-            .get_conformance_pack_compliance_details()
-            .conformance_pack_name(pack)
-            .limit(100)
-            .set_next_token(next_token)
-            .send()
-            .await
-            .map_err(|e| ApiError::from_sdk("config:GetConformancePackComplianceDetails", e))?;
-        let results = out
-            .conformance_pack_rule_evaluation_results()
-            .iter()
-            .filter_map(|r| {
-                let id = r.evaluation_result_identifier()?;
-                let q = id.evaluation_result_qualifier()?;
-                let result = EvaluationResult {
-                    resource_type: q.resource_type().unwrap_or_default().to_owned(),
-                    resource_id: q.resource_id().unwrap_or_default().to_owned(),
-                    compliance: r.compliance_type().as_str().to_owned(),
-                    annotation: r.annotation().map(str::to_owned),
-                    ordered_at: id.ordering_timestamp().and_then(to_chrono),
-                    recorded_at: to_chrono(r.result_recorded_time()),
-                    invoked_at: to_chrono(r.config_rule_invoked_time()),
-                };
-                Some((q.config_rule_name()?.to_owned(), result))
-            })
-            .collect();
-        Ok((results, next(out.next_token())))
     }
 }

@@ -11,14 +11,17 @@
 //! where several rules of one identifier judge one resource, there is one
 //! evidence with the worst verdict and every rule's result in `rules`.
 //!
-//! Conformance packs are read too: the results of a pack's rules come
-//! through the pack (`GetConformancePackComplianceDetails`, one paged read
-//! per pack instead of one per rule), their evidence names the pack and the
-//! `Controls` it declares for the rule, and those controls are mapped where
-//! a framework has them ([`compliance_core::DeclaredControl`]).
+//! Conformance packs are read too (`DescribeConformancePacks`,
+//! `DescribeConformancePackCompliance`, every page): the evidence of a
+//! pack's rule names the pack, the rule's compliance in it, and the
+//! `Controls` the pack declares for the rule, and those controls are mapped
+//! where a framework has them ([`compliance_core::DeclaredControl`]).
+//! Results are read per rule for every rule, pack or not:
+//! `GetConformancePackComplianceDetails` returns only compliant and
+//! non-compliant results, and the others are evidence too.
 //!
 //! - `api`: what AWS Config returns and the calls ([`ConfigApi`]);
-//!   `packs`: the conformance packs' rules, controls and results.
+//!   `packs`: the conformance packs' rules and controls.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -36,9 +39,7 @@ mod packs;
 
 #[cfg(test)]
 pub use api::MockConfigApi;
-pub use api::{
-    CUSTOM_PREFIX, ConfigApi, ConfigRule, EvaluationResult, MANAGED_PREFIX, PackResultsPage, PackRule, SdkConfigService,
-};
+pub use api::{CUSTOM_PREFIX, ConfigApi, ConfigRule, EvaluationResult, MANAGED_PREFIX, PackRule, SdkConfigService};
 use packs::Packs;
 
 /// Maps `ComplianceType` to a status: `COMPLIANT` pass, `NON_COMPLIANT`
@@ -201,15 +202,12 @@ impl Collector for ConfigRulesCollector {
             // (resource type, resource id) -> its evidence, the worst verdict of the check's rules.
             let mut judged: BTreeMap<(String, String), Evidence> = BTreeMap::new();
             for rule in rules {
-                let results = match packs.take_results(&rule.name) {
-                    Some(results) => results,
-                    None => match self.read_rule(rule).await {
-                        Ok(results) => results,
-                        Err(gap) => {
-                            collection.gaps.push(gap);
-                            continue;
-                        }
-                    },
+                let results = match self.read_rule(rule).await {
+                    Ok(results) => results,
+                    Err(gap) => {
+                        collection.gaps.push(gap);
+                        continue;
+                    }
                 };
                 let judging = Judging { rule, check: &check, packs: packs.details_of(&rule.name), now };
                 self.merge(&judging, results, &mut judged);
@@ -443,8 +441,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn pack_rules_are_read_through_the_pack_with_its_controls_and_a_denied_pack_read_loses_nothing()
-    -> compliance_core::Result<()> {
+    async fn a_packs_controls_reach_the_evidence_and_a_denied_pack_read_loses_no_result() -> compliance_core::Result<()>
+    {
         let mut api = MockConfigApi::new();
         api.expect_rules().returning(|| {
             Ok(vec![
@@ -452,36 +450,45 @@ mod tests {
                 ConfigRule::managed("s3-bucket-versioning-enabled-conformance-pack-y2", "S3_BUCKET_VERSIONING_ENABLED"),
             ])
         });
-        api.expect_conformance_packs().returning(|| Ok(vec!["pci".into(), "locked".into()]));
-        api.expect_pack_rules().returning(|pack| match pack {
-            "pci" => Ok(vec![PackRule {
+        api.expect_conformance_packs().returning(|| Ok(vec!["pci".into(), "cis".into(), "locked".into()]));
+        api.expect_pack_rules().returning(|pack| {
+            let password = |controls: &[&str]| PackRule {
                 rule: "iam-password-policy-conformance-pack-x1".into(),
                 compliance: "NON_COMPLIANT".into(),
-                controls: vec!["pci-dss:8.3.6".into(), "internal-7".into()],
-            }]),
-            _ => Err(ApiError::new(
-                "config:DescribeConformancePackCompliance",
-                Some("AccessDeniedException"),
-                "no",
-                Some(400),
-            )),
+                controls: controls.iter().map(|c| (*c).to_owned()).collect(),
+            };
+            match pack {
+                "pci" => Ok(vec![password(&["pci-dss:8.3.6", "internal-7"])]),
+                // The same rule in a second pack, and a rule that came without a name.
+                "cis" => Ok(vec![
+                    password(&["internal-7"]),
+                    PackRule { rule: String::new(), compliance: "COMPLIANT".into(), controls: vec!["x".into()] },
+                ]),
+                _ => Err(ApiError::new(
+                    "config:DescribeConformancePackCompliance",
+                    Some("AccessDeniedException"),
+                    "no",
+                    Some(400),
+                )),
+            }
         });
-        api.expect_pack_results_page().returning(|_, _| {
-            Ok((
-                vec![("iam-password-policy-conformance-pack-x1".into(), result("123456789012", "NON_COMPLIANT"))],
-                None,
-            ))
+        // Results are read per rule, pack or not: not-applicable ones included.
+        api.expect_compliance_page().returning(|rule, _| {
+            Ok(if rule.starts_with("iam-password-policy") {
+                (vec![result("123456789012", "NON_COMPLIANT")], None)
+            } else {
+                (vec![result("logs", "COMPLIANT"), result("tmp", "NOT_APPLICABLE")], None)
+            })
         });
-        // Only the rule outside any readable pack is read on its own.
-        api.expect_compliance_page()
-            .withf(|rule, _| rule == "s3-bucket-versioning-enabled-conformance-pack-y2")
-            .returning(|_, _| Ok((vec![result("logs", "COMPLIANT")], None)));
         let c = ConfigRulesCollector::discovering(Arc::new(api), None).collect(&Scope::all()).await?;
-        assert_eq!(c.evidence.len(), 2);
-        assert_eq!(c.gaps.len(), 1, "{:?}", c.gaps);
+        assert_eq!(c.evidence.len(), 3);
+        let sources: Vec<(GapKind, Option<&str>)> = c.gaps.iter().map(|g| (g.kind, g.source.as_deref())).collect();
         assert_eq!(
-            (c.gaps[0].kind, c.gaps[0].source.as_deref()),
-            (GapKind::Denied, Some("AWS Config conformance pack locked"))
+            sources,
+            [
+                (GapKind::Unreadable, Some("AWS Config conformance pack cis")),
+                (GapKind::Denied, Some("AWS Config conformance pack locked"))
+            ]
         );
         let password = c
             .evidence
@@ -489,10 +496,15 @@ mod tests {
             .find(|e| e.check_id.as_str() == "aws.config.iam-password-policy")
             .ok_or(compliance_core::Error::collect("test", "no password evidence"))?;
         assert_eq!(password.status, Status::Fail);
-        assert_eq!(password.details["conformance_packs"][0]["name"], "pci");
+        let packs: Vec<&str> = password.details["conformance_packs"]
+            .as_array()
+            .map(|p| p.iter().filter_map(|p| p["name"].as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(packs, ["pci", "cis"]);
         assert_eq!(password.details["conformance_packs"][0]["controls"][0], "pci-dss:8.3.6");
+        assert_eq!(password.details["conformance_packs"][0]["compliance_type"], "NON_COMPLIANT");
         let declared: Vec<&str> = c.declared_controls.iter().map(|d| d.control.as_str()).collect();
-        assert_eq!(declared, ["pci-dss:8.3.6", "internal-7"]);
+        assert_eq!(declared, ["pci-dss:8.3.6", "internal-7"], "each once");
         assert!(c.declared_controls.iter().all(|d| d.check.as_str() == "aws.config.iam-password-policy"));
         Ok(())
     }

@@ -60,5 +60,16 @@ async fn the_recorder_passes_only_when_it_records_everything() -> TestResult {
     config.start_configuration_recorder().configuration_recorder_name("default").send().await?;
     let (status, message) = status_of(&collector).await?;
     assert_eq!(status, Status::Pass, "{message}");
+
+    // The region meant to record global types (IAM) must record them.
+    let without_global = RecordingGroup::builder().all_supported(true).include_global_resource_types(false).build();
+    config.put_configuration_recorder().configuration_recorder(recorder(without_global)).send().await?;
+    assert_eq!(status_of(&collector).await?.0, Status::Pass, "not judged without a global region");
+    let elsewhere = ConfigRecorderCollector::new(&sdk).with_global_region("us-east-1");
+    assert_eq!(status_of(&elsewhere).await?.0, Status::Pass, "global types are recorded in another region");
+    let here = ConfigRecorderCollector::new(&sdk).with_global_region("eu-west-1");
+    let (status, message) = status_of(&here).await?;
+    assert_eq!(status, Status::Fail);
+    assert!(message.contains("meant to record global resource types"), "{message}");
     Ok(())
 }

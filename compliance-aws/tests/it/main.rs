@@ -26,7 +26,7 @@ pub fn moto() -> Result<Moto, Box<dyn std::error::Error>> {
 /// The SDK configuration for moto: static test credentials, its endpoint.
 pub async fn sdk(moto: &Moto, region: &str) -> SdkConfig {
     // S3 Control calls <account>.127.0.0.1 (moto listens on loopback), as `sdk_config` sets up for the CLI.
-    let hosts = compliance_aws::endpoint::AccountHosts::new([127, 0, 0, 1].into());
+    let hosts = compliance_aws::endpoint::AccountHosts::new(std::net::Ipv4Addr::LOCALHOST);
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(compliance_aws::endpoint::http_client(hosts))
         .region(Region::new(region.to_owned()))

@@ -59,3 +59,18 @@ async fn the_account_block_fails_until_all_four_settings_are_on_and_the_fix_need
     assert!(engine.apply(&plan, Mode::Apply, &ApproveAll { by: "security-lead".into() }).await.is_err());
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto server: scripts/test installs it"]
+async fn a_denied_read_is_error_evidence_naming_the_permission() -> TestResult {
+    let moto = moto()?;
+    let sdk = sdk(&moto, "us-east-1").await;
+    // S3 Control answers AccessDenied, as AWS does without s3:GetAccountPublicAccessBlock.
+    moto.faults(&serde_json::json!({ "every": 1, "status": 403, "actions": ["s3control:GetPublicAccessBlock"] }))?;
+    let c = check_collector(&AccountPublicAccessBlockCollector::new(&sdk), &Scope::all()).await?;
+    let evidence = c.evidence.first().ok_or("no evidence")?;
+    assert_eq!((evidence.status, evidence.resource.account.as_deref()), (Status::Error, Some(ACCOUNT)));
+    assert!(evidence.message.contains("s3:GetAccountPublicAccessBlock permission"), "{}", evidence.message);
+    assert!(moto.faults_injected()? >= 1);
+    Ok(())
+}

@@ -256,7 +256,7 @@ pub fn run_records(run: &Run, frameworks: &[Arc<dyn Framework>], waivers: &[Waiv
         body.push(indexed(RecordKind::Gap, json!({ "run_id": run_id, "gap": g })));
     }
     let failures = run.evidence.iter().filter(|e| e.is_unwaived_failure()).count();
-    let header = json!({
+    let mut header = json!({
         "id": run_id,
         "source": source,
         "started_at": run.started_at,
@@ -266,6 +266,10 @@ pub fn run_records(run: &Run, frameworks: &[Arc<dyn Framework>], waivers: &[Waiv
         "gaps": run.gaps.len(),
         "records": body.len() + 1,
     });
+    // Kept with the run, so that a report rebuilt from the store maps them as the first one did.
+    if !run.declared_controls.is_empty() {
+        header["declared_controls"] = json!(run.declared_controls);
+    }
     let mut records = Vec::with_capacity(body.len() + 1);
     records.push(indexed(RecordKind::Run, header));
     records.extend(body);
@@ -330,6 +334,9 @@ pub struct StoredRun {
     pub seq: i64,
     /// Hash of its header record.
     pub hash: String,
+    /// Controls its sources declared while collecting ([`crate::DeclaredControl`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub declared_controls: Vec<crate::DeclaredControl>,
 }
 
 impl StoredRun {
@@ -349,6 +356,7 @@ impl StoredRun {
             gaps: count("gaps"),
             seq: record.seq,
             hash: record.hash.clone(),
+            declared_controls: serde_json::from_value(body["declared_controls"].clone()).unwrap_or_default(),
         })
     }
 }

@@ -292,12 +292,17 @@ pub async fn check_store(store: &dyn crate::store::EvidenceStore) -> std::result
     if stored.id != first.id.to_string() || stored.evidence != 3 || stored.failures != 1 {
         return fail("append_run: the stored run does not describe the run");
     }
-    let second = run_with(true);
+    // The second run's source declared IB-1 for the encryption check too (a conformance pack would).
+    let mut second = run_with(true);
+    second.declared_controls = vec![crate::DeclaredControl::new(other.id.clone(), "IB-1", "a pack")];
     store.append_run(&second, std::slice::from_ref(&framework), &[], "test").await.map_err(e)?;
 
     let runs = store.runs(None, None).await.map_err(e)?;
     if runs.len() != 2 || runs[0].id != first.id.to_string() {
         return fail("runs: expected both runs, oldest first");
+    }
+    if !runs[0].declared_controls.is_empty() || runs[1].declared_controls != second.declared_controls {
+        return fail("runs: a run's declared controls do not read back");
     }
     if store.run_evidence(&first.id.to_string()).await.map_err(e)? != first.evidence {
         return fail("run_evidence: evidence does not read back identical");
@@ -312,8 +317,11 @@ pub async fn check_store(store: &dyn crate::store::EvidenceStore) -> std::result
     }
     let day = chrono::Duration::days(1);
     let control = store.control_evidence("internal", "IB-1", Utc::now() - day, Utc::now() + day).await.map_err(e)?;
-    if control.len() != 4 || control.iter().any(|c| c.check_id != check.id) {
-        return fail("control_evidence: expected the 4 backup evidence of IB-1");
+    let declared_for_it = control.iter().filter(|c| c.check_id == other.id).count();
+    if control.len() != 5 || declared_for_it != 1 {
+        return fail(
+            "control_evidence: expected the 4 backup evidence of IB-1 and the encryption evidence declared for it",
+        );
     }
     if !store.control_evidence("internal", "IB-1", Utc::now() + day, Utc::now() + day * 2).await.map_err(e)?.is_empty()
     {

@@ -93,4 +93,18 @@ mod tests {
         assert!(c.evidence[0].message.contains("s3:GetAccountPublicAccessBlock"), "{}", c.evidence[0].message);
         Ok(())
     }
+
+    #[tokio::test]
+    async fn without_the_account_id_the_check_is_an_error_not_a_pass() -> compliance_core::Result<()> {
+        // No call is made: the mock has no expectation.
+        let collector = AccountPublicAccessBlockCollector::with_api(
+            Arc::new(MockAccountBlockApi::new()),
+            AccountGuard::unchecked(),
+        );
+        let c = collector.collect(&Scope::all()).await?;
+        assert_eq!(c.evidence.len(), 1);
+        assert_eq!(c.evidence[0].status, Status::Error);
+        assert!(c.evidence[0].message.contains("S3 Control needs it"), "{}", c.evidence[0].message);
+        Ok(())
+    }
 }

@@ -1,7 +1,7 @@
 //! The account-level S3 public access block (S3 Control), which applies to
 //! every bucket of the account, present and future, whatever each bucket
 //! sets: `aws.s3.account_public_access_block` passes when all four settings
-//! are on (CIS AWS Foundations 2.1.4). One evidence per account.
+//! are on (a CIS AWS Foundations Benchmark recommendation). One evidence per account.
 //!
 //! - `api`: the S3 Control calls ([`AccountBlockApi`]); `collector` and
 //!   `remediator` (turns the four settings on, with approval).
@@ -62,7 +62,7 @@ static DEFS: &[CheckDef<Option<PublicAccessBlock>, ()>] = &[CheckDef {
         resource_kind: KIND,
         rationale: "The account-level block covers every bucket, including ones created later or by another team, so one bucket's policy or ACL cannot make data public.",
         remediation: "Turn on all four settings of the account's public access block (s3control:PutPublicAccessBlock); first check that no bucket must serve public content.",
-        reference: "CIS AWS Foundations 2.1.4; PCI DSS v4.0 1.3.1",
+        reference: "CIS AWS Foundations Benchmark (account-level S3 Block Public Access); PCI DSS v4.0 1.3.1",
         remediable: true,
     },
     judge,

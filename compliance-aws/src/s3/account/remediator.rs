@@ -159,4 +159,26 @@ mod tests {
         assert_eq!(changes(&None).len(), 4);
         assert!(changes(&Some(PublicAccessBlock::ALL_ON)).is_empty());
     }
+
+    #[tokio::test]
+    async fn evidence_of_another_account_is_refused_and_a_denied_put_fails_naming_the_permission()
+    -> compliance_core::Result<()> {
+        use compliance_core::{Check, Severity};
+
+        let check = Check::new(CHECK, "t", Severity::High, super::super::KIND)?;
+        let evidence = |account: &str| Evidence::new(&check, account_resource(Some(account)), Status::Fail, "off");
+        let mut api = crate::s3::account::MockAccountBlockApi::new();
+        api.expect_get().returning(|_| Ok(None));
+        api.expect_put().returning(|_, _| {
+            Err(crate::api::ApiError::new("s3:PutAccountPublicAccessBlock", Some("AccessDenied"), "no", Some(403)))
+        });
+        let remediator =
+            AccountPublicAccessBlockRemediator::with_api(Arc::new(api), AccountGuard::named("111111111111"));
+        assert!(remediator.plan(&evidence("222222222222")).await.is_err(), "another account");
+        let plan = remediator.plan(&evidence("111111111111")).await?.ok_or(Error::remediation(NAME, "no plan"))?;
+        assert_eq!((plan.risk, plan.changes.len()), (Risk::High, 4));
+        let error = remediator.apply(&plan, Mode::Apply).await.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("s3:PutAccountPublicAccessBlock"), "{error}");
+        Ok(())
+    }
 }
