@@ -17,6 +17,9 @@ pub mod config_rules;
 #[cfg(any(feature = "iam", feature = "s3", feature = "config"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "iam", feature = "s3", feature = "config"))))]
 pub mod endpoint;
+#[cfg(feature = "fleet")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fleet")))]
+pub mod fleet;
 #[cfg(feature = "iam")]
 #[cfg_attr(docsrs, doc(cfg(feature = "iam")))]
 pub mod iam;
@@ -33,6 +36,9 @@ mod provider;
 #[cfg_attr(docsrs, doc(cfg(any(feature = "iam", feature = "s3", feature = "config"))))]
 pub use account::AccountGuard;
 pub use api::ApiError;
+#[cfg(feature = "fleet")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fleet")))]
+pub use provider::account_collectors;
 #[cfg(any(feature = "iam", feature = "s3", feature = "config"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "iam", feature = "s3", feature = "config"))))]
 pub use provider::sdk_config;

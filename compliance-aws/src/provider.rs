@@ -55,6 +55,25 @@ pub struct AwsConfig {
     /// longer is cut off too. An endpoint that accepts connections and never
     /// answers is then an error, not a scan that hangs.
     pub call_timeout_secs: u64,
+    /// Fleet: the accounts an accounts file lists (feature `fleet`).
+    pub accounts_file: Option<PathBuf>,
+    /// Fleet: every ACTIVE account of the organization (feature `fleet`).
+    pub organization: bool,
+    /// Fleet: only the accounts under these organizational units.
+    pub organizational_units: Vec<String>,
+    /// Fleet: the role assumed in each account of the organization.
+    pub role_name: Option<String>,
+    /// Fleet: the external id the role's trust policy asks for.
+    pub external_id: Option<String>,
+    /// Regions to scan (`all`: every region enabled for each account); the
+    /// configured region alone when empty.
+    pub regions: Vec<String>,
+    /// Fleet: accounts scanned at once.
+    pub account_concurrency: usize,
+    /// Fleet: regions of one account scanned at once.
+    pub region_concurrency: usize,
+    /// Fleet: only this shard of the accounts (`K/N`).
+    pub shard: Option<compliance_core::target::Shard>,
 }
 
 impl Default for AwsConfig {
@@ -73,7 +92,63 @@ impl Default for AwsConfig {
             remediators_only: false,
             connect_timeout_secs: 5,
             call_timeout_secs: 60,
+            accounts_file: None,
+            organization: false,
+            organizational_units: Vec::new(),
+            role_name: None,
+            external_id: None,
+            regions: Vec::new(),
+            account_concurrency: 8,
+            region_concurrency: 4,
+            shard: None,
         }
+    }
+}
+
+impl AwsConfig {
+    /// Whether more than the credentials' account in one region is asked for.
+    pub fn is_fleet(&self) -> bool {
+        self.organization
+            || self.accounts_file.is_some()
+            || self.regions.len() > 1
+            || self.regions.iter().any(|r| r == "all")
+    }
+
+    /// The fleet these settings describe; an error names a wrong field.
+    #[cfg(feature = "fleet")]
+    pub fn fleet(&self) -> compliance_core::Result<crate::fleet::FleetConfig> {
+        use crate::fleet::{Accounts, FleetConfig};
+        let field = |field: &str, message: &str| compliance_core::Error::Config {
+            field: format!("aws.{field}"),
+            message: message.to_owned(),
+            source: None,
+        };
+        let accounts = match (&self.accounts_file, self.organization) {
+            (Some(_), true) => {
+                return Err(field("organization", "give an accounts file or the organization, not both"));
+            }
+            (Some(path), false) => Accounts::File(path.clone()),
+            (None, true) => Accounts::Organization {
+                units: self.organizational_units.clone(),
+                role_name: self.role_name.clone().ok_or_else(|| {
+                    field("role_name", "the organization's accounts need a role to assume (--aws-role-name)")
+                })?,
+                external_id: self.external_id.clone(),
+            },
+            (None, false) => Accounts::Caller,
+        };
+        if !self.organizational_units.is_empty() && !self.organization {
+            return Err(field(
+                "organizational_units",
+                "organizational units need the organization (--aws-organization)",
+            ));
+        }
+        let mut fleet = FleetConfig::new(accounts)
+            .with_regions(self.regions.iter().cloned())
+            .with_concurrency(self.account_concurrency, self.region_concurrency);
+        fleet.shard = self.shard;
+        fleet.target_timeout_secs = self.call_timeout_secs.max(1) * u64::from(self.max_attempts.max(1)) * 4;
+        Ok(fleet)
     }
 }
 
@@ -103,7 +178,7 @@ impl AwsProvider {
     }
 }
 
-#[cfg(not(all(feature = "terraform", feature = "iam", feature = "s3", feature = "config")))]
+#[cfg(not(all(feature = "terraform", feature = "iam", feature = "s3", feature = "config", feature = "fleet")))]
 fn unsupported(field: &str, feature: &str) -> compliance_core::Error {
     compliance_core::Error::Unsupported {
         operation: field.to_owned(),
@@ -179,7 +254,8 @@ pub async fn sdk_config(config: &AwsConfig) -> compliance_core::Result<aws_confi
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::standard().with_max_attempts(attempts))
         .timeout_config(timeouts);
-    if let Some(region) = &config.region {
+    // The first of the regions asked for, when no single one is.
+    if let Some(region) = config.region.as_ref().or(config.regions.iter().find(|r| *r != "all")) {
         loader = loader.region(Region::new(region.clone()));
     }
     if let Some(url) = &config.endpoint_url {
@@ -200,23 +276,123 @@ pub async fn sdk_config(config: &AwsConfig) -> compliance_core::Result<aws_confi
     Ok(sdk)
 }
 
+/// The provider's collectors for one account: global ones (run once per
+/// account) and regional ones (per region). A fleet runs the same.
+#[cfg(all(feature = "iam", feature = "s3", feature = "config"))]
+#[derive(Clone, Debug)]
+struct StandardCollectors {
+    config: AwsConfig,
+}
+
+#[cfg(all(feature = "iam", feature = "s3", feature = "config"))]
+impl StandardCollectors {
+    /// Evidence names this account; learned from the credentials when not given.
+    fn guard(sdk: &aws_config::SdkConfig, account: Option<&str>) -> crate::AccountGuard {
+        match account {
+            Some(account) => crate::AccountGuard::named(account),
+            None => crate::AccountGuard::of_credentials(sdk),
+        }
+    }
+
+    fn s3(&self) -> crate::s3::S3Config {
+        let mut s3 = crate::s3::S3Config::default()
+            .with_concurrency(self.config.bucket_concurrency)
+            .with_path_style(self.config.endpoint_url.is_some());
+        if let Some(key) = &self.config.kms_key_id {
+            s3 = s3.with_kms_key(key.clone());
+        }
+        s3
+    }
+
+    fn global_for(
+        &self,
+        sdk: &aws_config::SdkConfig,
+        account: Option<&str>,
+    ) -> Vec<Arc<dyn compliance_core::Collector>> {
+        use crate::iam::posture::{IamPostureCollector, PostureConfig};
+        use crate::iam::{IamCollector, IamConfig};
+        use crate::s3::S3Collector;
+        use crate::s3::account::{AccountPublicAccessBlockCollector, SdkAccountBlock};
+
+        let guard = Self::guard(sdk, account);
+        #[allow(unused_mut)]
+        let mut collectors: Vec<Arc<dyn compliance_core::Collector>> = vec![
+            Arc::new(IamCollector::new(sdk, IamConfig::default().with_inactive_days(self.config.inactive_days))),
+            Arc::new(S3Collector::new(sdk, self.s3()).with_account(guard.clone())),
+            Arc::new(AccountPublicAccessBlockCollector::with_api(Arc::new(SdkAccountBlock::new(sdk)), guard.clone())),
+            Arc::new(IamPostureCollector::new(sdk, PostureConfig::default()).with_account(guard.clone())),
+        ];
+        #[cfg(feature = "cloudtrail")]
+        collectors.push(Arc::new(
+            crate::cloudtrail::CloudTrailCollector::new(sdk, self.config.endpoint_url.is_some()).with_account(guard),
+        ));
+        collectors
+    }
+
+    fn regional_for(
+        &self,
+        sdk: &aws_config::SdkConfig,
+        account: Option<&str>,
+    ) -> Vec<Arc<dyn compliance_core::Collector>> {
+        use crate::config_recorder::ConfigRecorderCollector;
+        use crate::config_rules::ConfigRulesCollector;
+
+        let mut recorder = ConfigRecorderCollector::new(sdk).with_account(Self::guard(sdk, account));
+        if let Some(region) = &self.config.config_global_region {
+            recorder = recorder.with_global_region(region.clone());
+        }
+        let rules: Arc<dyn compliance_core::Collector> = if self.config.config_rules.is_empty() {
+            // Listed when the run collects, within the engine's timeout.
+            Arc::new(ConfigRulesCollector::discover(sdk))
+        } else {
+            match ConfigRulesCollector::new(sdk, self.config.config_rules.iter().cloned()) {
+                Ok(c) => Arc::new(c),
+                Err(e) => Arc::new(Unavailable::new("aws-config", e)),
+            }
+        };
+        vec![Arc::new(recorder), rules]
+    }
+}
+
+/// The AWS provider's collectors for each account and region, as its fleet
+/// runs them (the same as for a single account).
+#[cfg(feature = "fleet")]
+pub fn account_collectors(config: &AwsConfig) -> Arc<dyn crate::fleet::AccountCollectors> {
+    Arc::new(StandardCollectors { config: config.clone() })
+}
+
+#[cfg(feature = "fleet")]
+impl crate::fleet::AccountCollectors for StandardCollectors {
+    fn checks(&self) -> Vec<Check> {
+        crate::checks()
+    }
+
+    fn global(&self, sdk: &aws_config::SdkConfig, account: &str) -> Vec<Arc<dyn compliance_core::Collector>> {
+        self.global_for(sdk, Some(account))
+    }
+
+    fn regional(
+        &self,
+        sdk: &aws_config::SdkConfig,
+        account: &str,
+        _region: &str,
+    ) -> Vec<Arc<dyn compliance_core::Collector>> {
+        self.regional_for(sdk, Some(account))
+    }
+}
+
 #[cfg(all(feature = "iam", feature = "s3", feature = "config"))]
 async fn account(config: &AwsConfig, wiring: Wiring) -> compliance_core::Result<Wiring> {
-    use crate::config_recorder::ConfigRecorderCollector;
-    use crate::config_rules::ConfigRulesCollector;
-    use crate::iam::posture::{IamPostureCollector, PasswordPolicyRemediator, PostureConfig};
-    use crate::iam::{IamCollector, IamConfig, IamRemediator};
-    use crate::s3::account::{AccountPublicAccessBlockCollector, AccountPublicAccessBlockRemediator};
-    use crate::s3::{S3Collector, S3Config, S3Remediator};
+    use crate::iam::IamRemediator;
+    use crate::iam::posture::{PasswordPolicyRemediator, PostureConfig};
+    use crate::s3::S3Remediator;
+    use crate::s3::account::AccountPublicAccessBlockRemediator;
 
     let sdk = sdk_config(config).await?;
-    let mut s3 =
-        S3Config::default().with_concurrency(config.bucket_concurrency).with_path_style(config.endpoint_url.is_some());
-    if let Some(key) = &config.kms_key_id {
-        s3 = s3.with_kms_key(key.clone());
-    }
+    let standard = StandardCollectors { config: config.clone() };
+    // Remediators act with the credentials in use, on evidence of their own account only.
     let wiring = wiring
-        .with_remediator(Arc::new(S3Remediator::new(&sdk, s3.clone())))
+        .with_remediator(Arc::new(S3Remediator::new(&sdk, standard.s3())))
         .with_remediator(Arc::new(AccountPublicAccessBlockRemediator::new(&sdk)))
         .with_remediator(Arc::new(IamRemediator::new(&sdk)))
         .with_remediator(Arc::new(PasswordPolicyRemediator::new(&sdk, PostureConfig::default())));
@@ -225,31 +401,20 @@ async fn account(config: &AwsConfig, wiring: Wiring) -> compliance_core::Result<
     if config.remediators_only {
         return Ok(wiring);
     }
-    let rules: Arc<dyn compliance_core::Collector> = if config.config_rules.is_empty() {
-        // Listed when the run collects, within the engine's timeout.
-        Arc::new(ConfigRulesCollector::discover(&sdk))
-    } else {
-        match ConfigRulesCollector::new(&sdk, config.config_rules.iter().cloned()) {
-            Ok(c) => Arc::new(c),
-            Err(e) => Arc::new(Unavailable::new("aws-config", e)),
+    if config.is_fleet() {
+        #[cfg(feature = "fleet")]
+        {
+            let fleet = crate::fleet::FleetCollector::new(&sdk, config.fleet()?, Arc::new(standard));
+            return Ok(wiring.with_collector(Arc::new(fleet)));
         }
-    };
-    let wiring = wiring
-        .with_collector(Arc::new(IamCollector::new(
-            &sdk,
-            IamConfig::default().with_inactive_days(config.inactive_days),
-        )))
-        .with_collector(Arc::new(S3Collector::new(&sdk, s3)))
-        .with_collector(Arc::new(AccountPublicAccessBlockCollector::new(&sdk)))
-        .with_collector(Arc::new(match &config.config_global_region {
-            Some(region) => ConfigRecorderCollector::new(&sdk).with_global_region(region.clone()),
-            None => ConfigRecorderCollector::new(&sdk),
-        }))
-        .with_collector(Arc::new(IamPostureCollector::new(&sdk, PostureConfig::default())));
-    #[cfg(feature = "cloudtrail")]
-    let wiring = wiring
-        .with_collector(Arc::new(crate::cloudtrail::CloudTrailCollector::new(&sdk, config.endpoint_url.is_some())));
-    Ok(wiring.with_collector(rules))
+        #[cfg(not(feature = "fleet"))]
+        return Err(unsupported("aws.organization, aws.accounts_file, aws.regions", "fleet"));
+    }
+    let mut wiring = wiring;
+    for collector in standard.global_for(&sdk, None).into_iter().chain(standard.regional_for(&sdk, None)) {
+        wiring = wiring.with_collector(collector);
+    }
+    Ok(wiring)
 }
 
 #[cfg(not(all(feature = "iam", feature = "s3", feature = "config")))]

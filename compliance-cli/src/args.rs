@@ -216,6 +216,37 @@ pub struct ScanArgs {
     /// S3 buckets judged at once.
     #[arg(long, value_name = "N", default_value_t = 8, requires = "aws")]
     pub aws_bucket_concurrency: usize,
+    /// Scan the accounts this file lists: a YAML list of {id, name, role_arn or profile, external_id,
+    /// regions, tags}.
+    #[arg(long, value_name = "FILE", requires = "aws")]
+    pub aws_accounts: Option<PathBuf>,
+    /// Scan every ACTIVE account of the organization (credentials of its management account or of a
+    /// delegated administrator), assuming --aws-role-name in each.
+    #[arg(long, requires = "aws", conflicts_with = "aws_accounts")]
+    pub aws_organization: bool,
+    /// With --aws-organization: only the accounts under this organizational unit (and its children);
+    /// repeatable.
+    #[arg(long = "aws-ou", value_name = "ID", requires = "aws_organization")]
+    pub aws_ous: Vec<String>,
+    /// The role assumed in each account of the organization (deploy/aws/ holds its policy).
+    #[arg(long, value_name = "NAME", requires = "aws_organization")]
+    pub aws_role_name: Option<String>,
+    /// The external id the audit role's trust policy asks for.
+    #[arg(long, value_name = "ID", requires = "aws")]
+    pub aws_external_id: Option<String>,
+    /// Regions to scan, comma-separated, or `all` (every region enabled for each account).
+    #[arg(long, value_name = "all|LIST", value_delimiter = ',', requires = "aws")]
+    pub aws_regions: Vec<String>,
+    /// Accounts scanned at once.
+    #[arg(long, value_name = "N", default_value_t = 8, requires = "aws")]
+    pub aws_account_concurrency: usize,
+    /// Regions of one account scanned at once.
+    #[arg(long, value_name = "N", default_value_t = 4, requires = "aws")]
+    pub aws_region_concurrency: usize,
+    /// Only this share of the targets, K/N with K from 0 to N-1 (a stable hash of the account id or
+    /// kube context): N processes, or the pods of an Indexed Job, share one organization.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<compliance_core::Shard>,
     #[command(flatten)]
     #[serde(flatten)]
     pub aws_connection: AwsArgs,

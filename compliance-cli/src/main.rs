@@ -17,6 +17,7 @@ mod args;
 mod attest;
 mod evidence;
 mod monitor;
+mod progress;
 mod providers;
 mod remediate;
 mod scan;

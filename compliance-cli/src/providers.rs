@@ -47,6 +47,15 @@ pub fn aws_section(args: &ScanArgs) -> Option<AwsConfig> {
     config.config_global_region = args.aws_config_global_region.clone();
     config.inactive_days = args.aws_inactive_days;
     config.bucket_concurrency = args.aws_bucket_concurrency;
+    config.accounts_file = args.aws_accounts.clone();
+    config.organization = args.aws_organization;
+    config.organizational_units = args.aws_ous.clone();
+    config.role_name = args.aws_role_name.clone();
+    config.external_id = args.aws_external_id.clone();
+    config.regions = args.aws_regions.clone();
+    config.account_concurrency = args.aws_account_concurrency;
+    config.region_concurrency = args.aws_region_concurrency;
+    config.shard = args.shard;
     Some(config)
 }
 

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use compliance_core::{Engine, EngineConfig, Gap, ProgressEvent, RunOptions, Scope, Status, Waiver};
+use compliance_core::{Engine, EngineConfig, Gap, RunOptions, Scope, Status, Waiver};
 use compliance_report::Report;
 
 use crate::UsageError;
@@ -78,23 +78,8 @@ pub async fn run(args: ScanArgs) -> Result<ExitCode, UsageError> {
     let sign_key = args.sign_key.as_deref().map(crate::attest::signing_key).transpose()?;
     let Prepared { engine, scope, policy_gaps, .. } = prepare(&args).await?;
 
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let quiet = args.quiet;
-    let printer = tokio::spawn(async move {
-        while let Some(event) = rx.recv().await {
-            if quiet {
-                continue;
-            }
-            match event {
-                ProgressEvent::CollectorStarted { collector } => eprintln!("[{collector}] collecting..."),
-                ProgressEvent::CollectorFinished { collector, evidence, gaps, elapsed_ms } => {
-                    eprintln!("[{collector}] {evidence} evidence, {gaps} gaps in {elapsed_ms} ms");
-                }
-                ProgressEvent::CollectorFailed { collector, reason } => eprintln!("[{collector}] FAILED: {reason}"),
-                _ => {}
-            }
-        }
-    });
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let printer = tokio::spawn(crate::progress::show(rx, args.quiet));
     let mut run = engine.run_with(&scope, RunOptions::default().with_progress(tx)).await;
     run.gaps.extend(policy_gaps);
     let _ = printer.await;

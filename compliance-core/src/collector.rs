@@ -78,17 +78,27 @@ pub struct Gap {
     pub kind: GapKind,
     /// Why, for people.
     pub reason: String,
+    /// The target it concerns (`aws:<account>`, `aws:<account>:<region>`,
+    /// `k8s:<context>`; see [`crate::target`]), when the collector reaches several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 impl Gap {
     /// A gap for one source of a collector.
     pub fn source(source: impl Into<String>, kind: GapKind, reason: impl Into<String>) -> Self {
-        Self { collector: String::new(), source: Some(source.into()), kind, reason: reason.into() }
+        Self { collector: String::new(), source: Some(source.into()), kind, reason: reason.into(), target: None }
     }
 
     /// A gap for a whole collector.
     pub fn collector(collector: impl Into<String>, kind: GapKind, reason: impl Into<String>) -> Self {
-        Self { collector: collector.into(), source: None, kind, reason: reason.into() }
+        Self { collector: collector.into(), source: None, kind, reason: reason.into(), target: None }
+    }
+
+    /// Naming the target it concerns.
+    pub fn with_target(mut self, target: impl Into<String>) -> Self {
+        self.target = Some(target.into());
+        self
     }
 }
 
@@ -110,12 +120,16 @@ pub struct Collection {
     /// them where a framework has that control.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub declared_controls: Vec<crate::DeclaredControl>,
+    /// The targets the collection reached (accounts, regions, clusters),
+    /// with their names and tags, for per-target scores.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<crate::Target>,
 }
 
 impl Collection {
     /// A collection of evidence and gaps.
     pub fn new(evidence: Vec<Evidence>, gaps: Vec<Gap>) -> Self {
-        Self { evidence, gaps, checks: Vec::new(), declared_controls: Vec::new() }
+        Self { evidence, gaps, checks: Vec::new(), declared_controls: Vec::new(), targets: Vec::new() }
     }
 
     /// Adds another collection's evidence and gaps.
@@ -124,6 +138,7 @@ impl Collection {
         self.gaps.extend(other.gaps);
         self.checks.extend(other.checks);
         self.declared_controls.extend(other.declared_controls);
+        self.targets.extend(other.targets);
     }
 }
 
@@ -167,4 +182,19 @@ pub trait Collector: Send + Sync {
     fn checks(&self) -> Vec<Check>;
     /// Gathers evidence for the checks in `scope`.
     async fn collect(&self, scope: &Scope) -> Result<Collection>;
+
+    /// How long the engine lets one collection run; `None` (the default):
+    /// the engine's `collector_timeout`. A collector that bounds each of its
+    /// many units of work itself (a fleet of accounts) gives a longer limit.
+    fn timeout(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Like [`collect`](Self::collect), reporting progress on long work
+    /// (targets done of total); the engine calls this one. The default
+    /// reports nothing.
+    async fn collect_with_progress(&self, scope: &Scope, progress: crate::Progress) -> Result<Collection> {
+        let _ = progress;
+        self.collect(scope).await
+    }
 }

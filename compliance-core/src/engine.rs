@@ -130,6 +130,9 @@ pub struct Run {
     /// runs map them with the frameworks'.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub declared_controls: Vec<crate::DeclaredControl>,
+    /// The targets the run reached, when collectors listed them (see [`crate::target`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<crate::Target>,
 }
 
 impl Run {
@@ -159,6 +162,7 @@ impl Run {
             timings: Vec::new(),
             expired_waivers: Vec::new(),
             declared_controls: Vec::new(),
+            targets: Vec::new(),
         }
     }
 }
@@ -190,6 +194,24 @@ pub enum ProgressEvent {
         gaps: usize,
         /// Milliseconds taken.
         elapsed_ms: u64,
+    },
+    /// A collector that reaches many targets knows how many it will scan.
+    TargetsPlanned {
+        /// The collector.
+        collector: String,
+        /// How many targets.
+        total: usize,
+    },
+    /// A collector finished one of its targets.
+    TargetFinished {
+        /// The collector.
+        collector: String,
+        /// The target (`aws:<account>`, `k8s:<context>`).
+        target: String,
+        /// Evidence from it.
+        evidence: usize,
+        /// Gaps of it.
+        gaps: usize,
     },
     /// A collector failed, panicked, timed out or was cancelled.
     CollectorFailed {
@@ -234,6 +256,39 @@ impl RunOptions {
 
     fn emit(&self, event: ProgressEvent) {
         if let Some(tx) = &self.progress {
+            // A dropped receiver only means nobody watches progress.
+            let _ = tx.send(event);
+        }
+    }
+}
+
+/// A collector's handle to report progress on long work: targets planned
+/// and finished. Without a watcher (the default) it reports nothing.
+#[derive(Clone, Debug, Default)]
+pub struct Progress {
+    collector: String,
+    tx: Option<mpsc::UnboundedSender<ProgressEvent>>,
+}
+
+impl Progress {
+    /// Reports nothing.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// `total` targets will be scanned.
+    pub fn targets_planned(&self, total: usize) {
+        self.send(ProgressEvent::TargetsPlanned { collector: self.collector.clone(), total });
+    }
+
+    /// One target is done.
+    pub fn target_finished(&self, target: &str, evidence: usize, gaps: usize) {
+        let collector = self.collector.clone();
+        self.send(ProgressEvent::TargetFinished { collector, target: target.to_owned(), evidence, gaps });
+    }
+
+    fn send(&self, event: ProgressEvent) {
+        if let Some(tx) = &self.tx {
             // A dropped receiver only means nobody watches progress.
             let _ = tx.send(event);
         }
@@ -381,6 +436,7 @@ impl Engine {
         let mut gaps = Vec::new();
         let mut discovered = Vec::new();
         let mut declared_controls = Vec::new();
+        let mut targets: Vec<crate::Target> = Vec::new();
         let mut timings = Vec::with_capacity(handles.len());
         for (collector, handle) in self.collectors.iter().zip(handles) {
             let name = collector.name().to_owned();
@@ -390,6 +446,11 @@ impl Engine {
                     gaps.extend(collection.gaps);
                     discovered.extend(collection.checks);
                     declared_controls.extend(collection.declared_controls);
+                    for t in collection.targets {
+                        if !targets.iter().any(|known| known.id == t.id) {
+                            targets.push(t);
+                        }
+                    }
                     gaps.extend(gap);
                     timings.push(timing);
                 }
@@ -413,7 +474,18 @@ impl Engine {
             }
         }
         checks.sort_by(|a, b| a.id.cmp(&b.id));
-        Run { id: run_id, started_at, finished_at, checks, evidence, gaps, timings, expired_waivers, declared_controls }
+        Run {
+            id: run_id,
+            started_at,
+            finished_at,
+            checks,
+            evidence,
+            gaps,
+            timings,
+            expired_waivers,
+            declared_controls,
+            targets,
+        }
     }
 
     /// Plans a fix for one failing evidence with the first remediator that
@@ -503,8 +575,10 @@ async fn run_one(
     let inner = {
         let collector = Arc::clone(&collector);
         let scope = Arc::clone(&scope);
-        tokio::spawn(async move { collector.collect(&scope).await })
+        let progress = Progress { collector: name.clone(), tx: options.progress.clone() };
+        tokio::spawn(async move { collector.collect_with_progress(&scope, progress).await })
     };
+    let timeout = collector.timeout().unwrap_or(timeout);
     let abort = inner.abort_handle();
     let result = tokio::select! {
         joined = tokio::time::timeout(timeout, inner) => match joined {
@@ -528,11 +602,12 @@ async fn run_one(
     drop(permit);
     match result {
         Ok(mut collection) => {
+            // A collector that runs others (a fleet) names them itself.
             let shared: Arc<str> = Arc::from(name.as_str());
-            for e in &mut collection.evidence {
+            for e in collection.evidence.iter_mut().filter(|e| e.collector.is_empty()) {
                 e.collector = Arc::clone(&shared);
             }
-            for g in &mut collection.gaps {
+            for g in collection.gaps.iter_mut().filter(|g| g.collector.is_empty()) {
                 g.collector.clone_from(&name);
             }
             let (_, timing) = finish(CollectorOutcome::Completed, collection.evidence.len(), None, GapKind::Failed);

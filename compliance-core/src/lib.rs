@@ -13,6 +13,7 @@ pub mod provider;
 pub mod remediation;
 pub mod resource;
 pub mod store;
+pub mod target;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
@@ -22,7 +23,7 @@ pub mod yaml;
 pub use catalogue::{Catalogue, CheckDef};
 pub use check::{Check, CheckId, CheckSpec, Severity};
 pub use collector::{Collection, Collector, Gap, GapKind, Scope};
-pub use engine::{CollectorOutcome, CollectorTiming, Engine, EngineConfig, ProgressEvent, Run, RunOptions};
+pub use engine::{CollectorOutcome, CollectorTiming, Engine, EngineConfig, Progress, ProgressEvent, Run, RunOptions};
 pub use error::{BoxError, Error, Result};
 pub use evidence::{Evidence, Status, Verdict, WaiverMark};
 pub use framework::{Control, DeclaredControl, Framework, FrameworkDef};
@@ -32,5 +33,6 @@ pub use remediation::{
 };
 pub use resource::ResourceRef;
 pub use store::{EvidenceStore, EvidenceStoreExt, StoreError};
+pub use target::{Shard, Target, TargetKind};
 pub use tokio_util::sync::CancellationToken;
 pub use waiver::{ExpiredWaiver, Waiver, apply_waivers};

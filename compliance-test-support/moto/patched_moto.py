@@ -42,6 +42,25 @@ Patches (each is a difference between moto 5.2.5 and AWS):
      POST /_compliance/page-sizes {"Action": n} caps the page size of those
      actions of patch 8.
 
+  10. STS AssumeRole refuses the roles named by POST /_compliance/refuse-roles
+      {"roles": [arn, ...]} with AccessDenied, as AWS does when a role's
+      trust policy does not name the caller (moto enforces no trust policy).
+  11. AWS Account ListRegions (moto has none): the regions of the calling
+      account with their RegionOptStatus, paged; an account's enabled
+      regions are set by POST /_compliance/regions {"account": id,
+      "enabled": [...]} (default: the 17 regions AWS enables by default).
+
+  12. A region an account has not enabled (once patch 11 sets its
+      regions) answers its regional services (AWS Config, CloudTrail) with
+      UnrecognizedClientException, as AWS answers credentials used in a
+      disabled opt-in region.
+
+Patches 2, 3 and 8 act in the account of the request's credentials (an
+assumed role's account, as moto maps it), so tests can seed many accounts;
+their control endpoints take "account" (default 123456789012). Patch 9
+also caps MaxResults of JSON-protocol actions moto pages itself
+(organizations:ListAccounts).
+
 Patch 7 also answers 403 AccessDenied ({"status": 403}), and can be limited
 to actions ({"actions": ["s3control:GetPublicAccessBlock"]}), for tests of
 denied calls through the real SDK. Calls are counted and faulted by
@@ -74,11 +93,16 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
 ET.register_namespace("", IAM_NS)
 ACCOUNT = "123456789012"
-CREDENTIAL = re.compile(r"Credential=[^/]+/[^/]+/([^/]+)/([^/]+)/")
+CREDENTIAL = re.compile(r"Credential=([^/]+)/[^/]+/([^/]+)/([^/]+)/")
+# The regions AWS enables by default (opt-in regions are not).
+DEFAULT_REGIONS = ["ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1", "ap-southeast-1", "ap-southeast-2",
+                   "ca-central-1", "eu-central-1", "eu-north-1", "eu-west-1", "eu-west-2", "eu-west-3", "sa-east-1",
+                   "us-east-1", "us-east-2", "us-west-1", "us-west-2"]
+OPT_IN_REGIONS = ["af-south-1", "ap-east-1", "eu-south-1", "me-south-1"]
 
 lock = threading.Lock()
 state = {"calls": {}, "report_users": {}, "report_root": {}, "evaluations": {}, "packs": {}, "page_sizes": {},
-         "faults": None, "seen": 0, "injected": 0}
+         "refused_roles": set(), "regions": {}, "faults": None, "seen": 0, "injected": 0}
 
 
 def reset_state():
@@ -89,6 +113,8 @@ def reset_state():
         state["evaluations"] = {}
         state["packs"] = {}
         state["page_sizes"] = {}
+        state["refused_roles"] = set()
+        state["regions"] = {}
         state["faults"] = None
         state["seen"] = 0
         state["injected"] = 0
@@ -132,7 +158,17 @@ def injected_fault(start_response, service, action):
 
 def scope(environ):
     match = CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
-    return (match.group(1), match.group(2)) if match else ("us-east-1", "unknown")
+    return (match.group(2), match.group(3)) if match else ("us-east-1", "unknown")
+
+
+def account_of(environ):
+    """The account of the request's credentials: an assumed role's, as moto maps its access key."""
+    match = CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if not match:
+        return ACCOUNT
+    from moto.iam.models import get_account_id_from
+
+    return get_account_id_from(match.group(1))
 
 
 def read_body(environ):
@@ -198,7 +234,7 @@ def page_list_users(params, body):
 
 
 # ---- patch 2: credential report ----
-def patch_credential_report(body):
+def patch_credential_report(body, account):
     root = ET.fromstring(body)
     content = root.find(f"{{{IAM_NS}}}GetCredentialReportResult/{{{IAM_NS}}}Content")
     if content is None or not content.text:
@@ -216,7 +252,7 @@ def patch_credential_report(body):
     root_row.update(
         {
             "user": "<root_account>",
-            "arn": f"arn:aws:iam::{ACCOUNT}:root",
+            "arn": f"arn:aws:iam::{account}:root",
             "user_creation_time": "2020-01-01T00:00:00+00:00",
             "password_enabled": "not_supported",
             "password_last_used": "no_information",
@@ -242,16 +278,16 @@ def patch_credential_report(body):
 
 
 # ---- patch 3: AWS Config compliance details ----
-def config_rule_exists(region, name):
+def config_rule_exists(account, region, name):
     from moto.config.models import config_backends
 
-    return name in config_backends[ACCOUNT][region].config_rules
+    return name in config_backends[account][region].config_rules
 
 
-def store_evaluations(region, rule, results):
+def store_evaluations(account, region, rule, results):
     now = time.time()
     with lock:
-        stored = state["evaluations"].setdefault((region, rule), {})
+        stored = state["evaluations"].setdefault((account, region, rule), {})
         for r in results:
             # PutEvaluations names them ComplianceResource*; the control endpoint, Resource*.
             resource_type = r.get("ComplianceResourceType") or r["ResourceType"]
@@ -273,13 +309,13 @@ def store_evaluations(region, rule, results):
             }
 
 
-def compliance_details(start_response, region, request):
+def compliance_details(start_response, account, region, request):
     rule = request.get("ConfigRuleName", "")
-    if not config_rule_exists(region, rule):
+    if not config_rule_exists(account, region, rule):
         return aws_json_error(start_response, "NoSuchConfigRuleException", f"The ConfigRule '{rule}' provided in the request is invalid.")
     wanted = set(request.get("ComplianceTypes") or [])
     with lock:
-        results = list(state["evaluations"].get((region, rule), {}).values())
+        results = list(state["evaluations"].get((account, region, rule), {}).values())
     results.sort(key=lambda r: (r["EvaluationResultIdentifier"]["EvaluationResultQualifier"]["ResourceType"], r["EvaluationResultIdentifier"]["EvaluationResultQualifier"]["ResourceId"]))
     if wanted:
         results = [r for r in results if r["ComplianceType"] in wanted]
@@ -306,19 +342,19 @@ def page_of(action, items, request, default_limit):
     return page, (str(start + limit) if start + limit < len(items) else None)
 
 
-def pack_arn(region, name):
-    return f"arn:aws:config:{region}:{ACCOUNT}:conformance-pack/{name}/conformance-pack-{zlib.crc32(name.encode()) % 10**6:06d}"
+def pack_arn(account, region, name):
+    return f"arn:aws:config:{region}:{account}:conformance-pack/{name}/conformance-pack-{zlib.crc32(name.encode()) % 10**6:06d}"
 
 
-def rule_evaluations(region, rule):
+def rule_evaluations(account, region, rule):
     with lock:
-        results = list(state["evaluations"].get((region, rule), {}).values())
+        results = list(state["evaluations"].get((account, region, rule), {}).values())
     results.sort(key=lambda r: (r["EvaluationResultIdentifier"]["EvaluationResultQualifier"]["ResourceType"], r["EvaluationResultIdentifier"]["EvaluationResultQualifier"]["ResourceId"]))
     return results
 
 
-def rule_compliance(region, rule):
-    kinds = {r["ComplianceType"] for r in rule_evaluations(region, rule)}
+def rule_compliance(account, region, rule):
+    kinds = {r["ComplianceType"] for r in rule_evaluations(account, region, rule)}
     if "NON_COMPLIANT" in kinds:
         return "NON_COMPLIANT"
     if "COMPLIANT" in kinds:
@@ -326,10 +362,10 @@ def rule_compliance(region, rule):
     return "INSUFFICIENT_DATA"
 
 
-def conformance(start_response, region, action, request):
+def conformance(start_response, account, region, action, request):
     if action == "DescribeConformancePacks":
         with lock:
-            packs = sorted((name, pack) for (r, name), pack in state["packs"].items() if r == region)
+            packs = sorted((name, pack) for (a, r, name), pack in state["packs"].items() if (a, r) == (account, region))
         wanted = request.get("ConformancePackNames") or []
         for name in wanted:
             if name not in dict(packs):
@@ -339,26 +375,60 @@ def conformance(start_response, region, action, request):
         page, token = page_of(action, packs, request, 20)
         if page is None:
             return aws_json_error(start_response, "InvalidNextTokenException", "The specified next token is invalid.")
-        details = [{"ConformancePackName": name, "ConformancePackArn": pack_arn(region, name),
+        details = [{"ConformancePackName": name, "ConformancePackArn": pack_arn(account, region, name),
                     "ConformancePackId": f"conformance-pack-{zlib.crc32(name.encode()) % 10**6:06d}",
                     "ConformancePackInputParameters": [], "LastUpdateRequestedTime": pack["created"]}
                    for name, pack in page]
         return json_response(start_response, "200 OK", {"ConformancePackDetails": details, **({"NextToken": token} if token else {})}, "application/x-amz-json-1.1")
     name = request.get("ConformancePackName", "")
     with lock:
-        pack = state["packs"].get((region, name))
+        pack = state["packs"].get((account, region, name))
     if pack is None:
         return aws_json_error(start_response, "NoSuchConformancePackException", f"Conformance pack {name} does not exist.")
     filters = request.get("Filters") or {}
     rules = [r for r in pack["rules"] if not filters.get("ConfigRuleNames") or r["rule"] in filters["ConfigRuleNames"]]
     # DescribeConformancePackCompliance
-    listed = [{"ConfigRuleName": r["rule"], "ComplianceType": rule_compliance(region, r["rule"]), "Controls": r.get("controls", [])} for r in rules]
+    listed = [{"ConfigRuleName": r["rule"], "ComplianceType": rule_compliance(account, region, r["rule"]), "Controls": r.get("controls", [])} for r in rules]
     if filters.get("ComplianceType"):
         listed = [r for r in listed if r["ComplianceType"] == filters["ComplianceType"]]
     page, token = page_of(action, listed, request, 1000)
     if page is None:
         return aws_json_error(start_response, "InvalidNextTokenException", "The specified next token is invalid.")
     return json_response(start_response, "200 OK", {"ConformancePackName": name, "ConformancePackRuleComplianceList": page, **({"NextToken": token} if token else {})}, "application/x-amz-json-1.1")
+
+
+# ---- patch 10: refused roles ----
+def refused_role(start_response, body):
+    role = parse_qs(body.decode(errors="replace")).get("RoleArn", [""])[0]
+    with lock:
+        refused = role in state["refused_roles"]
+    if not refused:
+        return None
+    message = f"User: arn:aws:iam::{ACCOUNT}:root is not authorized to perform: sts:AssumeRole on resource: {role}"
+    body = (f'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code>'
+            f"<Message>{message}</Message></Error><RequestId>refused</RequestId></ErrorResponse>").encode()
+    return respond(start_response, "403 Forbidden", [("Content-Type", "text/xml")], body)
+
+
+# ---- patch 11: account:ListRegions ----
+def list_regions(start_response, account, request):
+    with lock:
+        enabled = state["regions"].get(account)
+    enabled = set(DEFAULT_REGIONS if enabled is None else enabled)
+    regions = []
+    for name in sorted(set(DEFAULT_REGIONS) | set(OPT_IN_REGIONS) | enabled):
+        if name in enabled:
+            status = "ENABLED_BY_DEFAULT" if name in DEFAULT_REGIONS else "ENABLED"
+        else:
+            status = "DISABLED"
+        regions.append({"RegionName": name, "RegionOptStatus": status})
+    wanted = request.get("RegionOptStatusContains") or []
+    if wanted:
+        regions = [r for r in regions if r["RegionOptStatus"] in wanted]
+    page, token = page_of("ListRegions", regions, request, 20)
+    if page is None:
+        return json_response(start_response, "400 Bad Request", {"message": "invalid NextToken"})
+    return json_response(start_response, "200 OK", {"Regions": page, **({"NextToken": token} if token else {})})
 
 
 def make_app():
@@ -394,17 +464,37 @@ def make_app():
         if fault is not None:
             return fault
 
+        account = account_of(environ)
+        with lock:
+            enabled = state["regions"].get(account)
+        if enabled is not None and region not in enabled and service in ("config", "cloudtrail"):
+            return aws_json_error(start_response, "UnrecognizedClientException", "The security token included in the request is invalid.")
         if service == "config" and action in ("DescribeConformancePacks", "DescribeConformancePackCompliance"):
-            return conformance(start_response, region, action, json.loads(body or b"{}"))
+            return conformance(start_response, account, region, action, json.loads(body or b"{}"))
         if service == "config" and action == "GetComplianceDetailsByConfigRule":
-            return compliance_details(start_response, region, json.loads(body or b"{}"))
+            return compliance_details(start_response, account, region, json.loads(body or b"{}"))
+        if service == "sts" and action == "AssumeRole":
+            refused = refused_role(start_response, body)
+            if refused is not None:
+                return refused
+        if service == "account" and path.rstrip("/") == "/listRegions":
+            return list_regions(start_response, account, json.loads(body or b"{}"))
+        with lock:
+            cap = state["page_sizes"].get(action)
+        if cap and target and body:
+            # Patch 9 for actions moto pages itself: a smaller MaxResults.
+            request = json.loads(body)
+            request["MaxResults"] = min(int(request.get("MaxResults") or cap), int(cap))
+            body = json.dumps(request).encode()
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
         if service == "config" and action == "PutEvaluations":
             request = json.loads(body or b"{}")
             if not request.get("TestMode"):
                 rule = request.get("ResultToken", "")
-                if not config_rule_exists(region, rule):
+                if not config_rule_exists(account, region, rule):
                     return aws_json_error(start_response, "InvalidResultTokenException", "The ResultToken does not name a rule.")
-                store_evaluations(region, rule, request.get("Evaluations", []))
+                store_evaluations(account, region, rule, request.get("Evaluations", []))
                 return json_response(start_response, "200 OK", {"FailedEvaluations": []}, "application/x-amz-json-1.1")
 
         status, headers, out = call_inner(inner, environ)
@@ -413,7 +503,7 @@ def make_app():
         if service == "iam" and action == "ListUsers":
             out = page_list_users(params, out)
         elif service == "iam" and action == "GetCredentialReport":
-            out = patch_credential_report(out)
+            out = patch_credential_report(out, account)
         elif service == "s3" and method == "GET" and query.split("&")[0] in ("versioning", "versioning="):
             out = out.replace(b"<GetBucketVersioningResponse", b"<VersioningConfiguration").replace(
                 b"</GetBucketVersioningResponse>", b"</VersioningConfiguration>"
@@ -452,11 +542,20 @@ def make_app():
             return json_response(start_response, "200 OK", {"status": "ok"})
         if path == "/_compliance/conformance-packs":
             region = payload.get("region", "us-east-1")
+            account = payload.get("account", ACCOUNT)
             for r in payload.get("rules", []):
-                if not config_rule_exists(region, r["rule"]):
-                    return json_response(start_response, "400 Bad Request", {"error": f"no rule {r['rule']} in {region}"})
+                if not config_rule_exists(account, region, r["rule"]):
+                    return json_response(start_response, "400 Bad Request", {"error": f"no rule {r['rule']} in {account} {region}"})
             with lock:
-                state["packs"][(region, payload["name"])] = {"rules": payload.get("rules", []), "created": time.time()}
+                state["packs"][(account, region, payload["name"])] = {"rules": payload.get("rules", []), "created": time.time()}
+            return json_response(start_response, "200 OK", {"status": "ok"})
+        if path == "/_compliance/refuse-roles":
+            with lock:
+                state["refused_roles"].update(payload.get("roles", []))
+            return json_response(start_response, "200 OK", {"status": "ok"})
+        if path == "/_compliance/regions":
+            with lock:
+                state["regions"][payload.get("account", ACCOUNT)] = list(payload.get("enabled", []))
             return json_response(start_response, "200 OK", {"status": "ok"})
         if path == "/_compliance/page-sizes":
             with lock:
@@ -464,9 +563,10 @@ def make_app():
             return json_response(start_response, "200 OK", {"status": "ok"})
         if path == "/_compliance/config-evaluations":
             region = payload.get("region", "us-east-1")
-            if not config_rule_exists(region, payload["rule"]):
-                return json_response(start_response, "400 Bad Request", {"error": f"no rule {payload['rule']} in {region}"})
-            store_evaluations(region, payload["rule"], payload.get("results", []))
+            account = payload.get("account", ACCOUNT)
+            if not config_rule_exists(account, region, payload["rule"]):
+                return json_response(start_response, "400 Bad Request", {"error": f"no rule {payload['rule']} in {account} {region}"})
+            store_evaluations(account, region, payload["rule"], payload.get("results", []))
             return json_response(start_response, "200 OK", {"status": "ok"})
         return json_response(start_response, "404 Not Found", {"error": f"unknown control path {path}"})
 

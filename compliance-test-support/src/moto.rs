@@ -152,6 +152,16 @@ impl Moto {
         self.control("/_compliance/page-sizes", sizes)
     }
 
+    /// Makes STS refuse to assume these roles (patch 10).
+    pub fn refuse_roles(&self, roles: &[&str]) -> Result<(), String> {
+        self.control("/_compliance/refuse-roles", &serde_json::json!({ "roles": roles }))
+    }
+
+    /// Sets the regions enabled for an account (patch 11).
+    pub fn enable_regions(&self, account: &str, regions: &[&str]) -> Result<(), String> {
+        self.control("/_compliance/regions", &serde_json::json!({ "account": account, "enabled": regions }))
+    }
+
     /// Injects faults (patch 7): `{"every": N, "status": 500|429|503,
     /// "delay_ms": D, "services": [...]}`; `{"every": 0}` stops them.
     pub fn faults(&self, faults: &Value) -> Result<(), String> {

@@ -4,6 +4,7 @@
 mod cloudtrail;
 mod config_recorder;
 mod config_rules;
+mod fleet;
 mod iam;
 mod iam_posture;
 mod s3;

@@ -1,0 +1,196 @@
+//! An organization of 20 accounts over 3 regions in one collection, against moto.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_config::SdkConfig;
+use compliance_aws::AwsConfig;
+use compliance_aws::fleet::FleetCollector;
+use compliance_core::{Collector, Engine, GapKind, Scope, Status, TargetKind};
+use serde_json::json;
+
+use crate::{TestResult, moto, sdk};
+
+const ROLE: &str = "ComplianceAudit";
+const REGIONS: [&str; 3] = ["eu-west-1", "us-east-1", "ap-southeast-2"];
+
+/// The SDK configuration acting in `account`, through the audit role (moto maps the role's keys to its account).
+async fn as_account(base: &SdkConfig, account: &str, region: &str) -> Result<SdkConfig, Box<dyn std::error::Error>> {
+    let sts = aws_sdk_sts::Client::new(base);
+    let out = sts
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{account}:role/{ROLE}"))
+        .role_session_name("seed")
+        .send()
+        .await?;
+    let c = out.credentials().ok_or("no credentials")?;
+    let creds = aws_sdk_iam::config::Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_owned()),
+        None,
+        "seed",
+    );
+    Ok(base
+        .to_builder()
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
+        .region(aws_config::Region::new(region.to_owned()))
+        .build())
+}
+
+async fn rule(config: &aws_sdk_config::Client, name: &str, identifier: &str) -> TestResult {
+    use aws_sdk_config::types::{ConfigRule, Owner, Source};
+    let source = Source::builder().owner(Owner::Aws).source_identifier(identifier).build()?;
+    config
+        .put_config_rule()
+        .config_rule(ConfigRule::builder().config_rule_name(name).source(source).build())
+        .send()
+        .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto server: scripts/test installs it"]
+async fn an_organization_of_20_accounts_and_3_regions_is_one_collection_with_one_gap_for_a_refused_role() -> TestResult
+{
+    let moto = moto()?;
+    let base = sdk(&moto, "us-east-1").await;
+    let org = aws_sdk_organizations::Client::new(&base);
+    org.create_organization().feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All).send().await?;
+    let mut names = BTreeMap::new();
+    names.insert("123456789012".to_owned(), "management".to_owned());
+    for n in 1..20 {
+        let name = format!("team-{n:02}");
+        let created = org.create_account().account_name(&name).email(format!("{name}@example.com")).send().await?;
+        let id = created.create_account_status().and_then(|s| s.account_id()).ok_or("no account id")?.to_owned();
+        names.insert(id, name);
+    }
+    assert_eq!(names.len(), 20);
+    let refused = names.iter().find(|(_, n)| *n == "team-07").map(|(id, _)| id.clone()).ok_or("no team-07")?;
+
+    // Seed each account: 2 users, a bucket named after it, Config rules in two of the three regions.
+    for id in names.keys() {
+        let account = as_account(&base, id, "us-east-1").await?;
+        let iam = aws_sdk_iam::Client::new(&account);
+        for user in ["alice", "bob"] {
+            iam.create_user().user_name(user).send().await?;
+        }
+        let s3 =
+            aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&account).force_path_style(true).build());
+        s3.create_bucket().bucket(format!("logs-{id}")).send().await?;
+        for region in &REGIONS[..2] {
+            let regional = as_account(&base, id, region).await?;
+            let config = aws_sdk_config::Client::new(&regional);
+            rule(&config, "s3-bucket-versioning-enabled", "S3_BUCKET_VERSIONING_ENABLED").await?;
+            moto.put_config_evaluations(&json!({ "account": id, "region": region, "rule": "s3-bucket-versioning-enabled",
+                "results": [{ "ResourceType": "AWS::S3::Bucket", "ResourceId": format!("logs-{id}"),
+                              "ComplianceType": if region == &"eu-west-1" { "COMPLIANT" } else { "NON_COMPLIANT" } }] }))?;
+        }
+    }
+    moto.refuse_roles(&[&format!("arn:aws:iam::{refused}:role/{ROLE}")])?;
+    moto.page_sizes(&json!({ "ListAccounts": 8 }))?;
+    moto.reset_calls()?;
+
+    let mut config = AwsConfig::default();
+    config.account = true;
+    config.organization = true;
+    config.role_name = Some(ROLE.into());
+    config.regions = REGIONS.iter().map(|r| (*r).to_owned()).collect();
+    config.endpoint_url = Some(moto.endpoint());
+    let fleet = FleetCollector::new(&base, config.fleet()?, compliance_aws::account_collectors(&config));
+    let engine = Engine::new().with_collector(std::sync::Arc::new(fleet));
+    let run = engine.run(&Scope::all()).await;
+
+    // The refused account is exactly one gap, naming it; nothing else is missing.
+    assert_eq!(run.gaps.len(), 1, "{:#?}", run.gaps);
+    let gap = &run.gaps[0];
+    assert_eq!((gap.kind, gap.target.clone()), (GapKind::Denied, Some(format!("aws:{refused}"))));
+    assert!(gap.source.as_deref().is_some_and(|s| s.contains("team-07")), "{gap:?}");
+    assert!(gap.reason.contains("cannot be used"), "{}", gap.reason);
+
+    // Every evidence names its account, and it is the right one.
+    let scanned: BTreeSet<&String> = names.keys().filter(|id| **id != refused).collect();
+    let mut by_account: BTreeMap<String, usize> = BTreeMap::new();
+    for e in &run.evidence {
+        let account = e.resource.account.clone().ok_or_else(|| format!("no account on {:?}", e.resource))?;
+        assert!(scanned.contains(&account), "{account}");
+        if e.resource.id.starts_with("arn:aws:iam::") {
+            assert!(e.resource.id.contains(&account), "{} in {account}", e.resource.id);
+        }
+        if e.resource.kind == "AWS::S3::Bucket"
+            || e.check_id.as_str().starts_with("aws.s3.") && e.resource.name.starts_with("logs-")
+        {
+            assert_eq!(e.resource.name, format!("logs-{account}"));
+        }
+        *by_account.entry(account).or_default() += 1;
+    }
+    assert_eq!(by_account.len(), 19, "every account but the refused one");
+    // Members are seeded alike (and moto gives each an OrganizationAccountAccessRole): alike evidence.
+    let members: BTreeSet<usize> = by_account.iter().filter(|(a, _)| *a != "123456789012").map(|(_, n)| *n).collect();
+    assert_eq!(members.len(), 1, "{by_account:?}");
+
+    // Regional work per region: Config results in two regions, none in the third; the recorder in all three.
+    let config_rule = |region: &str| {
+        run.evidence
+            .iter()
+            .filter(|e| {
+                e.check_id.as_str() == "aws.config.s3-bucket-versioning-enabled"
+                    && e.resource.region.as_deref() == Some(region)
+            })
+            .map(|e| e.status)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(config_rule("eu-west-1"), vec![Status::Pass; 19]);
+    assert_eq!(config_rule("us-east-1"), vec![Status::Fail; 19]);
+    assert!(config_rule("ap-southeast-2").is_empty());
+    let recorders = run.evidence.iter().filter(|e| e.check_id.as_str() == "aws.config.recorder_enabled").count();
+    assert_eq!(recorders, 19 * 3);
+    // Global work once per account: one credential report each.
+    let calls = moto.calls()?;
+    assert_eq!(calls["iam:GetCredentialReport"], 19, "{calls}");
+    assert_eq!(calls["organizations:ListAccounts"], 3, "20 accounts in pages of 8: {calls}");
+
+    // The targets: 20 accounts (names from the organization) and 19 x 3 regions.
+    let accounts: Vec<_> = run.targets.iter().filter(|t| t.kind == TargetKind::AwsAccount).collect();
+    assert_eq!(accounts.len(), 20);
+    assert!(accounts.iter().any(|t| t.id == format!("aws:{refused}") && t.name.as_deref() == Some("team-07")));
+    assert_eq!(run.targets.iter().filter(|t| t.kind == TargetKind::AwsRegion).count(), 19 * 3);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto server: scripts/test installs it"]
+async fn regions_all_means_the_regions_enabled_for_each_account_and_shards_split_the_accounts() -> TestResult {
+    let moto = moto()?;
+    let base = sdk(&moto, "us-east-1").await;
+    moto.enable_regions("123456789012", &["eu-west-1", "eu-south-1"])?;
+    let mut config = AwsConfig::default();
+    config.account = true;
+    config.regions = vec!["all".into()];
+    config.endpoint_url = Some(moto.endpoint());
+    let fleet = FleetCollector::new(&base, config.fleet()?, compliance_aws::account_collectors(&config));
+    let c = fleet.collect(&Scope::only(["aws.config.recorder_enabled"])).await?;
+    let regions: BTreeSet<_> = c.evidence.iter().filter_map(|e| e.resource.region.clone()).collect();
+    assert_eq!(regions, BTreeSet::from(["eu-south-1".to_owned(), "eu-west-1".to_owned()]));
+    assert!(c.gaps.is_empty(), "{:?}", c.gaps);
+
+    // A region the account has not enabled is one gap naming it; the others are judged.
+    config.regions = vec!["eu-west-1".into(), "ap-east-1".into()];
+    let fleet = FleetCollector::new(&base, config.fleet()?, compliance_aws::account_collectors(&config));
+    let c = fleet.collect(&Scope::all()).await?;
+    assert_eq!(c.gaps.len(), 1, "{:#?}", c.gaps);
+    assert_eq!(c.gaps[0].target.as_deref(), Some("aws:123456789012:ap-east-1"));
+    assert!(c.gaps[0].reason.contains("UnrecognizedClientException"), "{}", c.gaps[0].reason);
+    assert!(c.evidence.iter().any(|e| e.resource.region.as_deref() == Some("eu-west-1")));
+    config.regions = vec!["all".into()];
+
+    // Two shards of one account: exactly one of them scans it.
+    let mut scanned = 0;
+    for k in 0..2 {
+        config.shard = Some(format!("{k}/2").parse()?);
+        let fleet = FleetCollector::new(&base, config.fleet()?, compliance_aws::account_collectors(&config));
+        let c = fleet.collect(&Scope::only(["aws.config.recorder_enabled"])).await?;
+        scanned += usize::from(!c.evidence.is_empty());
+    }
+    assert_eq!(scanned, 1);
+    Ok(())
+}
