@@ -343,10 +343,10 @@ impl StandardCollectors {
         }
         let rules: Arc<dyn compliance_core::Collector> = if self.config.config_rules.is_empty() {
             // Listed when the run collects, within the engine's timeout.
-            Arc::new(ConfigRulesCollector::discover(sdk))
+            Arc::new(ConfigRulesCollector::discover(sdk).with_account(Self::guard(sdk, account)))
         } else {
             match ConfigRulesCollector::new(sdk, self.config.config_rules.iter().cloned()) {
-                Ok(c) => Arc::new(c),
+                Ok(c) => Arc::new(c.with_account(Self::guard(sdk, account))),
                 Err(e) => Arc::new(Unavailable::new("aws-config", e)),
             }
         };

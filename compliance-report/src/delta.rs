@@ -72,12 +72,30 @@ pub struct Delta {
     pub new_source_gaps: Vec<String>,
     /// Per check.
     pub by_check: BTreeMap<CheckId, CheckDelta>,
+    /// Per target (`aws:<account>`, `aws:<account>:<region>`,
+    /// `k8s:<context>`): a regional change counts for its region and its
+    /// account (added in schema 1.2).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_target: BTreeMap<String, CheckDelta>,
     /// Controls whose result changed.
     pub controls: Vec<ControlChange>,
 }
 
 fn key(e: &Evidence) -> (CheckId, String) {
     (e.check_id.clone(), e.resource.id.clone())
+}
+
+/// The targets a change counts for: its cluster, or its account and region.
+fn targets_of(resource: &compliance_core::ResourceRef) -> Vec<String> {
+    use compliance_core::target::{aws_account_id, target_of};
+    let mut targets: Vec<String> = target_of(resource).into_iter().collect();
+    if resource.cluster.is_none()
+        && resource.region.is_some()
+        && let Some(account) = &resource.account
+    {
+        targets.push(aws_account_id(account));
+    }
+    targets
 }
 
 fn is_open_failure(e: &Evidence) -> bool {
@@ -110,22 +128,25 @@ impl Delta {
                 before: was.map(|e| e.status),
                 after: Some(now.status),
             };
-            let entry = d.by_check.entry(k.0.clone()).or_default();
             let was_failing = was.is_some_and(|e| is_open_failure(e));
-            if is_open_failure(now) {
+            let (counted, list): (fn(&mut CheckDelta), &mut Vec<Change>) = if is_open_failure(now) {
                 if was_failing {
-                    entry.still_failing += 1;
-                    d.still_failing.push(change);
+                    (|c| c.still_failing += 1, &mut d.still_failing)
                 } else {
-                    entry.new_failures += 1;
-                    d.new_failures.push(change);
+                    (|c| c.new_failures += 1, &mut d.new_failures)
                 }
             } else if was_failing && matches!(now.status, Status::Pass | Status::NotApplicable) {
-                entry.resolved += 1;
-                d.resolved.push(change);
+                (|c| c.resolved += 1, &mut d.resolved)
             } else if now.status == Status::Error && was.is_none_or(|e| e.status != Status::Error) {
-                entry.new_gaps += 1;
-                d.new_gaps.push(change);
+                (|c| c.new_gaps += 1, &mut d.new_gaps)
+            } else {
+                d.by_check.entry(k.0.clone()).or_default();
+                continue;
+            };
+            list.push(change);
+            counted(d.by_check.entry(k.0.clone()).or_default());
+            for target in targets_of(&now.resource) {
+                counted(d.by_target.entry(target).or_default());
             }
         }
         for (k, was) in &before {
@@ -158,6 +179,7 @@ impl Delta {
             }
         }
         d.by_check.retain(|_, c| *c != CheckDelta::default());
+        d.by_target.retain(|_, c| *c != CheckDelta::default());
         for list in
             [&mut d.new_failures, &mut d.resolved, &mut d.still_failing, &mut d.no_longer_observed, &mut d.new_gaps]
         {

@@ -8,6 +8,7 @@ mod model;
 pub mod notify;
 pub mod oscal;
 mod render;
+mod targets;
 
 pub use frameworks::{
     CONFIG_RULE_PREFIX, ConfigRuleMapping, MappedFramework, apply_mappings, aws_config_rules, builtin_frameworks,
@@ -22,6 +23,7 @@ pub use model::{
     CheckResult, ControlResult, ControlStatus, FrameworkResult, Report, SCHEMA_VERSION, write_complete, write_new,
 };
 pub use render::{Format, OCSF_VERSION, POLICY_REPORT_SOURCE, PolicyReportApi, RESULTS_PER_REPORT, policy_reports};
+pub use targets::{TargetResult, target_results};
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]

@@ -30,6 +30,14 @@ pub const GAPS: &str = "compliance_evidence_gaps";
 pub const EVIDENCE: &str = "compliance_evidence";
 /// Controls per framework and result (`framework`, `status`).
 pub const CONTROLS: &str = "compliance_controls";
+/// Evidence per AWS account or Kubernetes cluster and status (`account`,
+/// `cluster`, `status`); regions are summed into their account, and no
+/// label names a resource, so the series stay few.
+pub const TARGET_EVIDENCE: &str = "compliance_target_evidence";
+/// Gaps per AWS account or Kubernetes cluster (`account`, `cluster`).
+pub const TARGET_GAPS: &str = "compliance_target_gaps";
+/// Score per AWS account or Kubernetes cluster and framework (`account`, `cluster`, `framework`).
+pub const TARGET_SCORE: &str = "compliance_target_score_percentage";
 
 type Labels = Vec<(String, String)>;
 
@@ -127,6 +135,41 @@ pub fn exposition_with_history(
         }
     }
     registry.register(CONTROLS, "Controls by framework and result", controls);
+
+    let target_evidence: Family<Labels, Gauge> = Family::default();
+    let target_gaps: Family<Labels, Gauge> = Family::default();
+    let target_score: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>> = Family::default();
+    for t in &report.targets {
+        let (account, cluster) = match t.kind {
+            compliance_core::TargetKind::AwsAccount => (t.id.trim_start_matches("aws:"), ""),
+            compliance_core::TargetKind::K8sCluster => ("", t.id.trim_start_matches("k8s:")),
+            _ => continue,
+        };
+        let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        for (status, n) in [
+            ("pass", t.passed),
+            ("fail", t.failed + t.waived),
+            ("error", t.errors),
+            ("not_applicable", t.not_applicable),
+        ] {
+            target_evidence
+                .get_or_create(&labels(&[("account", account), ("cluster", cluster), ("status", status)]))
+                .set(count(n));
+        }
+        target_gaps.get_or_create(&labels(&[("account", account), ("cluster", cluster)])).set(count(t.gaps));
+        for (framework, score) in &t.scores {
+            target_score
+                .get_or_create(&labels(&[("account", account), ("cluster", cluster), ("framework", framework)]))
+                .set(*score);
+        }
+    }
+    registry.register(TARGET_EVIDENCE, "Evidence by AWS account or Kubernetes cluster, and status", target_evidence);
+    registry.register(TARGET_GAPS, "Sources not read, by AWS account or Kubernetes cluster", target_gaps);
+    registry.register(
+        TARGET_SCORE,
+        "Passed over assessed controls, by AWS account or Kubernetes cluster, and framework",
+        target_score,
+    );
 
     let mut text = String::new();
     encode(&mut text, &registry)?;

@@ -154,6 +154,11 @@ pub struct Report {
     /// framework has them (added in schema 1.2).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub declared_controls: Vec<compliance_core::DeclaredControl>,
+    /// The AWS accounts, AWS regions and Kubernetes clusters the run
+    /// reached, worst first, each with its counts, gaps and scores (added in
+    /// schema 1.2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<crate::TargetResult>,
     /// Every evidence.
     pub evidence: Vec<Evidence>,
 }
@@ -193,6 +198,7 @@ impl Report {
             not_applicable: count(Status::NotApplicable),
             check_results: check_results(&by_check),
             frameworks: frameworks.iter().map(|f| framework_result(f.as_ref(), &by_check)).collect(),
+            targets: crate::targets::target_results(&run.targets, &run.evidence, &run.gaps, &frameworks),
             gaps: run.gaps,
             expired_waivers: run.expired_waivers,
             checks: run.checks,
@@ -365,7 +371,10 @@ fn check_results(by_check: &HashMap<&CheckId, Vec<&Evidence>>) -> Vec<CheckResul
     results
 }
 
-fn framework_result(framework: &dyn Framework, by_check: &HashMap<&CheckId, Vec<&Evidence>>) -> FrameworkResult {
+pub(crate) fn framework_result(
+    framework: &dyn Framework,
+    by_check: &HashMap<&CheckId, Vec<&Evidence>>,
+) -> FrameworkResult {
     let mut controls = Vec::with_capacity(framework.controls().len());
     let mut tally: BTreeMap<ControlStatus, usize> = BTreeMap::new();
     for control in framework.controls() {

@@ -75,6 +75,8 @@ pub struct ConfigRulesCollector {
     /// Severities set for rules by name.
     severities: BTreeMap<String, Severity>,
     region: Option<String>,
+    /// The account evidence names.
+    account: crate::AccountGuard,
 }
 
 fn rule_check(id: CheckId, rules: &[&ConfigRule], severity: Severity) -> Check {
@@ -110,7 +112,8 @@ impl ConfigRulesCollector {
         rules: I,
     ) -> compliance_core::Result<Self> {
         let region = sdk.region().map(|r| r.to_string());
-        Self::with_api(Arc::new(SdkConfigService::new(sdk)), rules, region)
+        Ok(Self::with_api(Arc::new(SdkConfigService::new(sdk)), rules, region)?
+            .with_account(crate::AccountGuard::of_credentials(sdk)))
     }
 
     /// For every rule in the account and region, through the SDK. The
@@ -118,11 +121,19 @@ impl ConfigRulesCollector {
     /// bounded by the engine's timeout, and a denied listing is a gap.
     pub fn discover(sdk: &aws_config::SdkConfig) -> Self {
         Self::discovering(Arc::new(SdkConfigService::new(sdk)), sdk.region().map(|r| r.to_string()))
+            .with_account(crate::AccountGuard::of_credentials(sdk))
+    }
+
+    /// The account evidence names (the credentials' by default through the
+    /// SDK; none through another [`ConfigApi`]).
+    pub fn with_account(mut self, account: crate::AccountGuard) -> Self {
+        self.account = account;
+        self
     }
 
     /// For every rule the account has when collecting, through any [`ConfigApi`].
     pub fn discovering(api: Arc<dyn ConfigApi>, region: Option<String>) -> Self {
-        Self { api, names: Vec::new(), severities: BTreeMap::new(), region }
+        Self { api, names: Vec::new(), severities: BTreeMap::new(), region, account: crate::AccountGuard::unchecked() }
     }
 
     /// For the rules of these names, through any [`ConfigApi`]. A name the
@@ -132,7 +143,13 @@ impl ConfigRulesCollector {
         rules: I,
         region: Option<String>,
     ) -> compliance_core::Result<Self> {
-        Ok(Self { api, names: rules.into_iter().map(Into::into).collect(), severities: BTreeMap::new(), region })
+        Ok(Self {
+            api,
+            names: rules.into_iter().map(Into::into).collect(),
+            severities: BTreeMap::new(),
+            region,
+            account: crate::AccountGuard::unchecked(),
+        })
     }
 
     /// Sets the severity of failures of one rule, by name (medium by default).
@@ -157,6 +174,8 @@ impl Collector for ConfigRulesCollector {
     async fn collect(&self, scope: &Scope) -> compliance_core::Result<Collection> {
         let mut collection = Collection::default();
         let now = Utc::now();
+        // Unknown (the STS call failed) leaves the account out, as the fleet then fills it in.
+        let account = self.account.account().await.ok().flatten();
         let mut listed = self.api.rules().await.map_err(|e| e.into_collect_error("aws-config"))?;
         if !self.names.is_empty() {
             for missing in self.names.iter().filter(|n| !listed.iter().any(|r| &r.name == *n)) {
@@ -209,7 +228,13 @@ impl Collector for ConfigRulesCollector {
                         continue;
                     }
                 };
-                let judging = Judging { rule, check: &check, packs: packs.details_of(&rule.name), now };
+                let judging = Judging {
+                    rule,
+                    check: &check,
+                    packs: packs.details_of(&rule.name),
+                    now,
+                    account: account.as_deref(),
+                };
                 self.merge(&judging, results, &mut judged);
             }
             collection.evidence.extend(judged.into_values());
@@ -220,6 +245,8 @@ impl Collector for ConfigRulesCollector {
 
 /// One rule's results being turned into evidence of its check.
 struct Judging<'a> {
+    /// The account, when known.
+    account: Option<&'a str>,
     rule: &'a ConfigRule,
     check: &'a Check,
     /// The packs the rule belongs to, with their controls (`null` when none).
@@ -258,21 +285,24 @@ impl ConfigRulesCollector {
         results: Vec<EvaluationResult>,
         judged: &mut BTreeMap<(String, String), Evidence>,
     ) {
-        let Judging { rule, check, packs, now } = judging;
+        let Judging { rule, check, packs, now, account } = judging;
         let mut resources: BTreeMap<(String, String), Arc<ResourceRef>> = BTreeMap::new();
         for r in results {
             let key = (r.resource_type.clone(), r.resource_id.clone());
             let resource = resources
                 .entry(key.clone())
                 .or_insert_with(|| {
+                    // AWS Config names a resource by account, region, type and id: so does its id here.
+                    let id = format!(
+                        "aws-config:{}:{}:{}/{}",
+                        account.unwrap_or_default(),
+                        self.region.as_deref().unwrap_or_default(),
+                        r.resource_type,
+                        r.resource_id
+                    );
                     Arc::new(
-                        ResourceRef::new(
-                            "aws",
-                            r.resource_type.clone(),
-                            format!("{}/{}", r.resource_type, r.resource_id),
-                            r.resource_id.clone(),
-                        )
-                        .with_account_region(None, self.region.clone()),
+                        ResourceRef::new("aws", r.resource_type.clone(), id, r.resource_id.clone())
+                            .with_account_region(account.map(str::to_owned), self.region.clone()),
                     )
                 })
                 .clone();

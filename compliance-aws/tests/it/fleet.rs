@@ -128,6 +128,11 @@ async fn an_organization_of_20_accounts_and_3_regions_is_one_collection_with_one
     let members: BTreeSet<usize> = by_account.iter().filter(|(a, _)| *a != "123456789012").map(|(_, n)| *n).collect();
     assert_eq!(members.len(), 1, "{by_account:?}");
 
+    // One evidence per check and resource id across the fleet: ids are unique per account and region.
+    let keys: BTreeSet<(&str, &str)> =
+        run.evidence.iter().map(|e| (e.check_id.as_str(), e.resource.id.as_str())).collect();
+    assert_eq!(keys.len(), run.evidence.len());
+
     // Regional work per region: Config results in two regions, none in the third; the recorder in all three.
     let config_rule = |region: &str| {
         run.evidence

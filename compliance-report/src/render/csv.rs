@@ -1,4 +1,4 @@
-//! CSV: one row per evidence. A cell that a spreadsheet would take for a
+//! CSV: one row per evidence, with its account, region and cluster. A cell that a spreadsheet would take for a
 //! formula (it begins with `=`, `+`, `-`, `@`, a tab or a carriage return)
 //! gets a leading apostrophe, as OWASP advises against CSV injection.
 
@@ -30,6 +30,7 @@ pub(super) fn csv_rows(r: &Report, out: &mut dyn std::io::Write) -> Result<(), S
         "line",
         "account",
         "region",
+        "cluster",
         "observed_at",
         "message",
         "remediation",
@@ -55,6 +56,7 @@ pub(super) fn csv_rows(r: &Report, out: &mut dyn std::io::Write) -> Result<(), S
                     &line,
                     res.account.as_deref().unwrap_or_default(),
                     res.region.as_deref().unwrap_or_default(),
+                    res.cluster.as_deref().unwrap_or_default(),
                     &observed,
                     &e.message,
                     e.remediation.as_deref().unwrap_or_default(),

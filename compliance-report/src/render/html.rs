@@ -32,6 +32,38 @@ pub(super) fn html(r: &Report) -> String {
         r.not_applicable,
         r.gaps.len()
     );
+    let (targets, left_out) = super::targets_for_people(r);
+    if !targets.is_empty() {
+        body.push_str("<h2>Targets</h2><p class=meta>Worst first.</p><table><tr><th>target</th><th>name</th><th>pass</th><th>fail</th><th>waived</th><th>errors</th><th>gaps</th><th>scores</th></tr>");
+        for t in targets {
+            let class = if t.failed > 0 {
+                "fail"
+            } else if t.errors + t.gaps > 0 {
+                "unknown"
+            } else {
+                "pass"
+            };
+            let _ = write!(
+                body,
+                "<tr class={class}><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                html_escape(&t.id),
+                html_escape(t.name.as_deref().unwrap_or_default()),
+                t.passed,
+                t.failed,
+                t.waived,
+                t.errors,
+                t.gaps,
+                html_escape(&super::target_scores(t))
+            );
+        }
+        body.push_str("</table>");
+        if left_out > 0 {
+            let _ = write!(
+                body,
+                "<p class=meta>{left_out} more targets, none worse than these: the JSON report lists them all.</p>"
+            );
+        }
+    }
     if !r.frameworks.is_empty() {
         body.push_str("<h2>Frameworks</h2><p class=meta>Score: passed controls over assessed controls. Bars: assessed controls that passed, are waived, failed, or could not be judged.</p><div class=bars>");
         for f in &r.frameworks {

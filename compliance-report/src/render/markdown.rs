@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 
 use compliance_core::Evidence;
 
-use super::{PEOPLE_REPORT_MAX_FAILURES, failures_for_people, location, unjudged_for_people};
+use super::{
+    PEOPLE_REPORT_MAX_FAILURES, failures_for_people, location, target_scores, targets_for_people, unjudged_for_people,
+};
 use crate::model::{ControlStatus, Report};
 
 /// Text as Markdown shows it, never as markup: raw HTML (`<`, `>`, `&`) is
@@ -49,6 +51,31 @@ pub(super) fn markdown(r: &Report) -> String {
         r.not_applicable,
         r.gaps.len()
     );
+    let (targets, left_out) = targets_for_people(r);
+    if !targets.is_empty() {
+        let _ = writeln!(
+            out,
+            "## Targets\n\nWorst first.\n\n| target | name | passed | failed | waived | errors | gaps | scores |\n|---|---|---|---|---|---|---|---|"
+        );
+        for t in targets {
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} | {} | {} | {} | {} |",
+                md_escape(&t.id),
+                md_escape(t.name.as_deref().unwrap_or_default()),
+                t.passed,
+                t.failed,
+                t.waived,
+                t.errors,
+                t.gaps,
+                target_scores(t)
+            );
+        }
+        if left_out > 0 {
+            let _ = writeln!(out, "\n{left_out} more targets, none worse than these: the JSON report lists them all.");
+        }
+        out.push('\n');
+    }
     if !r.frameworks.is_empty() {
         let _ = writeln!(
             out,

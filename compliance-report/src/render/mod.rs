@@ -242,6 +242,23 @@ impl Report {
 /// the JSON and CSV outputs, which list every one.
 pub const PEOPLE_REPORT_MAX_FAILURES: usize = 5_000;
 
+/// Targets the people reports show, worst first; the JSON report lists them all.
+pub(super) const PEOPLE_REPORT_MAX_TARGETS: usize = 100;
+
+/// The targets shown to people, and how many are left out.
+pub(super) fn targets_for_people(r: &Report) -> (&[crate::TargetResult], usize) {
+    let shown = r.targets.len().min(PEOPLE_REPORT_MAX_TARGETS);
+    (&r.targets[..shown], r.targets.len() - shown)
+}
+
+/// A target's score per framework, as people read it: `soc2 80.0%, iso27001 75.0%`.
+pub(super) fn target_scores(t: &crate::TargetResult) -> String {
+    if t.scores.is_empty() {
+        return "not assessed".to_owned();
+    }
+    t.scores.iter().map(|(f, s)| format!("{f} {s:.1}%")).collect::<Vec<_>>().join(", ")
+}
+
 /// The failures people see first: most severe first, at most
 /// [`PEOPLE_REPORT_MAX_FAILURES`]; and how many were left out.
 fn failures_for_people(report: &Report) -> (Vec<&Evidence>, usize) {
