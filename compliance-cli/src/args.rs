@@ -192,9 +192,14 @@ pub struct ScanArgs {
     /// Scan the live cluster of the current kubeconfig context.
     #[arg(long)]
     pub k8s_cluster: bool,
-    /// Kubeconfig context to use instead of the current one.
-    #[arg(long, value_name = "NAME", requires = "k8s_cluster")]
-    pub k8s_context: Option<String>,
+    /// Kubeconfig context to use instead of the current one; repeatable: several clusters are judged
+    /// concurrently, and one that cannot be reached is one gap naming it.
+    #[arg(long = "k8s-context", value_name = "NAME", requires = "k8s_cluster")]
+    #[serde(deserialize_with = "one_or_many")]
+    pub k8s_context: Vec<String>,
+    /// Judge every context of the kubeconfig.
+    #[arg(long, requires = "k8s_cluster", conflicts_with = "k8s_context")]
+    pub k8s_all_contexts: bool,
     /// Only these namespaces of the cluster; repeatable (default: all).
     #[arg(long = "k8s-namespace", value_name = "NS", requires = "k8s_cluster")]
     pub k8s_namespaces: Vec<String>,
@@ -454,6 +459,21 @@ impl Default for ScanArgs {
             Err(e) => unreachable_defaults(&e),
         }
     }
+}
+
+/// A configuration file may give one context as a string, or a list.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<OneOrMany>::deserialize(d)? {
+        None => Vec::new(),
+        Some(OneOrMany::One(one)) => vec![one],
+        Some(OneOrMany::Many(many)) => many,
+    })
 }
 
 #[allow(clippy::panic)] // only reachable if a flag's default value were invalid, which a test rules out

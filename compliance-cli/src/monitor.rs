@@ -212,7 +212,13 @@ pub async fn run(args: MonitorArgs) -> Result<ExitCode, UsageError> {
         monitor = monitor.with_checkpoints(signing);
     }
     if config.policy_reports {
-        let (client, _) = compliance_k8s::kube_client(config.scan.k8s_context.as_deref())
+        // Policy reports go to one cluster: the monitor's own (one context at most).
+        if config.scan.k8s_context.len() > 1 || config.scan.k8s_all_contexts {
+            return Err(UsageError(
+                "policy_reports: publishing to several clusters is not supported; give one k8s_context".into(),
+            ));
+        }
+        let (client, _) = compliance_k8s::kube_client(config.scan.k8s_context.first().map(String::as_str))
             .await
             .map_err(|e| UsageError(format!("policy_reports: {e}")))?;
         let api = match config.policy_report_api {

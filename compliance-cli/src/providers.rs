@@ -17,7 +17,13 @@ pub fn k8s_section(args: &ScanArgs) -> Option<K8sConfig> {
     let mut config = K8sConfig::default();
     config.manifests = args.k8s_manifests.clone();
     config.cluster = args.k8s_cluster;
-    config.context = args.k8s_context.clone();
+    // One context keeps the single-cluster wiring; several are a fleet of clusters.
+    match args.k8s_context.as_slice() {
+        [one] => config.context = Some(one.clone()),
+        many => config.contexts = many.to_vec(),
+    }
+    config.all_contexts = args.k8s_all_contexts;
+    config.shard = args.shard;
     config.namespaces = args.k8s_namespaces.clone();
     config.required_labels = args.k8s_required_labels.clone();
     config.rego_policies = args.rego_policies.clone();

@@ -183,6 +183,13 @@ pub trait Collector: Send + Sync {
     /// Gathers evidence for the checks in `scope`.
     async fn collect(&self, scope: &Scope) -> Result<Collection>;
 
+    /// The one target this collector reaches (a Kubernetes cluster), if it
+    /// is bound to one: the engine names it on the collector's gaps, a
+    /// failure included, and lists it in the run. `None` by default.
+    fn target(&self) -> Option<crate::Target> {
+        None
+    }
+
     /// How long the engine lets one collection run; `None` (the default):
     /// the engine's `collector_timeout`. A collector that bounds each of its
     /// many units of work itself (a fleet of accounts) gives a longer limit.

@@ -441,7 +441,14 @@ impl Engine {
         for (collector, handle) in self.collectors.iter().zip(handles) {
             let name = collector.name().to_owned();
             match handle.await {
-                Ok((collection, gap, timing)) => {
+                Ok((mut collection, mut gap, timing)) => {
+                    // A collector bound to one target (a cluster) names it on its gaps and in the run.
+                    if let Some(target) = collector.target() {
+                        for g in collection.gaps.iter_mut().chain(gap.as_mut()).filter(|g| g.target.is_none()) {
+                            g.target = Some(target.id.clone());
+                        }
+                        collection.targets.push(target);
+                    }
                     evidence.extend(collection.evidence);
                     gaps.extend(collection.gaps);
                     discovered.extend(collection.checks);
@@ -492,7 +499,7 @@ impl Engine {
     /// fixes its check; `None` when no remediator does or nothing needs doing.
     pub async fn plan(&self, evidence: &Evidence) -> Result<Option<RemediationPlan>> {
         for r in &self.remediators {
-            if r.fixes().contains(&evidence.check_id) {
+            if r.fixes().contains(&evidence.check_id) && r.handles(evidence) {
                 return r.plan(evidence).await;
             }
         }

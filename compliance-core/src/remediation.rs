@@ -225,6 +225,13 @@ pub trait Remediator: Send + Sync {
     fn name(&self) -> &str;
     /// The checks whose failures it can fix.
     fn fixes(&self) -> Vec<CheckId>;
+    /// Whether it acts on this evidence's resource: a remediator bound to
+    /// one cluster or account says no to the others', so that the engine
+    /// asks the one that does. All, by default.
+    fn handles(&self, evidence: &Evidence) -> bool {
+        let _ = evidence;
+        true
+    }
     /// Plans a fix for a failing evidence; `None` when there is nothing to do.
     async fn plan(&self, evidence: &Evidence) -> Result<Option<RemediationPlan>>;
     /// Applies a plan (or validates it without change, in [`Mode::DryRun`]),

@@ -322,6 +322,10 @@ impl Collector for ClusterCollector {
         self.config.checks.checks()
     }
 
+    fn target(&self) -> Option<compliance_core::Target> {
+        Some(compliance_core::Target::k8s_cluster(&self.config.cluster).named(self.config.cluster.clone()))
+    }
+
     async fn collect(&self, scope: &Scope) -> compliance_core::Result<Collection> {
         let mut out = Collection::default();
         let namespaces: Vec<Option<&str>> = if self.config.namespaces.is_empty() {

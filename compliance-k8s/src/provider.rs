@@ -42,6 +42,12 @@ pub struct K8sConfig {
     /// The kubeconfig context; the current one, or the in-cluster
     /// configuration, when unset.
     pub context: Option<String>,
+    /// Several kubeconfig contexts, judged concurrently (instead of `context`).
+    pub contexts: Vec<String>,
+    /// Every context of the kubeconfig.
+    pub all_contexts: bool,
+    /// Only the contexts of this shard (`K/N`, by a stable hash of the name).
+    pub shard: Option<compliance_core::Shard>,
     /// Namespaces of the live cluster to judge; all when empty.
     pub namespaces: Vec<String>,
     /// Labels `k8s.workload.required_labels` demands; the default three when empty.
@@ -60,6 +66,9 @@ impl Default for K8sConfig {
             manifests: Vec::new(),
             cluster: false,
             context: None,
+            contexts: Vec::new(),
+            all_contexts: false,
+            shard: None,
             namespaces: Vec::new(),
             required_labels: Vec::new(),
             rego_policies: Vec::new(),
@@ -182,12 +191,58 @@ async fn cluster(config: &K8sConfig, checks: CheckConfig, wiring: Wiring) -> com
     use crate::cluster::{ClusterCollector, ClusterConfig};
     use crate::remediate::WorkloadRemediator;
 
-    let (client, name) = kube_client(config.context.as_deref()).await?;
-    let mut cluster = ClusterConfig::default().with_cluster(name.clone()).with_namespaces(config.namespaces.clone());
-    cluster.checks = checks;
-    let collector = Arc::new(ClusterCollector::new(client.clone(), cluster));
-    let remediator = WorkloadRemediator::new(client).with_defaults(config.fix.clone()).with_cluster(name);
-    Ok(wiring.with_collector(collector.clone()).with_watcher(collector).with_remediator(Arc::new(remediator)))
+    let contexts: Vec<String> = if config.all_contexts {
+        let kubeconfig = kube::config::Kubeconfig::read().map_err(|e| Error::Config {
+            field: "k8s.all_contexts".into(),
+            message: format!("kubeconfig: {e}"),
+            source: Some(Box::new(e)),
+        })?;
+        kubeconfig.contexts.into_iter().map(|c| c.name).collect()
+    } else {
+        config.contexts.clone()
+    };
+    let shard = config.shard.unwrap_or(compliance_core::Shard::ALL);
+    let several = !contexts.is_empty();
+    let contexts: Vec<String> = contexts.into_iter().filter(|c| shard.owns(c)).collect();
+    if several && contexts.is_empty() {
+        return Ok(wiring);
+    }
+    if contexts.is_empty() {
+        let (client, name) = kube_client(config.context.as_deref()).await?;
+        let mut cluster =
+            ClusterConfig::default().with_cluster(name.clone()).with_namespaces(config.namespaces.clone());
+        cluster.checks = checks;
+        let collector = Arc::new(ClusterCollector::new(client.clone(), cluster));
+        let remediator = WorkloadRemediator::new(client).with_defaults(config.fix.clone()).with_cluster(name);
+        return Ok(wiring
+            .with_collector(collector.clone())
+            .with_watcher(collector)
+            .with_remediator(Arc::new(remediator)));
+    }
+    // Several clusters: one collector each (the engine runs them concurrently),
+    // and a context that cannot even be set up is one gap naming it.
+    let mut wiring = wiring;
+    for context in contexts {
+        let (client, name) = match kube_client(Some(&context)).await {
+            Ok(found) => found,
+            Err(e) => {
+                let target = compliance_core::Target::k8s_cluster(&context);
+                let gap =
+                    compliance_core::Gap::collector("k8s-cluster", compliance_core::GapKind::Failed, e.to_string())
+                        .with_target(target.id);
+                wiring.gaps.push(gap);
+                continue;
+            }
+        };
+        let mut cluster =
+            ClusterConfig::default().with_cluster(name.clone()).with_namespaces(config.namespaces.clone());
+        cluster.checks = checks.clone();
+        let collector = Arc::new(ClusterCollector::new(client.clone(), cluster));
+        let remediator =
+            WorkloadRemediator::new(client).with_defaults(config.fix.clone()).with_cluster(name).named_after_cluster();
+        wiring = wiring.with_collector(collector.clone()).with_watcher(collector).with_remediator(Arc::new(remediator));
+    }
+    Ok(wiring)
 }
 
 #[cfg(not(feature = "cluster"))]

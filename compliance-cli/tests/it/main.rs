@@ -4,6 +4,7 @@
 mod aws;
 mod commands;
 mod deploy;
+mod fleet;
 mod frameworks;
 mod monitor;
 mod remediate;

@@ -43,6 +43,8 @@ pub struct WorkloadRemediator {
     /// The cluster `client` talks to, as evidence names it: evidence from
     /// any other cluster is refused.
     cluster: Option<String>,
+    /// Its name: `k8s-workloads`, or `k8s-workloads:<cluster>` among several.
+    name: String,
 }
 
 impl WorkloadRemediator {
@@ -53,7 +55,17 @@ impl WorkloadRemediator {
             defaults: Arc::new(FixDefaults::default()),
             checks: Arc::new(CheckConfig::default()),
             cluster: None,
+            name: "k8s-workloads".into(),
         }
+    }
+
+    /// Named after its cluster (`k8s-workloads:<cluster>`), so that plans
+    /// made by one of several clusters' remediators go back to it.
+    pub fn named_after_cluster(mut self) -> Self {
+        if let Some(cluster) = &self.cluster {
+            self.name = format!("k8s-workloads:{cluster}");
+        }
+        self
     }
 
     /// Names the cluster `client` talks to (the context name the collector
@@ -142,7 +154,11 @@ fn to_workload(object: DynamicObject, ar: &ApiResource) -> Result<Workload, Stri
 #[async_trait]
 impl Remediator for WorkloadRemediator {
     fn name(&self) -> &str {
-        "k8s-workloads"
+        &self.name
+    }
+
+    fn handles(&self, evidence: &compliance_core::Evidence) -> bool {
+        self.same_cluster(&evidence.resource).is_ok()
     }
 
     fn fixes(&self) -> Vec<CheckId> {
