@@ -502,6 +502,10 @@ pub struct MonitorArgs {
     /// Stop after this many scans (for cron jobs and tests); default: run until SIGTERM.
     #[arg(long, value_name = "N")]
     pub cycles: Option<u64>,
+    /// Only this share of the targets (K/N), instead of the file's `scan.shard`: the pods of an
+    /// Indexed Job pass `$(JOB_COMPLETION_INDEX)/N`.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<compliance_core::Shard>,
 }
 
 /// `evidence` subcommands.

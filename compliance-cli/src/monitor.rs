@@ -172,6 +172,9 @@ pub async fn run(args: MonitorArgs) -> Result<ExitCode, UsageError> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
+    if args.shard.is_some() {
+        config.scan.shard = args.shard;
+    }
     if config.watch && !config.scan.k8s_cluster {
         return Err(UsageError(format!("{}: watch: needs scan.k8s_cluster: true", args.config.display())));
     }

@@ -149,8 +149,13 @@ impl Delta {
                 counted(d.by_target.entry(target).or_default());
             }
         }
+        // A target this run did not reach (another shard's, or one that failed) tells nothing about its resources.
+        // Reached: a target with evidence now (a shard's own; not one whose role was refused).
+        let reached: BTreeSet<String> = current.evidence.iter().flat_map(|e| targets_of(&e.resource)).collect();
+        let unreached =
+            |e: &Evidence| compliance_core::target::target_of(&e.resource).is_some_and(|t| !reached.contains(&t));
         for (k, was) in &before {
-            if is_open_failure(was) && !after.contains_key(k) {
+            if is_open_failure(was) && !after.contains_key(k) && !unreached(was) {
                 d.no_longer_observed.push(Change {
                     check_id: k.0.clone(),
                     resource: k.1.clone(),

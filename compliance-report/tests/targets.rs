@@ -116,10 +116,17 @@ fn the_delta_is_per_target_too() -> TestResult {
     let (after, _) = fleet_run(true)?;
     let previous = Report::from_owned_run(before, &frameworks);
     let report = Report::from_owned_run(after, &frameworks).with_delta_from(&previous);
-    let delta = report.delta.ok_or("no delta")?;
+    let delta = report.delta.clone().ok_or("no delta")?;
     let keys: Vec<&str> = delta.by_target.keys().map(String::as_str).collect();
     assert_eq!(keys, ["aws:111111111111", "aws:111111111111:eu-west-1", "k8s:prod"]);
     assert_eq!(delta.by_target["aws:111111111111:eu-west-1"].new_failures, 1);
     assert_eq!(delta.by_target["k8s:prod"].still_failing, 1);
+
+    // A run that did not reach a target (another shard's) does not call its failures resolved or gone.
+    let (mut shard, _) = fleet_run(true)?;
+    shard.evidence.retain(|e| e.resource.cluster.is_none());
+    let later = Report::from_owned_run(shard, &frameworks).with_delta_from(&report);
+    let delta = later.delta.ok_or("no delta")?;
+    assert!(delta.no_longer_observed.is_empty(), "{:?}", delta.no_longer_observed);
     Ok(())
 }

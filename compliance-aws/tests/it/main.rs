@@ -7,6 +7,7 @@ mod config_rules;
 mod fleet;
 mod iam;
 mod iam_posture;
+mod policies;
 mod s3;
 mod s3_account;
 #[cfg(feature = "terraform")]
