@@ -40,6 +40,10 @@ pub struct AwsConfig {
     /// The region whose configuration recorder must record global resource
     /// types (IAM); without it they are reported but not judged.
     pub config_global_region: Option<String>,
+    /// Read AWS Config rule compliance of every account and region from
+    /// this aggregator (in the configured account and region) instead of
+    /// from each account.
+    pub config_aggregator: Option<String>,
     /// Days without use after which an IAM user is inactive.
     pub inactive_days: i64,
     /// Buckets judged at once.
@@ -86,6 +90,7 @@ impl Default for AwsConfig {
             max_attempts: 5,
             config_rules: Vec::new(),
             config_global_region: None,
+            config_aggregator: None,
             inactive_days: 90,
             bucket_concurrency: 8,
             kms_key_id: None,
@@ -341,6 +346,10 @@ impl StandardCollectors {
         if let Some(region) = &self.config.config_global_region {
             recorder = recorder.with_global_region(region.clone());
         }
+        // With an aggregator, rule results come from it, once for all accounts and regions.
+        if self.config.config_aggregator.is_some() {
+            return vec![Arc::new(recorder)];
+        }
         let rules: Arc<dyn compliance_core::Collector> = if self.config.config_rules.is_empty() {
             // Listed when the run collects, within the engine's timeout.
             Arc::new(ConfigRulesCollector::discover(sdk).with_account(Self::guard(sdk, account)))
@@ -401,6 +410,12 @@ async fn account(config: &AwsConfig, wiring: Wiring) -> compliance_core::Result<
     if config.remediators_only {
         return Ok(wiring);
     }
+    let wiring = match &config.config_aggregator {
+        Some(name) => {
+            wiring.with_collector(Arc::new(crate::config_rules::AggregatorCollector::new(&sdk, name.clone())))
+        }
+        None => wiring,
+    };
     if config.is_fleet() {
         #[cfg(feature = "fleet")]
         {

@@ -22,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Collect evidence, judge it, write the report.
-    Scan(ScanArgs),
+    Scan(Box<ScanArgs>),
     /// Work with the built-in checks.
     Checks {
         /// What to do.
@@ -36,7 +36,7 @@ pub enum Command {
         command: FrameworksCommand,
     },
     /// Plan (dry run, the default) or apply fixes for the failures in a report.
-    Remediate(RemediateArgs),
+    Remediate(Box<RemediateArgs>),
     /// Scan on an interval, store every run (tamper-evident), alert on change, serve /metrics.
     Monitor(MonitorArgs),
     /// Query and verify the stored evidence history.
@@ -215,6 +215,10 @@ pub struct ScanArgs {
     /// global types are reported in the details but not judged.
     #[arg(long, value_name = "REGION", requires = "aws")]
     pub aws_config_global_region: Option<String>,
+    /// Read AWS Config rule compliance of every account and region from this aggregator (in the
+    /// account and region of the credentials) instead of from each account.
+    #[arg(long, value_name = "NAME", requires = "aws")]
+    pub aws_config_aggregator: Option<String>,
     /// Days without use after which an IAM user is inactive.
     #[arg(long, value_name = "DAYS", default_value_t = 90, requires = "aws")]
     pub aws_inactive_days: i64,

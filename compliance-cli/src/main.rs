@@ -52,10 +52,10 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Scan(args) => runtime.block_on(scan::run(args)),
+        Command::Scan(args) => runtime.block_on(scan::run(*args)),
         Command::Checks { command: ChecksCommand::List { format } } => list_checks(format),
         Command::Frameworks { command } => list_frameworks(command),
-        Command::Remediate(args) => runtime.block_on(remediate::run(args)),
+        Command::Remediate(args) => runtime.block_on(remediate::run(*args)),
         Command::Webhook(args) => runtime.block_on(webhook::run(args)),
         Command::Monitor(args) => runtime.block_on(monitor::run(args)),
         Command::Evidence { command } => runtime.block_on(evidence::run(command)),

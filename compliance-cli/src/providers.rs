@@ -51,6 +51,7 @@ pub fn aws_section(args: &ScanArgs) -> Option<AwsConfig> {
     config.terraform = args.terraform.clone();
     config.config_rules = args.aws_config_rules.clone();
     config.config_global_region = args.aws_config_global_region.clone();
+    config.config_aggregator = args.aws_config_aggregator.clone();
     config.inactive_days = args.aws_inactive_days;
     config.bucket_concurrency = args.aws_bucket_concurrency;
     config.accounts_file = args.aws_accounts.clone();

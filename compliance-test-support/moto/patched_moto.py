@@ -55,6 +55,13 @@ Patches (each is a difference between moto 5.2.5 and AWS):
       UnrecognizedClientException, as AWS answers credentials used in a
       disabled opt-in region.
 
+  13. AWS Config aggregators (moto stores them but answers no compliance):
+      DescribeAggregateComplianceByConfigRules (per rule, account and
+      region, from the evaluations of patch 3 in the aggregator's accounts
+      and regions, every account for an organization aggregator) and
+      GetAggregateComplianceDetailsByConfigRule, paged by Limit/NextToken.
+      An unknown aggregator answers NoSuchConfigurationAggregatorException.
+
 Patches 2, 3 and 8 act in the account of the request's credentials (an
 assumed role's account, as moto maps it), so tests can seed many accounts;
 their control endpoints take "account" (default 123456789012). Patch 9
@@ -397,6 +404,54 @@ def conformance(start_response, account, region, action, request):
     return json_response(start_response, "200 OK", {"ConformancePackName": name, "ConformancePackRuleComplianceList": page, **({"NextToken": token} if token else {})}, "application/x-amz-json-1.1")
 
 
+# ---- patch 13: aggregators ----
+def aggregate(start_response, account, region, action, request):
+    from moto.config.models import config_backends
+
+    name = request.get("ConfigurationAggregatorName", "")
+    aggregator = config_backends[account][region].config_aggregators.get(name)
+    if aggregator is None:
+        return aws_json_error(start_response, "NoSuchConfigurationAggregatorException",
+                              f"The configuration aggregator does not exist: {name}")
+    sources = aggregator.account_aggregation_sources or []
+
+    def covered(acct, reg):
+        if aggregator.organization_aggregation_source is not None:
+            source = aggregator.organization_aggregation_source
+            return source.all_aws_regions or reg in (source.aws_regions or [])
+        for s in sources:
+            if acct in s.account_ids and (s.all_aws_regions or reg in (s.aws_regions or [])):
+                return True
+        return False
+
+    with lock:
+        keys = sorted(k for k in state["evaluations"] if covered(k[0], k[1]))
+    if action == "DescribeAggregateComplianceByConfigRules":
+        rows = []
+        for acct, reg, rule in keys:
+            results = rule_evaluations(acct, reg, rule)
+            failing = sum(1 for r in results if r["ComplianceType"] == "NON_COMPLIANT")
+            compliance = rule_compliance(acct, reg, rule)
+            summary = {"ComplianceType": compliance}
+            if failing:
+                summary["ComplianceContributorCount"] = {"CappedCount": min(failing, 100), "CapExceeded": failing > 100}
+            rows.append({"ConfigRuleName": rule, "Compliance": summary, "AccountId": acct, "AwsRegion": reg})
+        page, token = page_of(action, rows, request, 1000)
+        if page is None:
+            return aws_json_error(start_response, "InvalidNextTokenException", "The specified next token is invalid.")
+        return json_response(start_response, "200 OK", {"AggregateComplianceByConfigRules": page, **({"NextToken": token} if token else {})}, "application/x-amz-json-1.1")
+    acct, reg, rule = request.get("AccountId", ""), request.get("AwsRegion", ""), request.get("ConfigRuleName", "")
+    if (acct, reg, rule) not in keys:
+        return aws_json_error(start_response, "NoSuchConfigRuleException", f"The ConfigRule '{rule}' provided in the request is invalid.")
+    results = [dict(r, AccountId=acct, AwsRegion=reg) for r in rule_evaluations(acct, reg, rule)]
+    if request.get("ComplianceType"):
+        results = [r for r in results if r["ComplianceType"] == request["ComplianceType"]]
+    page, token = page_of(action, results, request, 100)
+    if page is None:
+        return aws_json_error(start_response, "InvalidNextTokenException", "The specified next token is invalid.")
+    return json_response(start_response, "200 OK", {"AggregateEvaluationResults": page, **({"NextToken": token} if token else {})}, "application/x-amz-json-1.1")
+
+
 # ---- patch 10: refused roles ----
 def refused_role(start_response, body):
     role = parse_qs(body.decode(errors="replace")).get("RoleArn", [""])[0]
@@ -471,6 +526,8 @@ def make_app():
             return aws_json_error(start_response, "UnrecognizedClientException", "The security token included in the request is invalid.")
         if service == "config" and action in ("DescribeConformancePacks", "DescribeConformancePackCompliance"):
             return conformance(start_response, account, region, action, json.loads(body or b"{}"))
+        if service == "config" and action in ("DescribeAggregateComplianceByConfigRules", "GetAggregateComplianceDetailsByConfigRule"):
+            return aggregate(start_response, account, region, action, json.loads(body or b"{}"))
         if service == "config" and action == "GetComplianceDetailsByConfigRule":
             return compliance_details(start_response, account, region, json.loads(body or b"{}"))
         if service == "sts" and action == "AssumeRole":

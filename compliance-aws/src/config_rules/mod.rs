@@ -34,9 +34,11 @@ use compliance_core::{
 use serde_json::json;
 use tracing::info;
 
+mod aggregator;
 mod api;
 mod packs;
 
+pub use aggregator::{AggregateRule, AggregatorApi, AggregatorCollector};
 #[cfg(test)]
 pub use api::MockConfigApi;
 pub use api::{CUSTOM_PREFIX, ConfigApi, ConfigRule, EvaluationResult, MANAGED_PREFIX, PackRule, SdkConfigService};
@@ -234,8 +236,10 @@ impl Collector for ConfigRulesCollector {
                     packs: packs.details_of(&rule.name),
                     now,
                     account: account.as_deref(),
+                    region: self.region.as_deref(),
+                    aggregator: None,
                 };
-                self.merge(&judging, results, &mut judged);
+                merge(&judging, results, &mut judged);
             }
             collection.evidence.extend(judged.into_values());
         }
@@ -244,14 +248,18 @@ impl Collector for ConfigRulesCollector {
 }
 
 /// One rule's results being turned into evidence of its check.
-struct Judging<'a> {
+pub(crate) struct Judging<'a> {
     /// The account, when known.
-    account: Option<&'a str>,
-    rule: &'a ConfigRule,
-    check: &'a Check,
+    pub(crate) account: Option<&'a str>,
+    /// The region, when known.
+    pub(crate) region: Option<&'a str>,
+    pub(crate) rule: &'a ConfigRule,
+    pub(crate) check: &'a Check,
     /// The packs the rule belongs to, with their controls (`null` when none).
-    packs: serde_json::Value,
-    now: DateTime<Utc>,
+    pub(crate) packs: serde_json::Value,
+    /// The aggregator the results came through, if any.
+    pub(crate) aggregator: Option<&'a str>,
+    pub(crate) now: DateTime<Utc>,
 }
 
 impl ConfigRulesCollector {
@@ -276,62 +284,61 @@ impl ConfigRulesCollector {
         info!(rule = rule.name, pages, results = all.len(), "AWS Config rule read");
         Ok(all)
     }
+}
 
-    /// One rule's results merged into `judged`: one evidence per resource,
-    /// the worst verdict of the check's rules.
-    fn merge(
-        &self,
-        judging: &Judging<'_>,
-        results: Vec<EvaluationResult>,
-        judged: &mut BTreeMap<(String, String), Evidence>,
-    ) {
-        let Judging { rule, check, packs, now, account } = judging;
-        let mut resources: BTreeMap<(String, String), Arc<ResourceRef>> = BTreeMap::new();
-        for r in results {
-            let key = (r.resource_type.clone(), r.resource_id.clone());
-            let resource = resources
-                .entry(key.clone())
-                .or_insert_with(|| {
-                    // AWS Config names a resource by account, region, type and id: so does its id here.
-                    let id = format!(
-                        "aws-config:{}:{}:{}/{}",
-                        account.unwrap_or_default(),
-                        self.region.as_deref().unwrap_or_default(),
-                        r.resource_type,
-                        r.resource_id
-                    );
-                    Arc::new(
-                        ResourceRef::new("aws", r.resource_type.clone(), id, r.resource_id.clone())
-                            .with_account_region(account.map(str::to_owned), self.region.clone()),
-                    )
-                })
-                .clone();
-            let status = status_of(&r.compliance);
-            let message = match (&r.annotation, status) {
-                (Some(a), _) => format!("{}: {a}", r.compliance),
-                (None, Status::Error) => format!("{}: AWS Config could not judge the resource", r.compliance),
-                (None, _) => r.compliance.clone(),
-            };
-            let this_rule = json!({ "name": rule.name, "compliance_type": r.compliance, "annotation": r.annotation, "conformance_packs": packs });
-            match judged.get_mut(&key) {
-                Some(existing) => {
-                    let worse = rank(status) > rank(existing.status);
-                    if let Some(list) = existing.details["rules"].as_array_mut() {
-                        list.push(this_rule);
-                    }
-                    if worse {
-                        let rules = existing.details["rules"].take();
-                        *existing = Evidence::new(check, resource, status, message)
-                            .with_details(details(rule, &r, packs, rules))
-                            .observed_at(*now);
-                    }
+/// One rule's results merged into `judged`: one evidence per resource,
+/// the worst verdict of the check's rules.
+pub(crate) fn merge(
+    judging: &Judging<'_>,
+    results: Vec<EvaluationResult>,
+    judged: &mut BTreeMap<(String, String), Evidence>,
+) {
+    let Judging { rule, check, packs, now, account, region, aggregator } = judging;
+    let mut resources: BTreeMap<(String, String), Arc<ResourceRef>> = BTreeMap::new();
+    for r in results {
+        let key = (r.resource_type.clone(), r.resource_id.clone());
+        let resource = resources
+            .entry(key.clone())
+            .or_insert_with(|| {
+                // AWS Config names a resource by account, region, type and id: so does its id here.
+                let id = format!(
+                    "aws-config:{}:{}:{}/{}",
+                    account.unwrap_or_default(),
+                    region.unwrap_or_default(),
+                    r.resource_type,
+                    r.resource_id
+                );
+                Arc::new(
+                    ResourceRef::new("aws", r.resource_type.clone(), id, r.resource_id.clone())
+                        .with_account_region(account.map(str::to_owned), region.map(str::to_owned)),
+                )
+            })
+            .clone();
+        let status = status_of(&r.compliance);
+        let message = match (&r.annotation, status) {
+            (Some(a), _) => format!("{}: {a}", r.compliance),
+            (None, Status::Error) => format!("{}: AWS Config could not judge the resource", r.compliance),
+            (None, _) => r.compliance.clone(),
+        };
+        let this_rule = json!({ "name": rule.name, "compliance_type": r.compliance, "annotation": r.annotation, "conformance_packs": packs });
+        match judged.get_mut(&key) {
+            Some(existing) => {
+                let worse = rank(status) > rank(existing.status);
+                if let Some(list) = existing.details["rules"].as_array_mut() {
+                    list.push(this_rule);
                 }
-                None => {
-                    let evidence = Evidence::new(check, resource, status, message)
-                        .with_details(details(rule, &r, packs, json!([this_rule])))
+                if worse {
+                    let rules = existing.details["rules"].take();
+                    *existing = Evidence::new(check, resource, status, message)
+                        .with_details(details(rule, &r, packs, *aggregator, rules))
                         .observed_at(*now);
-                    judged.insert(key, evidence);
                 }
+            }
+            None => {
+                let evidence = Evidence::new(check, resource, status, message)
+                    .with_details(details(rule, &r, packs, *aggregator, json!([this_rule])))
+                    .observed_at(*now);
+                judged.insert(key, evidence);
             }
         }
     }
@@ -343,9 +350,11 @@ fn details(
     rule: &ConfigRule,
     r: &EvaluationResult,
     packs: &serde_json::Value,
+    aggregator: Option<&str>,
     rules: serde_json::Value,
 ) -> serde_json::Value {
     json!({
+        "aggregator": aggregator,
         "conformance_packs": packs,
         "config_rule": rule.name,
         "source_identifier": rule.identifier,

@@ -199,3 +199,73 @@ async fn regions_all_means_the_regions_enabled_for_each_account_and_shards_split
     assert_eq!(scanned, 1);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto server: scripts/test installs it"]
+async fn an_aggregator_gives_every_accounts_results_by_identifier_without_calling_each_account() -> TestResult {
+    use compliance_aws::config_rules::AggregatorCollector;
+
+    let moto = moto()?;
+    let base = sdk(&moto, "us-east-1").await;
+    let org = aws_sdk_organizations::Client::new(&base);
+    org.create_organization().feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All).send().await?;
+    let mut ids = vec!["123456789012".to_owned()];
+    for n in 1..3 {
+        let created =
+            org.create_account().account_name(format!("team-{n}")).email(format!("t{n}@example.com")).send().await?;
+        ids.push(created.create_account_status().and_then(|s| s.account_id()).ok_or("no id")?.to_owned());
+    }
+    // In each account and region, Security Hub's copy of a managed rule with 3 results.
+    for id in &ids {
+        for region in ["eu-west-1", "us-east-1"] {
+            let account = as_account(&base, id, region).await?;
+            let config = aws_sdk_config::Client::new(&account);
+            rule(&config, "securityhub-s3-bucket-versioning-enabled-a1b2c3", "S3_BUCKET_VERSIONING_ENABLED").await?;
+            let results: Vec<_> = (0..3)
+                .map(|i| {
+                    json!({ "ResourceType": "AWS::S3::Bucket", "ResourceId": format!("b{i}-{id}"),
+                                 "ComplianceType": if i == 0 { "NON_COMPLIANT" } else { "COMPLIANT" } })
+                })
+                .collect();
+            moto.put_config_evaluations(&json!({ "account": id, "region": region,
+                "rule": "securityhub-s3-bucket-versioning-enabled-a1b2c3", "results": results }))?;
+        }
+    }
+    let config = aws_sdk_config::Client::new(&base);
+    let source = aws_sdk_config::types::AccountAggregationSource::builder()
+        .set_account_ids(Some(ids.clone()))
+        .all_aws_regions(true)
+        .build()?;
+    config
+        .put_configuration_aggregator()
+        .configuration_aggregator_name("org")
+        .account_aggregation_sources(source)
+        .send()
+        .await?;
+    moto.page_sizes(
+        &json!({ "DescribeAggregateComplianceByConfigRules": 4, "GetAggregateComplianceDetailsByConfigRule": 2 }),
+    )?;
+    moto.reset_calls()?;
+
+    let c = AggregatorCollector::new(&base, "org").collect(&Scope::all()).await?;
+    assert!(c.gaps.is_empty(), "{:?}", c.gaps);
+    assert_eq!(c.evidence.len(), 3 * 2 * 3, "every result of every account and region");
+    let ids_seen: BTreeSet<String> = c.evidence.iter().filter_map(|e| e.resource.account.clone()).collect();
+    assert_eq!(ids_seen, ids.iter().cloned().collect());
+    for e in &c.evidence {
+        assert_eq!(e.check_id.as_str(), "aws.config.s3-bucket-versioning-enabled", "filed under the identifier");
+        assert!(e.resource.name.ends_with(e.resource.account.as_deref().unwrap_or("?")), "{:?}", e.resource);
+        assert!(e.resource.region.is_some());
+        assert_eq!(e.details["aggregator"], "org");
+    }
+    assert_eq!(c.evidence.iter().filter(|e| e.status == Status::Fail).count(), 6);
+    let calls = moto.calls()?;
+    assert_eq!(calls["config:DescribeAggregateComplianceByConfigRules"], 2, "6 rows in pages of 4: {calls}");
+    assert_eq!(calls["config:GetAggregateComplianceDetailsByConfigRule"], 6 * 2, "3 results in pages of 2: {calls}");
+    assert!(calls.get("config:GetComplianceDetailsByConfigRule").is_none(), "no account is called: {calls}");
+
+    // An unknown aggregator fails the collection, naming it.
+    let unknown = AggregatorCollector::new(&base, "nope").collect(&Scope::all()).await;
+    assert!(unknown.err().is_some_and(|e| e.to_string().contains("NoSuchConfigurationAggregatorException")));
+    Ok(())
+}

@@ -52,9 +52,9 @@ fn keys_are_pem_files_with_a_private_mode_and_never_overwritten() -> TestResult 
     let again = compliance(&["keys", "generate", "--out", dir.path().join("k").to_str().ok_or("path")?]);
     assert_eq!(again.status.code(), Some(2));
     assert!(text(&again.stderr).contains("k.key: File exists"), "{}", text(&again.stderr));
-    let not_a_key = compliance(&["keys", "fingerprint", "README.md"]);
+    let not_a_key = compliance(&["keys", "fingerprint", "rustfmt.toml"]);
     assert_eq!(not_a_key.status.code(), Some(2));
-    assert!(text(&not_a_key.stderr).contains("README.md: not PEM"), "{}", text(&not_a_key.stderr));
+    assert!(text(&not_a_key.stderr).contains("rustfmt.toml: not PEM"), "{}", text(&not_a_key.stderr));
     Ok(())
 }
 
