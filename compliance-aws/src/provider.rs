@@ -78,6 +78,10 @@ pub struct AwsConfig {
     pub region_concurrency: usize,
     /// Fleet: only this shard of the accounts (`K/N`).
     pub shard: Option<compliance_core::target::Shard>,
+    /// Fleet: seconds one collector of one account or region may take.
+    pub target_timeout_secs: u64,
+    /// Fleet: seconds the whole fleet may take; what finished is kept.
+    pub fleet_timeout_secs: u64,
 }
 
 impl Default for AwsConfig {
@@ -106,6 +110,8 @@ impl Default for AwsConfig {
             account_concurrency: 8,
             region_concurrency: 4,
             shard: None,
+            target_timeout_secs: 600,
+            fleet_timeout_secs: 6 * 3600,
         }
     }
 }
@@ -148,11 +154,31 @@ impl AwsConfig {
                 "organizational units need the organization (--aws-organization)",
             ));
         }
+        let mut regions: Vec<String> = Vec::new();
+        for region in &self.regions {
+            let valid = region == "all"
+                || (region.len() <= 32
+                    && region.split('-').count() >= 3
+                    && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
+            if !valid {
+                return Err(field("regions", &format!("{region:?} is not a region name (eu-west-1) nor `all`")));
+            }
+            if !regions.contains(region) {
+                regions.push(region.clone());
+            }
+        }
+        if regions.len() > 1 && regions.iter().any(|r| r == "all") {
+            return Err(field("regions", "`all` stands alone: it already means every enabled region"));
+        }
+        if self.external_id.is_some() && self.accounts_file.is_some() {
+            return Err(field("external_id", "an accounts file gives each account's external_id"));
+        }
         let mut fleet = FleetConfig::new(accounts)
-            .with_regions(self.regions.iter().cloned())
+            .with_regions(regions)
             .with_concurrency(self.account_concurrency, self.region_concurrency);
         fleet.shard = self.shard;
-        fleet.target_timeout_secs = self.call_timeout_secs.max(1) * u64::from(self.max_attempts.max(1)) * 4;
+        fleet.target_timeout_secs = self.target_timeout_secs.max(1);
+        fleet.run_timeout_secs = self.fleet_timeout_secs.max(1);
         Ok(fleet)
     }
 }
@@ -352,10 +378,14 @@ impl StandardCollectors {
         }
         let rules: Arc<dyn compliance_core::Collector> = if self.config.config_rules.is_empty() {
             // Listed when the run collects, within the engine's timeout.
-            Arc::new(ConfigRulesCollector::discover(sdk).with_account(Self::guard(sdk, account)))
+            let rules = ConfigRulesCollector::discover(sdk).with_account(Self::guard(sdk, account));
+            Arc::new(if account.is_some() { rules.with_qualified_ids() } else { rules })
         } else {
             match ConfigRulesCollector::new(sdk, self.config.config_rules.iter().cloned()) {
-                Ok(c) => Arc::new(c.with_account(Self::guard(sdk, account))),
+                Ok(c) => {
+                    let rules = c.with_account(Self::guard(sdk, account));
+                    Arc::new(if account.is_some() { rules.with_qualified_ids() } else { rules })
+                }
                 Err(e) => Arc::new(Unavailable::new("aws-config", e)),
             }
         };
@@ -412,7 +442,13 @@ async fn account(config: &AwsConfig, wiring: Wiring) -> compliance_core::Result<
     }
     let wiring = match &config.config_aggregator {
         Some(name) => {
-            wiring.with_collector(Arc::new(crate::config_rules::AggregatorCollector::new(&sdk, name.clone())))
+            let aggregator = crate::config_rules::AggregatorCollector::new(&sdk, name.clone())
+                .with_shard(config.shard.unwrap_or(compliance_core::Shard::ALL))
+                .with_limits(
+                    config.account_concurrency,
+                    Some(std::time::Duration::from_secs(config.fleet_timeout_secs.max(1))),
+                );
+            wiring.with_collector(Arc::new(aggregator))
         }
         None => wiring,
     };

@@ -252,6 +252,12 @@ pub struct ScanArgs {
     /// Regions of one account scanned at once.
     #[arg(long, value_name = "N", default_value_t = 4, requires = "aws")]
     pub aws_region_concurrency: usize,
+    /// Fleets: seconds one collector of one account or region may take (then a gap naming it).
+    #[arg(long, value_name = "SECONDS", default_value_t = 600, requires = "aws")]
+    pub aws_target_timeout: u64,
+    /// Fleets: seconds the whole fleet may take; what finished is kept, each unfinished account a gap.
+    #[arg(long, value_name = "SECONDS", default_value_t = 21600, requires = "aws")]
+    pub aws_fleet_timeout: u64,
     /// Only this share of the targets, K/N with K from 0 to N-1 (a stable hash of the account id or
     /// kube context): N processes, or the pods of an Indexed Job, share one organization.
     #[arg(long, value_name = "K/N")]

@@ -51,7 +51,6 @@ pub fn aws_section(args: &ScanArgs) -> Option<AwsConfig> {
     config.terraform = args.terraform.clone();
     config.config_rules = args.aws_config_rules.clone();
     config.config_global_region = args.aws_config_global_region.clone();
-    config.config_aggregator = args.aws_config_aggregator.clone();
     config.inactive_days = args.aws_inactive_days;
     config.bucket_concurrency = args.aws_bucket_concurrency;
     config.accounts_file = args.aws_accounts.clone();
@@ -63,6 +62,9 @@ pub fn aws_section(args: &ScanArgs) -> Option<AwsConfig> {
     config.account_concurrency = args.aws_account_concurrency;
     config.region_concurrency = args.aws_region_concurrency;
     config.shard = args.shard;
+    config.target_timeout_secs = args.aws_target_timeout;
+    config.fleet_timeout_secs = args.aws_fleet_timeout;
+    config.config_aggregator = args.aws_config_aggregator.clone();
     Some(config)
 }
 

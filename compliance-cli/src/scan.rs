@@ -33,6 +33,25 @@ pub async fn prepare(args: &ScanArgs) -> Result<Prepared, UsageError> {
             "nothing to scan: give --k8s-manifests PATH, --k8s-cluster, --aws or --terraform PATH".into(),
         ));
     }
+    // A shard splits fleets; elsewhere every shard would do the same work, and store it N times.
+    if args.shard.is_some_and(|s| s.count > 1) {
+        let aws_fleet = args.aws
+            && (args.aws_organization
+                || args.aws_accounts.is_some()
+                || args.aws_regions.len() > 1
+                || args.aws_regions.iter().any(|r| r == "all"));
+        let clusters = args.k8s_all_contexts || args.k8s_context.len() > 1;
+        if !aws_fleet && !clusters {
+            return Err(UsageError(
+                "--shard splits fleets: give --aws-organization, --aws-accounts or several --aws-regions, or several kube contexts".into(),
+            ));
+        }
+        if !args.k8s_manifests.is_empty() || !args.terraform.is_empty() {
+            return Err(UsageError(
+                "--shard: manifests and Terraform are not split; scan them in one run without --shard".into(),
+            ));
+        }
+    }
     let sections = providers::sections(providers::k8s_section(args), providers::aws_section(args))?;
     let wiring = providers::build(&sections).await?;
     let scope = scope(&args.checks, &wiring.checks)?;

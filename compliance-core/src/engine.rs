@@ -498,12 +498,21 @@ impl Engine {
     /// Plans a fix for one failing evidence with the first remediator that
     /// fixes its check; `None` when no remediator does or nothing needs doing.
     pub async fn plan(&self, evidence: &Evidence) -> Result<Option<RemediationPlan>> {
-        for r in &self.remediators {
-            if r.fixes().contains(&evidence.check_id) && r.handles(evidence) {
+        let mut fixers = self.remediators.iter().filter(|r| r.fixes().contains(&evidence.check_id)).peekable();
+        let Some(first) = fixers.peek().map(|r| r.name().to_owned()) else { return Ok(None) };
+        for r in fixers {
+            if r.handles(evidence) {
                 return r.plan(evidence).await;
             }
         }
-        Ok(None)
+        // Some remediator fixes this check, none acts where the resource is: say so, never "nothing to do".
+        Err(Error::remediation(
+            first,
+            format!(
+                "no remediator acts on {} (its cluster or account is not one this run can change)",
+                evidence.resource.id
+            ),
+        ))
     }
 
     /// Applies a plan through the remediator that made it. In

@@ -150,10 +150,20 @@ impl Delta {
             }
         }
         // A target this run did not reach (another shard's, or one that failed) tells nothing about its resources.
-        // Reached: a target with evidence now (a shard's own; not one whose role was refused).
-        let reached: BTreeSet<String> = current.evidence.iter().flat_map(|e| targets_of(&e.resource)).collect();
-        let unreached =
-            |e: &Evidence| compliance_core::target::target_of(&e.resource).is_some_and(|t| !reached.contains(&t));
+        // Not observed tells something only where this run looked: the account or cluster gave
+        // evidence now (a shard's own; not one whose role was refused), and no gap names it.
+        let owner = |r: &compliance_core::ResourceRef| match (&r.cluster, &r.account) {
+            (Some(c), _) => Some(compliance_core::target::k8s_cluster_id(c)),
+            (None, Some(a)) => Some(compliance_core::target::aws_account_id(a)),
+            (None, None) => None,
+        };
+        let reached: BTreeSet<String> = current.evidence.iter().filter_map(|e| owner(&e.resource)).collect();
+        let gapped: BTreeSet<&str> = current.gaps.iter().filter_map(|g| g.target.as_deref()).collect();
+        let unreached = |e: &Evidence| {
+            owner(&e.resource).is_some_and(|o| {
+                !reached.contains(&o) || gapped.iter().any(|g| *g == o || g.starts_with(&format!("{o}:")))
+            })
+        };
         for (k, was) in &before {
             if is_open_failure(was) && !after.contains_key(k) && !unreached(was) {
                 d.no_longer_observed.push(Change {

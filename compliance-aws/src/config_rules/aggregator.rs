@@ -18,11 +18,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::Utc;
 use compliance_core::{Check, CheckId, Collection, Collector, Evidence, Gap, GapKind, Scope, Severity};
+use futures::StreamExt;
 use tracing::info;
 
 use super::api::{ConfigApi, ConfigRule, EvaluationResult, SdkConfigService};
 use super::{Judging, merge, rule_check};
-use crate::api::{ApiError, to_chrono};
+use crate::api::ApiError;
 
 /// One rule in one account and region, as the aggregator summarises it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,17 +101,13 @@ impl AggregatorApi for SdkConfigService {
                 .await
                 .map_err(|e| ApiError::from_sdk(OP, e))?;
             results.extend(out.aggregate_evaluation_results().iter().map(|r| {
-                let id = r.evaluation_result_identifier();
-                let q = id.and_then(|i| i.evaluation_result_qualifier());
-                EvaluationResult {
-                    resource_type: q.and_then(|q| q.resource_type()).unwrap_or_default().to_owned(),
-                    resource_id: q.and_then(|q| q.resource_id()).unwrap_or_default().to_owned(),
-                    compliance: r.compliance_type().map(|c| c.as_str().to_owned()).unwrap_or_default(),
-                    annotation: r.annotation().map(str::to_owned),
-                    ordered_at: id.and_then(|i| i.ordering_timestamp()).and_then(to_chrono),
-                    recorded_at: r.result_recorded_time().and_then(to_chrono),
-                    invoked_at: r.config_rule_invoked_time().and_then(to_chrono),
-                }
+                EvaluationResult::from_parts(
+                    r.evaluation_result_identifier(),
+                    r.compliance_type(),
+                    r.annotation(),
+                    r.result_recorded_time(),
+                    r.config_rule_invoked_time(),
+                )
             }));
             match out.next_token().filter(|t| !t.is_empty()) {
                 Some(t) if token.as_deref() == Some(t) => return Err(repeated(OP)),
@@ -140,6 +137,12 @@ pub struct AggregatorCollector {
     aggregator: String,
     api: Arc<dyn AggregatorApi>,
     rules: Arc<dyn ConfigApi>,
+    /// Only the accounts of this shard.
+    shard: compliance_core::Shard,
+    /// Detail reads at once.
+    concurrency: usize,
+    /// How long the engine lets it run.
+    timeout: Option<std::time::Duration>,
 }
 
 impl AggregatorCollector {
@@ -151,7 +154,27 @@ impl AggregatorCollector {
 
     /// Through any APIs: `rules` lists the aggregator account's own rules.
     pub fn with_api(aggregator: impl Into<String>, api: Arc<dyn AggregatorApi>, rules: Arc<dyn ConfigApi>) -> Self {
-        Self { aggregator: aggregator.into(), api, rules }
+        Self {
+            aggregator: aggregator.into(),
+            api,
+            rules,
+            shard: compliance_core::Shard::ALL,
+            concurrency: 8,
+            timeout: None,
+        }
+    }
+
+    /// Only the accounts of this shard (each of N processes reads its own).
+    pub fn with_shard(mut self, shard: compliance_core::Shard) -> Self {
+        self.shard = shard;
+        self
+    }
+
+    /// At most this many detail reads at once (8 by default), and this long in all.
+    pub fn with_limits(mut self, concurrency: usize, timeout: Option<std::time::Duration>) -> Self {
+        self.concurrency = concurrency.max(1);
+        self.timeout = timeout;
+        self
     }
 }
 
@@ -164,6 +187,10 @@ impl Collector for AggregatorCollector {
     /// None before collection: the rules are known when it reads them.
     fn checks(&self) -> Vec<Check> {
         Vec::new()
+    }
+
+    fn timeout(&self) -> Option<std::time::Duration> {
+        self.timeout
     }
 
     async fn collect(&self, scope: &Scope) -> compliance_core::Result<Collection> {
@@ -182,9 +209,9 @@ impl Collector for AggregatorCollector {
             }
         };
         let mut checks: BTreeMap<CheckId, Check> = BTreeMap::new();
-        // (check, account, region) -> resource -> evidence: the worst verdict of copies of one rule.
-        let mut judged: BTreeMap<(CheckId, String, String), BTreeMap<(String, String), Evidence>> = BTreeMap::new();
-        for entry in &summary {
+        // Each row wanted, with its rule and check; then the details, a few at once.
+        let mut wanted = Vec::new();
+        for entry in summary.iter().filter(|e| self.shard.owns(&e.account)) {
             let rule = own.get(&entry.rule).cloned().unwrap_or_else(|| {
                 let base = undecorated(&entry.rule);
                 ConfigRule::managed(entry.rule.clone(), base.to_uppercase().replace('-', "_"))
@@ -203,10 +230,21 @@ impl Collector for AggregatorCollector {
             };
             let check =
                 checks.entry(id.clone()).or_insert_with(|| rule_check(id.clone(), &[&rule], Severity::Medium)).clone();
-            if !scope.wants(&id) {
-                continue;
+            if scope.wants(&id) {
+                wanted.push((entry.clone(), rule, id, check));
             }
-            let results = match self.api.details(&self.aggregator, entry).await {
+        }
+        let read = futures::stream::iter(wanted)
+            .map(|(entry, rule, id, check)| async move {
+                (self.api.details(&self.aggregator, &entry).await, entry, rule, id, check)
+            })
+            .buffer_unordered(self.concurrency)
+            .collect::<Vec<_>>()
+            .await;
+        // (check, account, region) -> resource -> evidence: the worst verdict of copies of one rule.
+        let mut judged: BTreeMap<(CheckId, String, String), BTreeMap<(String, String), Evidence>> = BTreeMap::new();
+        for (results, entry, rule, id, check) in read {
+            let results = match results {
                 Ok(results) => results,
                 Err(e) => {
                     let kind = if e.is_denied() { GapKind::Denied } else { GapKind::Unreadable };
@@ -223,6 +261,7 @@ impl Collector for AggregatorCollector {
                 check: &check,
                 packs: serde_json::Value::Null,
                 aggregator: Some(&self.aggregator),
+                qualified: true,
                 now,
                 account: Some(&entry.account),
                 region: Some(&entry.region),

@@ -26,6 +26,28 @@ pub struct EvaluationResult {
     pub invoked_at: Option<DateTime<Utc>>,
 }
 
+impl EvaluationResult {
+    /// From the fields AWS Config answers, alike for a rule's results and an aggregator's.
+    pub(crate) fn from_parts(
+        id: Option<&aws_sdk_config::types::EvaluationResultIdentifier>,
+        compliance: Option<&aws_sdk_config::types::ComplianceType>,
+        annotation: Option<&str>,
+        recorded: Option<&aws_smithy_types::DateTime>,
+        invoked: Option<&aws_smithy_types::DateTime>,
+    ) -> Self {
+        let q = id.and_then(|i| i.evaluation_result_qualifier());
+        Self {
+            resource_type: q.and_then(|q| q.resource_type()).unwrap_or_default().to_owned(),
+            resource_id: q.and_then(|q| q.resource_id()).unwrap_or_default().to_owned(),
+            compliance: compliance.map(|c| c.as_str().to_owned()).unwrap_or_default(),
+            annotation: annotation.map(str::to_owned),
+            ordered_at: id.and_then(|i| i.ordering_timestamp()).and_then(to_chrono),
+            recorded_at: recorded.and_then(to_chrono),
+            invoked_at: invoked.and_then(to_chrono),
+        }
+    }
+}
+
 /// A rule as `DescribeConfigRules` describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigRule {
@@ -172,17 +194,13 @@ impl ConfigApi for SdkConfigService {
             .evaluation_results()
             .iter()
             .map(|r| {
-                let id = r.evaluation_result_identifier();
-                let q = id.and_then(|i| i.evaluation_result_qualifier());
-                EvaluationResult {
-                    resource_type: q.and_then(|q| q.resource_type()).unwrap_or_default().to_owned(),
-                    resource_id: q.and_then(|q| q.resource_id()).unwrap_or_default().to_owned(),
-                    compliance: r.compliance_type().map(|c| c.as_str().to_owned()).unwrap_or_default(),
-                    annotation: r.annotation().map(str::to_owned),
-                    ordered_at: id.and_then(|i| i.ordering_timestamp()).and_then(to_chrono),
-                    recorded_at: r.result_recorded_time().and_then(to_chrono),
-                    invoked_at: r.config_rule_invoked_time().and_then(to_chrono),
-                }
+                EvaluationResult::from_parts(
+                    r.evaluation_result_identifier(),
+                    r.compliance_type(),
+                    r.annotation(),
+                    r.result_recorded_time(),
+                    r.config_rule_invoked_time(),
+                )
             })
             .collect();
         Ok((results, next(out.next_token())))

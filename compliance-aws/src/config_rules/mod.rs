@@ -79,6 +79,8 @@ pub struct ConfigRulesCollector {
     region: Option<String>,
     /// The account evidence names.
     account: crate::AccountGuard,
+    /// Resource ids name the account and region.
+    qualified_ids: bool,
 }
 
 fn rule_check(id: CheckId, rules: &[&ConfigRule], severity: Severity) -> Check {
@@ -126,6 +128,14 @@ impl ConfigRulesCollector {
             .with_account(crate::AccountGuard::of_credentials(sdk))
     }
 
+    /// Resource ids that name the account and region
+    /// (`aws-config:<account>:<region>:<type>/<id>`), for runs of many
+    /// accounts and regions; one account's are `<type>/<id>`.
+    pub fn with_qualified_ids(mut self) -> Self {
+        self.qualified_ids = true;
+        self
+    }
+
     /// The account evidence names (the credentials' by default through the
     /// SDK; none through another [`ConfigApi`]).
     pub fn with_account(mut self, account: crate::AccountGuard) -> Self {
@@ -135,7 +145,14 @@ impl ConfigRulesCollector {
 
     /// For every rule the account has when collecting, through any [`ConfigApi`].
     pub fn discovering(api: Arc<dyn ConfigApi>, region: Option<String>) -> Self {
-        Self { api, names: Vec::new(), severities: BTreeMap::new(), region, account: crate::AccountGuard::unchecked() }
+        Self {
+            api,
+            names: Vec::new(),
+            severities: BTreeMap::new(),
+            region,
+            account: crate::AccountGuard::unchecked(),
+            qualified_ids: false,
+        }
     }
 
     /// For the rules of these names, through any [`ConfigApi`]. A name the
@@ -151,6 +168,7 @@ impl ConfigRulesCollector {
             severities: BTreeMap::new(),
             region,
             account: crate::AccountGuard::unchecked(),
+            qualified_ids: false,
         })
     }
 
@@ -238,6 +256,7 @@ impl Collector for ConfigRulesCollector {
                     account: account.as_deref(),
                     region: self.region.as_deref(),
                     aggregator: None,
+                    qualified: self.qualified_ids,
                 };
                 merge(&judging, results, &mut judged);
             }
@@ -259,6 +278,8 @@ pub(crate) struct Judging<'a> {
     pub(crate) packs: serde_json::Value,
     /// The aggregator the results came through, if any.
     pub(crate) aggregator: Option<&'a str>,
+    /// Resource ids name the account and region (results of many accounts in one run).
+    pub(crate) qualified: bool,
     pub(crate) now: DateTime<Utc>,
 }
 
@@ -293,21 +314,24 @@ pub(crate) fn merge(
     results: Vec<EvaluationResult>,
     judged: &mut BTreeMap<(String, String), Evidence>,
 ) {
-    let Judging { rule, check, packs, now, account, region, aggregator } = judging;
+    let Judging { rule, check, packs, now, account, region, aggregator, qualified } = judging;
     let mut resources: BTreeMap<(String, String), Arc<ResourceRef>> = BTreeMap::new();
     for r in results {
         let key = (r.resource_type.clone(), r.resource_id.clone());
         let resource = resources
             .entry(key.clone())
             .or_insert_with(|| {
-                // AWS Config names a resource by account, region, type and id: so does its id here.
-                let id = format!(
-                    "aws-config:{}:{}:{}/{}",
-                    account.unwrap_or_default(),
-                    region.unwrap_or_default(),
-                    r.resource_type,
-                    r.resource_id
-                );
+                // AWS Config names a resource by account, region, type and id: among many accounts
+                // and regions, so does its id. One account's keeps the shorter id waivers name.
+                let id = match (qualified, account) {
+                    (true, Some(account)) => format!(
+                        "aws-config:{account}:{}:{}/{}",
+                        region.unwrap_or_default(),
+                        r.resource_type,
+                        r.resource_id
+                    ),
+                    _ => format!("{}/{}", r.resource_type, r.resource_id),
+                };
                 Arc::new(
                     ResourceRef::new("aws", r.resource_type.clone(), id, r.resource_id.clone())
                         .with_account_region(account.map(str::to_owned), region.map(str::to_owned)),

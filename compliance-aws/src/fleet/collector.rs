@@ -115,7 +115,11 @@ impl FleetCollector {
             Ok(identity) => {
                 Err(format!("{how} acts in account {}, not {}", identity.account().unwrap_or("?"), spec.id))
             }
-            Err(e) => Err(format!("{how} cannot be used: {}", ApiError::from_sdk("sts:AssumeRole", e).explain())),
+            // With a role, the first call assumes it: its failure is AssumeRole's.
+            Err(e) => {
+                let operation = if spec.role_arn.is_some() { "sts:AssumeRole" } else { "sts:GetCallerIdentity" };
+                Err(format!("{how} cannot be used: {}", ApiError::from_sdk(operation, e).explain()))
+            }
         }
     }
 
@@ -143,6 +147,12 @@ impl FleetCollector {
         }
         if regions.iter().any(|r| r == "all") {
             match (self.regions_of)(&sdk).enabled_regions().await {
+                Ok(enabled) if enabled.is_empty() => {
+                    let reason = "account:ListRegions answered no enabled region: only global services were read";
+                    let gap = Gap::source(format!("aws account {}", spec.label()), GapKind::Unreadable, reason);
+                    out.gaps.push(gap.with_target(account_target.clone()));
+                    regions.clear();
+                }
                 Ok(enabled) => regions = enabled,
                 Err(e) => {
                     let reason = format!("its enabled regions could not be listed: {}", e.explain());
@@ -153,7 +163,10 @@ impl FleetCollector {
             }
         }
         // Global services are read from the first region.
-        let home = regions.first().cloned().or_else(|| self.base.region().map(|r| r.to_string()));
+        // The configured region when it is one of the account's (likely enabled), else the first.
+        let base_region = self.base.region().map(|r| r.to_string());
+        let home =
+            base_region.clone().filter(|b| regions.contains(b)).or_else(|| regions.first().cloned()).or(base_region);
         let in_region = |region: &str| sdk.to_builder().region(aws_config::Region::new(region.to_owned())).build();
         let global_sdk = home.as_deref().map_or_else(|| sdk.clone(), in_region);
         for collector in self.collectors.global(&global_sdk, &spec.id) {
@@ -180,8 +193,10 @@ impl FleetCollector {
                     }
                     // A region where every collector failed (disabled, or denied as a whole) is one gap.
                     if count > 1 && failed.len() == count {
+                        let reasons: Vec<String> =
+                            failed.iter().map(|g| format!("{}: {}", g.collector, g.reason)).collect();
                         let mut gap = failed.swap_remove(0);
-                        gap.reason = format!("nothing in this region could be read: {}", gap.reason);
+                        gap.reason = format!("nothing in this region could be read: {}", reasons.join("; "));
                         failed = vec![gap];
                     }
                     c.gaps.extend(failed);
@@ -269,8 +284,9 @@ impl Collector for FleetCollector {
         self.collectors.checks()
     }
 
+    /// A minute beyond the fleet's own deadline, which keeps what finished.
     fn timeout(&self) -> Option<Duration> {
-        Some(Duration::from_secs(self.config.run_timeout_secs.max(1)))
+        Some(Duration::from_secs(self.config.run_timeout_secs.max(1) + 60))
     }
 
     async fn collect(&self, scope: &Scope) -> compliance_core::Result<Collection> {
@@ -290,6 +306,8 @@ impl Collector for FleetCollector {
         accounts.retain(|a| shard.owns(&a.id));
         info!(accounts = accounts.len(), listed, %shard, "fleet accounts");
         progress.targets_planned(accounts.len());
+        let mut pending: std::collections::BTreeMap<String, String> =
+            accounts.iter().map(|a| (aws_account_id(&a.id), a.label())).collect();
         let scans = futures::stream::iter(accounts)
             .map(|spec| {
                 let caller = caller.clone();
@@ -301,9 +319,26 @@ impl Collector for FleetCollector {
             .buffer_unordered(self.config.account_concurrency.max(1));
         futures::pin_mut!(scans);
         let mut all = Collection::default();
-        while let Some((id, c)) = scans.next().await {
-            progress.target_finished(&id, c.evidence.len(), c.gaps.len());
-            all.extend(c);
+        // The fleet's own deadline, before the engine's: what finished is kept, and each account
+        // still running is a gap naming it.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(self.config.run_timeout_secs.max(1));
+        loop {
+            match tokio::time::timeout_at(deadline, scans.next()).await {
+                Ok(Some((id, c))) => {
+                    pending.remove(&id);
+                    progress.target_finished(&id, c.evidence.len(), c.gaps.len());
+                    all.extend(c);
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    let reason = format!("not finished within the fleet's {} s", self.config.run_timeout_secs);
+                    for (id, label) in std::mem::take(&mut pending) {
+                        let gap = Gap::source(format!("aws account {label}"), GapKind::TimedOut, reason.clone());
+                        all.gaps.push(gap.with_target(id));
+                    }
+                    break;
+                }
+            }
         }
         Ok(all)
     }

@@ -20,16 +20,7 @@ pub fn judge_public_access_block(block: Option<&PublicAccessBlock>) -> Verdict {
             json!({ "public_access_block": b }),
         ),
         Some(b) => {
-            let off: Vec<&str> = [
-                ("BlockPublicAcls", b.block_public_acls),
-                ("IgnorePublicAcls", b.ignore_public_acls),
-                ("BlockPublicPolicy", b.block_public_policy),
-                ("RestrictPublicBuckets", b.restrict_public_buckets),
-            ]
-            .into_iter()
-            .filter(|(_, on)| !on)
-            .map(|(name, _)| name)
-            .collect();
+            let off = b.off();
             Verdict::new(
                 Status::Fail,
                 format!("public access block settings off: {}", off.join(", ")),

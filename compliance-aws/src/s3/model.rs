@@ -20,6 +20,20 @@ pub struct PublicAccessBlock {
 }
 
 impl PublicAccessBlock {
+    /// The names of the settings that are off, in AWS's order.
+    pub fn off(&self) -> Vec<&'static str> {
+        [
+            ("BlockPublicAcls", self.block_public_acls),
+            ("IgnorePublicAcls", self.ignore_public_acls),
+            ("BlockPublicPolicy", self.block_public_policy),
+            ("RestrictPublicBuckets", self.restrict_public_buckets),
+        ]
+        .into_iter()
+        .filter(|(_, on)| !on)
+        .map(|(name, _)| name)
+        .collect()
+    }
+
     /// All four settings on.
     pub const ALL_ON: PublicAccessBlock = PublicAccessBlock {
         block_public_acls: true,

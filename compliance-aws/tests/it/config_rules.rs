@@ -5,18 +5,7 @@ use compliance_core::testkit::check_collector;
 use compliance_core::{Collector, GapKind, Scope, Status};
 use serde_json::json;
 
-use crate::{TestResult, moto, sdk};
-
-async fn rule(config: &aws_sdk_config::Client, name: &str, identifier: &str) -> TestResult {
-    use aws_sdk_config::types::{ConfigRule, Owner, Source};
-    let source = Source::builder().owner(Owner::Aws).source_identifier(identifier).build()?;
-    config
-        .put_config_rule()
-        .config_rule(ConfigRule::builder().config_rule_name(name).source(source).build())
-        .send()
-        .await?;
-    Ok(())
-}
+use crate::{TestResult, config_rule as rule, moto, sdk};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs moto server: scripts/test installs it"]

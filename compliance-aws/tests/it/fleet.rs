@@ -8,7 +8,7 @@ use compliance_aws::fleet::FleetCollector;
 use compliance_core::{Collector, Engine, GapKind, Scope, Status, TargetKind};
 use serde_json::json;
 
-use crate::{TestResult, moto, sdk};
+use crate::{TestResult, config_rule as rule, moto, sdk};
 
 const ROLE: &str = "ComplianceAudit";
 const REGIONS: [&str; 3] = ["eu-west-1", "us-east-1", "ap-southeast-2"];
@@ -35,17 +35,6 @@ async fn as_account(base: &SdkConfig, account: &str, region: &str) -> Result<Sdk
         .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(creds))
         .region(aws_config::Region::new(region.to_owned()))
         .build())
-}
-
-async fn rule(config: &aws_sdk_config::Client, name: &str, identifier: &str) -> TestResult {
-    use aws_sdk_config::types::{ConfigRule, Owner, Source};
-    let source = Source::builder().owner(Owner::Aws).source_identifier(identifier).build()?;
-    config
-        .put_config_rule()
-        .config_rule(ConfigRule::builder().config_rule_name(name).source(source).build())
-        .send()
-        .await?;
-    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

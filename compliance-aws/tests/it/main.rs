@@ -42,3 +42,15 @@ pub async fn sdk(moto: &Moto, region: &str) -> SdkConfig {
 pub fn days_ago(days: i64) -> String {
     (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
+
+/// Puts a managed AWS Config rule of this name and identifier.
+pub async fn config_rule(config: &aws_sdk_config::Client, name: &str, identifier: &str) -> TestResult {
+    use aws_sdk_config::types::{ConfigRule, Owner, Source};
+    let source = Source::builder().owner(Owner::Aws).source_identifier(identifier).build()?;
+    config
+        .put_config_rule()
+        .config_rule(ConfigRule::builder().config_rule_name(name).source(source).build())
+        .send()
+        .await?;
+    Ok(())
+}

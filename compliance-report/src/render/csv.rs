@@ -1,4 +1,5 @@
-//! CSV: one row per evidence, with its account, region and cluster. A cell that a spreadsheet would take for a
+//! CSV: one row per evidence, with its account, region and cluster (the
+//! cluster column is last: columns keep their positions across versions). A cell that a spreadsheet would take for a
 //! formula (it begins with `=`, `+`, `-`, `@`, a tab or a carriage return)
 //! gets a leading apostrophe, as OWASP advises against CSV injection.
 
@@ -30,11 +31,11 @@ pub(super) fn csv_rows(r: &Report, out: &mut dyn std::io::Write) -> Result<(), S
         "line",
         "account",
         "region",
-        "cluster",
         "observed_at",
         "message",
         "remediation",
         "waiver_id",
+        "cluster",
     ];
     writer.write_record(header).map_err(|e| e.to_string())?;
     for e in &r.evidence {
@@ -56,11 +57,11 @@ pub(super) fn csv_rows(r: &Report, out: &mut dyn std::io::Write) -> Result<(), S
                     &line,
                     res.account.as_deref().unwrap_or_default(),
                     res.region.as_deref().unwrap_or_default(),
-                    res.cluster.as_deref().unwrap_or_default(),
                     &observed,
                     &e.message,
                     e.remediation.as_deref().unwrap_or_default(),
                     e.waiver.as_ref().map(|w| w.id.as_str()).unwrap_or_default(),
+                    res.cluster.as_deref().unwrap_or_default(),
                 ]
                 .map(cell),
             )

@@ -33,19 +33,7 @@ fn judge(block: &Option<PublicAccessBlock>, _: &()) -> Option<Verdict> {
         Some(b) if *b == PublicAccessBlock::ALL_ON => {
             Verdict::new(Status::Pass, "all four settings are on for the account", details)
         }
-        Some(b) => {
-            let off: Vec<&str> = [
-                ("BlockPublicAcls", b.block_public_acls),
-                ("IgnorePublicAcls", b.ignore_public_acls),
-                ("BlockPublicPolicy", b.block_public_policy),
-                ("RestrictPublicBuckets", b.restrict_public_buckets),
-            ]
-            .into_iter()
-            .filter(|(_, on)| !on)
-            .map(|(name, _)| name)
-            .collect();
-            Verdict::new(Status::Fail, format!("off for the account: {}", off.join(", ")), details)
-        }
+        Some(b) => Verdict::new(Status::Fail, format!("off for the account: {}", b.off().join(", ")), details),
         None => Verdict::new(
             Status::Fail,
             "the account has no public access block: each bucket's own settings decide alone",
