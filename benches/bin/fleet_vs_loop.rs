@@ -3,10 +3,15 @@
 //! server: wall time, API calls, evidence.
 //!
 //! ```text
-//! cargo run --release -p compliance-benches --bin fleet_vs_loop -- 50 20 5
+//! cargo run --release -p compliance-benches --bin fleet_vs_loop -- 50 20 5 0
+//! cargo run --release -p compliance-benches --bin fleet_vs_loop -- 50 20 5 20
 //! ```
 //! Arguments: accounts (50), IAM users per account (20), buckets per account
-//! (5); four regions. Needs the moto virtual environment `scripts/test` creates.
+//! (5), and milliseconds each call waits before moto answers it (0): moto
+//! answers on loopback in a few ms from one Python process, so without a
+//! delay both sides are bound by its throughput; AWS's calls take tens of
+//! ms over the network, which concurrency overlaps. Four regions. Needs the
+//! moto virtual environment `scripts/test` creates.
 
 #![allow(clippy::expect_used)] // a benchmark tool: failing loudly is right
 
@@ -40,7 +45,7 @@ async fn sdk(moto: &Moto, region: &str, credentials: aws_sdk_iam::config::Creden
 #[tokio::main]
 async fn main() {
     let arg = |n: usize, default: usize| std::env::args().nth(n).and_then(|a| a.parse().ok()).unwrap_or(default);
-    let (accounts, users, buckets) = (arg(1, 50), arg(2, 20), arg(3, 5));
+    let (accounts, users, buckets, latency) = (arg(1, 50), arg(2, 20), arg(3, 5), arg(4, 0));
     let moto = Moto::start().expect("moto is not installed; run scripts/test first");
     let python = compliance_test_support::moto::python_path().expect("moto's python");
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/moto-organization.py");
@@ -68,6 +73,10 @@ async fn main() {
     config.organization = true;
     config.role_name = Some("ComplianceAudit".into());
     config.regions = REGIONS.iter().map(|r| (*r).to_owned()).collect();
+
+    if latency > 0 {
+        moto.faults(&serde_json::json!({ "every": 0, "latency_ms": latency })).expect("latency");
+    }
 
     // One organization scan.
     moto.reset_calls().expect("reset");
@@ -114,7 +123,10 @@ async fn main() {
     let loop_time = started.elapsed().as_secs_f64();
     let loop_calls = calls(&moto);
 
-    println!("| {accounts} accounts x {} regions | wall time | API calls | evidence |", REGIONS.len());
+    println!(
+        "| {accounts} accounts x {} regions, {latency} ms per call | wall time | API calls | evidence |",
+        REGIONS.len()
+    );
     println!("|---|---:|---:|---:|");
     println!(
         "| organization scan (8 accounts, 4 regions at once) | {fleet_time:.1} s | {fleet_calls} | {fleet_evidence} |"

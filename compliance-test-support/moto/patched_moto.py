@@ -30,6 +30,8 @@ Patches (each is a difference between moto 5.2.5 and AWS):
      (of those services, or all) with that status and AWS's error body
      (InternalError, Throttling, ServiceUnavailable), after waiting D ms;
      {"every": 0} turns it off. GET /_compliance/faults counts the faults.
+     {"latency_ms": L} delays every AWS call by L ms (a network round trip,
+     as against AWS; moto answers on loopback in a few ms).
   8. AWS Config conformance packs (moto has none): DescribeConformancePacks
      and DescribeConformancePackCompliance (each rule's compliance, from
      the evaluations of patch 3, and its `Controls`), each paged by
@@ -137,6 +139,10 @@ def injected_fault(start_response, service, action):
     """The fault for this call, if patch 7 says so: an AWS error in the
     service's protocol (XML for query and REST services, JSON for JSON ones)."""
     with lock:
+        latency = (state["faults"] or {}).get("latency_ms", 0)
+    if latency:
+        time.sleep(latency / 1000)
+    with lock:
         faults = state["faults"]
         if not faults or faults.get("every", 0) <= 0:
             return None
@@ -152,7 +158,7 @@ def injected_fault(start_response, service, action):
     status = int(faults.get("status", 500))
     code, message = FAULT_CODES.get(status, FAULT_CODES[500])
     reason = {403: "Forbidden", 500: "Internal Server Error", 429: "Too Many Requests", 503: "Service Unavailable"}.get(status, "Error")
-    if service in ("config",):
+    if service in ("config", "cloudtrail", "organizations", "account"):
         return aws_json_error(start_response, code, message, f"{status} {reason}")
     body = (f"<ErrorResponse><Error><Type>Receiver</Type><Code>{code}</Code><Message>{message}</Message></Error>"
             f"<RequestId>fault</RequestId></ErrorResponse>").encode()

@@ -258,3 +258,37 @@ async fn an_aggregator_gives_every_accounts_results_by_identifier_without_callin
     assert!(unknown.err().is_some_and(|e| e.to_string().contains("NoSuchConfigurationAggregatorException")));
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto server: scripts/test installs it"]
+async fn throttling_across_the_fleet_is_retried_and_loses_nothing() -> TestResult {
+    let moto = moto()?;
+    let base = sdk(&moto, "us-east-1").await;
+    let org = aws_sdk_organizations::Client::new(&base);
+    org.create_organization().feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All).send().await?;
+    for n in 1..4 {
+        org.create_account().account_name(format!("team-{n}")).email(format!("t{n}@example.com")).send().await?;
+    }
+    let mut config = AwsConfig::default();
+    config.account = true;
+    config.organization = true;
+    config.role_name = Some(ROLE.into());
+    config.regions = vec!["eu-west-1".into(), "us-east-1".into()];
+    config.endpoint_url = Some(moto.endpoint());
+    let scan = || async {
+        let fleet = FleetCollector::new(&base, config.fleet()?, compliance_aws::account_collectors(&config));
+        Ok::<_, Box<dyn std::error::Error>>(
+            Engine::new().with_collector(std::sync::Arc::new(fleet)).run(&Scope::all()).await,
+        )
+    };
+    let calm = scan().await?;
+    assert!(calm.gaps.is_empty(), "{:?}", calm.gaps);
+    // Every 5th call throttled, as organization-wide API limits do: the SDK's backoff absorbs it.
+    moto.faults(&json!({ "every": 5, "status": 429 }))?;
+    let throttled = scan().await?;
+    assert!(moto.faults_injected()? > 10, "throttling happened");
+    assert!(throttled.gaps.is_empty(), "{:?}", throttled.gaps);
+    assert_eq!(throttled.evidence.len(), calm.evidence.len());
+    assert_eq!(throttled.evidence.iter().filter(|e| e.status == Status::Error).count(), 0);
+    Ok(())
+}
