@@ -45,6 +45,11 @@ pub struct Target {
 }
 
 impl Target {
+    /// A target of this kind and id (`aws:<account>`, `k8s:<context>`, ...).
+    pub fn new(kind: TargetKind, id: impl Into<String>) -> Self {
+        Self { kind, id: id.into(), name: None, tags: BTreeMap::new() }
+    }
+
     /// An AWS account.
     pub fn aws_account(account: &str) -> Self {
         Self { kind: TargetKind::AwsAccount, id: aws_account_id(account), name: None, tags: BTreeMap::new() }

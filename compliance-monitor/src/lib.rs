@@ -204,6 +204,7 @@ impl Monitor {
         }
         run.finished_at = last.finished_at;
         run.declared_controls = last.declared_controls;
+        run.targets = last.targets;
         Some(Report::from_owned_run(run, self.engine.frameworks()))
     }
 }
@@ -283,6 +284,12 @@ impl Cycle<'_> {
                 for d in run.declared_controls {
                     if !whole.declared_controls.contains(&d) {
                         whole.declared_controls.push(d);
+                    }
+                }
+                whole.targets = base.targets.iter().map(compliance_report::TargetResult::target).collect();
+                for t in run.targets {
+                    if !whole.targets.iter().any(|known| known.id == t.id) {
+                        whole.targets.push(t);
                     }
                 }
                 whole

@@ -39,6 +39,15 @@ pub struct TargetResult {
     pub scores: BTreeMap<String, f64>,
 }
 
+impl TargetResult {
+    /// The target it scores, with its name and tags.
+    pub fn target(&self) -> Target {
+        let mut target = Target::new(self.kind, self.id.clone()).with_tags(self.tags.clone());
+        target.name.clone_from(&self.name);
+        target
+    }
+}
+
 /// The key of a target in the maps below.
 fn key_of(kind: TargetKind, id: &str) -> (TargetKind, String) {
     (kind, id.to_owned())

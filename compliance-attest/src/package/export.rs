@@ -264,6 +264,7 @@ pub async fn export(
         run.finished_at = stored.finished_at;
         run.gaps = records.gaps.clone();
         run.declared_controls.clone_from(&stored.declared_controls);
+        run.targets.clone_from(&stored.targets);
         let report = Report::from_owned_run(run, &request.frameworks);
         for (format, extension) in [(Format::Json, "json"), (Format::Html, "html"), (Format::Oscal, "oscal.json")] {
             writer.write(&format!("reports/{}.{extension}", stored.id), &report.render(format)?)?;

@@ -270,6 +270,10 @@ pub fn run_records(run: &Run, frameworks: &[Arc<dyn Framework>], waivers: &[Waiv
     if !run.declared_controls.is_empty() {
         header["declared_controls"] = json!(run.declared_controls);
     }
+    // The targets' names and tags, for per-target reports rebuilt from the store.
+    if !run.targets.is_empty() {
+        header["targets"] = json!(run.targets);
+    }
     let mut records = Vec::with_capacity(body.len() + 1);
     records.push(indexed(RecordKind::Run, header));
     records.extend(body);
@@ -337,6 +341,9 @@ pub struct StoredRun {
     /// Controls its sources declared while collecting ([`crate::DeclaredControl`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub declared_controls: Vec<crate::DeclaredControl>,
+    /// The targets it reached, with their names and tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<crate::Target>,
 }
 
 impl StoredRun {
@@ -357,6 +364,7 @@ impl StoredRun {
             seq: record.seq,
             hash: record.hash.clone(),
             declared_controls: serde_json::from_value(body["declared_controls"].clone()).unwrap_or_default(),
+            targets: serde_json::from_value(body["targets"].clone()).unwrap_or_default(),
         })
     }
 }

@@ -295,6 +295,7 @@ pub async fn check_store(store: &dyn crate::store::EvidenceStore) -> std::result
     // The second run's source declared IB-1 for the encryption check too (a conformance pack would).
     let mut second = run_with(true);
     second.declared_controls = vec![crate::DeclaredControl::new(other.id.clone(), "IB-1", "a pack")];
+    second.targets = vec![crate::Target::aws_account("111122223333").named("payments")];
     store.append_run(&second, std::slice::from_ref(&framework), &[], "test").await.map_err(e)?;
 
     let runs = store.runs(None, None).await.map_err(e)?;
@@ -303,6 +304,9 @@ pub async fn check_store(store: &dyn crate::store::EvidenceStore) -> std::result
     }
     if !runs[0].declared_controls.is_empty() || runs[1].declared_controls != second.declared_controls {
         return fail("runs: a run's declared controls do not read back");
+    }
+    if runs[1].targets != second.targets {
+        return fail("runs: a run's targets do not read back");
     }
     if store.run_evidence(&first.id.to_string()).await.map_err(e)? != first.evidence {
         return fail("run_evidence: evidence does not read back identical");
