@@ -420,6 +420,12 @@ impl Engine {
 
         let slots = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let scope = Arc::new(scope.clone());
+        // Several collectors bound to one target each (clusters): their progress is counted in targets.
+        let targeted = self.collectors.iter().filter(|c| c.target().is_some()).count();
+        let count_targets = targeted > 1;
+        if count_targets {
+            options.emit(ProgressEvent::TargetsPlanned { collector: "engine".into(), total: targeted });
+        }
         let mut handles = Vec::with_capacity(self.collectors.len());
         for collector in &self.collectors {
             let task = run_one(
@@ -428,6 +434,7 @@ impl Engine {
                 Arc::clone(&slots),
                 self.config.collector_timeout,
                 options.clone(),
+                count_targets,
             );
             handles.push(tokio::spawn(task));
         }
@@ -556,8 +563,14 @@ async fn run_one(
     slots: Arc<Semaphore>,
     timeout: Duration,
     options: RunOptions,
+    count_target: bool,
 ) -> (Collection, Option<Gap>, CollectorTiming) {
     let name = collector.name().to_owned();
+    let finished_target = |evidence: usize, gaps: usize| {
+        if let Some(target) = collector.target().filter(|_| count_target) {
+            options.emit(ProgressEvent::TargetFinished { collector: name.clone(), target: target.id, evidence, gaps });
+        }
+    };
     // Wait for a slot, unless the run is cancelled first.
     let permit = tokio::select! {
         permit = slots.acquire_owned() => permit.ok(),
@@ -633,10 +646,12 @@ async fn run_one(
                 gaps: collection.gaps.len(),
                 elapsed_ms: timing.elapsed_ms,
             });
+            finished_target(collection.evidence.len(), collection.gaps.len());
             (collection, None, timing)
         }
         Err((outcome, kind, reason)) => {
             let (gap, timing) = finish(outcome, 0, Some(reason), kind);
+            finished_target(0, 1);
             (Collection::default(), gap, timing)
         }
     }

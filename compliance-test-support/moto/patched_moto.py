@@ -64,6 +64,11 @@ Patches (each is a difference between moto 5.2.5 and AWS):
       GetAggregateComplianceDetailsByConfigRule, paged by Limit/NextToken.
       An unknown aggregator answers NoSuchConfigurationAggregatorException.
 
+  14. Short-lived credentials: POST /_compliance/credential-lifetime
+      {"seconds": N} makes AssumeRole's credentials expire N seconds after
+      they are issued (AWS's minimum is 900 s; moto gives 12 h), so a test
+      sees a client renew them during one scan. moto checks no expiry.
+
 Patches 2, 3 and 8 act in the account of the request's credentials (an
 assumed role's account, as moto maps it), so tests can seed many accounts;
 their control endpoints take "account" (default 123456789012). Patch 9
@@ -111,7 +116,7 @@ OPT_IN_REGIONS = ["af-south-1", "ap-east-1", "eu-south-1", "me-south-1"]
 
 lock = threading.Lock()
 state = {"calls": {}, "report_users": {}, "report_root": {}, "evaluations": {}, "packs": {}, "page_sizes": {},
-         "refused_roles": set(), "regions": {}, "faults": None, "seen": 0, "injected": 0}
+         "refused_roles": set(), "regions": {}, "lifetime": None, "faults": None, "seen": 0, "injected": 0}
 
 
 def reset_state():
@@ -124,6 +129,7 @@ def reset_state():
         state["page_sizes"] = {}
         state["refused_roles"] = set()
         state["regions"] = {}
+        state["lifetime"] = None
         state["faults"] = None
         state["seen"] = 0
         state["injected"] = 0
@@ -565,6 +571,12 @@ def make_app():
             return respond(start_response, status, headers, out)
         if service == "iam" and action == "ListUsers":
             out = page_list_users(params, out)
+        elif service == "sts" and action == "AssumeRole":
+            with lock:
+                lifetime = state["lifetime"]
+            if lifetime:
+                expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + lifetime))
+                out = re.sub(rb"<Expiration>[^<]*</Expiration>", f"<Expiration>{expires}</Expiration>".encode(), out)
         elif service == "iam" and action == "GetCredentialReport":
             out = patch_credential_report(out, account)
         elif service == "s3" and method == "GET" and query.split("&")[0] in ("versioning", "versioning="):
@@ -615,6 +627,10 @@ def make_app():
         if path == "/_compliance/refuse-roles":
             with lock:
                 state["refused_roles"].update(payload.get("roles", []))
+            return json_response(start_response, "200 OK", {"status": "ok"})
+        if path == "/_compliance/credential-lifetime":
+            with lock:
+                state["lifetime"] = payload.get("seconds")
             return json_response(start_response, "200 OK", {"status": "ok"})
         if path == "/_compliance/regions":
             with lock:

@@ -292,3 +292,38 @@ async fn throttling_across_the_fleet_is_retried_and_loses_nothing() -> TestResul
     assert_eq!(throttled.evidence.iter().filter(|e| e.status == Status::Error).count(), 0);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto server: scripts/test installs it"]
+async fn assumed_credentials_about_to_expire_are_renewed_during_the_scan() -> TestResult {
+    let moto = moto()?;
+    let base = sdk(&moto, "us-east-1").await;
+    let org = aws_sdk_organizations::Client::new(&base);
+    org.create_organization().feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All).send().await?;
+    org.create_account().account_name("team-1").email("t1@example.com").send().await?;
+    let mut config = AwsConfig::default();
+    config.account = true;
+    config.organization = true;
+    config.role_name = Some(ROLE.into());
+    config.regions = vec!["eu-west-1".into(), "us-east-1".into()];
+    config.endpoint_url = Some(moto.endpoint());
+    let scan = || async {
+        let fleet = FleetCollector::new(&base, config.fleet()?, compliance_aws::account_collectors(&config));
+        Ok::<_, Box<dyn std::error::Error>>(
+            Engine::new().with_collector(std::sync::Arc::new(fleet)).run(&Scope::all()).await,
+        )
+    };
+    moto.reset_calls()?;
+    let lasting = scan().await?;
+    let assumed_once = moto.calls()?["sts:AssumeRole"].as_u64().unwrap_or(0);
+    assert_eq!(assumed_once, 1, "one member account, its role assumed once");
+    // Credentials that expire within the SDK's renewal margin are assumed again before use.
+    moto.request("POST", "/_compliance/credential-lifetime", Some(&json!({ "seconds": 2 })))?;
+    moto.reset_calls()?;
+    let renewed = scan().await?;
+    let assumed = moto.calls()?["sts:AssumeRole"].as_u64().unwrap_or(0);
+    assert!(assumed > 1, "renewed during the scan: {assumed} AssumeRole calls");
+    assert!(renewed.gaps.is_empty(), "{:?}", renewed.gaps);
+    assert_eq!(renewed.evidence.len(), lasting.evidence.len());
+    Ok(())
+}

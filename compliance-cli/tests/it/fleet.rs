@@ -37,6 +37,10 @@ async fn every_context_is_judged_and_an_unreachable_one_is_one_gap_naming_it() -
     args.push(out_dir.to_str().ok_or("path")?);
     let out = compliance_with(&args, &[("KUBECONFIG", kubeconfig)]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // Not a terminal: a progress line per cluster, counted in targets.
+    let progress = text(&out.stderr);
+    assert!(progress.contains("[engine] 3 targets"), "{progress}");
+    assert!(progress.contains("k8s:prod done (") && progress.contains("k8s:down done ("), "{progress}");
 
     let report = report_in(&out_dir)?;
     let targets = report["targets"].as_array().ok_or("no targets")?;
