@@ -317,14 +317,6 @@ struct StandardCollectors {
 
 #[cfg(all(feature = "iam", feature = "s3", feature = "config"))]
 impl StandardCollectors {
-    /// Evidence names this account; learned from the credentials when not given.
-    fn guard(sdk: &aws_config::SdkConfig, account: Option<&str>) -> crate::AccountGuard {
-        match account {
-            Some(account) => crate::AccountGuard::named(account),
-            None => crate::AccountGuard::of_credentials(sdk),
-        }
-    }
-
     fn s3(&self) -> crate::s3::S3Config {
         let mut s3 = crate::s3::S3Config::default()
             .with_concurrency(self.config.bucket_concurrency)
@@ -335,17 +327,18 @@ impl StandardCollectors {
         s3
     }
 
+    /// The global collectors; their evidence names `guard`'s account (one
+    /// guard, so one STS call at most for all of them).
     fn global_for(
         &self,
         sdk: &aws_config::SdkConfig,
-        account: Option<&str>,
+        guard: &crate::AccountGuard,
     ) -> Vec<Arc<dyn compliance_core::Collector>> {
         use crate::iam::posture::{IamPostureCollector, PostureConfig};
         use crate::iam::{IamCollector, IamConfig};
         use crate::s3::S3Collector;
         use crate::s3::account::{AccountPublicAccessBlockCollector, SdkAccountBlock};
 
-        let guard = Self::guard(sdk, account);
         #[allow(unused_mut)]
         let mut collectors: Vec<Arc<dyn compliance_core::Collector>> = vec![
             Arc::new(IamCollector::new(sdk, IamConfig::default().with_inactive_days(self.config.inactive_days))),
@@ -355,20 +348,24 @@ impl StandardCollectors {
         ];
         #[cfg(feature = "cloudtrail")]
         collectors.push(Arc::new(
-            crate::cloudtrail::CloudTrailCollector::new(sdk, self.config.endpoint_url.is_some()).with_account(guard),
+            crate::cloudtrail::CloudTrailCollector::new(sdk, self.config.endpoint_url.is_some())
+                .with_account(guard.clone()),
         ));
         collectors
     }
 
+    /// The regional collectors of `sdk`'s region. `qualified`: Config
+    /// resource ids name the account and region (a fleet's).
     fn regional_for(
         &self,
         sdk: &aws_config::SdkConfig,
-        account: Option<&str>,
+        guard: &crate::AccountGuard,
+        qualified: bool,
     ) -> Vec<Arc<dyn compliance_core::Collector>> {
         use crate::config_recorder::ConfigRecorderCollector;
         use crate::config_rules::ConfigRulesCollector;
 
-        let mut recorder = ConfigRecorderCollector::new(sdk).with_account(Self::guard(sdk, account));
+        let mut recorder = ConfigRecorderCollector::new(sdk).with_account(guard.clone());
         if let Some(region) = &self.config.config_global_region {
             recorder = recorder.with_global_region(region.clone());
         }
@@ -376,20 +373,18 @@ impl StandardCollectors {
         if self.config.config_aggregator.is_some() {
             return vec![Arc::new(recorder)];
         }
-        let rules: Arc<dyn compliance_core::Collector> = if self.config.config_rules.is_empty() {
+        let rules = if self.config.config_rules.is_empty() {
             // Listed when the run collects, within the engine's timeout.
-            let rules = ConfigRulesCollector::discover(sdk).with_account(Self::guard(sdk, account));
-            Arc::new(if account.is_some() { rules.with_qualified_ids() } else { rules })
+            ConfigRulesCollector::discover(sdk)
         } else {
             match ConfigRulesCollector::new(sdk, self.config.config_rules.iter().cloned()) {
-                Ok(c) => {
-                    let rules = c.with_account(Self::guard(sdk, account));
-                    Arc::new(if account.is_some() { rules.with_qualified_ids() } else { rules })
-                }
-                Err(e) => Arc::new(Unavailable::new("aws-config", e)),
+                Ok(c) => c,
+                Err(e) => return vec![Arc::new(recorder), Arc::new(Unavailable::new("aws-config", e))],
             }
         };
-        vec![Arc::new(recorder), rules]
+        let rules = rules.with_account(guard.clone());
+        let rules = if qualified { rules.with_qualified_ids() } else { rules };
+        vec![Arc::new(recorder), Arc::new(rules)]
     }
 }
 
@@ -407,7 +402,7 @@ impl crate::fleet::AccountCollectors for StandardCollectors {
     }
 
     fn global(&self, sdk: &aws_config::SdkConfig, account: &str) -> Vec<Arc<dyn compliance_core::Collector>> {
-        self.global_for(sdk, Some(account))
+        self.global_for(sdk, &crate::AccountGuard::named(account))
     }
 
     fn regional(
@@ -416,7 +411,7 @@ impl crate::fleet::AccountCollectors for StandardCollectors {
         account: &str,
         _region: &str,
     ) -> Vec<Arc<dyn compliance_core::Collector>> {
-        self.regional_for(sdk, Some(account))
+        self.regional_for(sdk, &crate::AccountGuard::named(account), true)
     }
 }
 
@@ -462,7 +457,9 @@ async fn account(config: &AwsConfig, wiring: Wiring) -> compliance_core::Result<
         return Err(unsupported("aws.organization, aws.accounts_file, aws.regions", "fleet"));
     }
     let mut wiring = wiring;
-    for collector in standard.global_for(&sdk, None).into_iter().chain(standard.regional_for(&sdk, None)) {
+    // One guard: the credentials' account is learned once for every collector.
+    let guard = crate::AccountGuard::of_credentials(&sdk);
+    for collector in standard.global_for(&sdk, &guard).into_iter().chain(standard.regional_for(&sdk, &guard, false)) {
         wiring = wiring.with_collector(collector);
     }
     Ok(wiring)

@@ -35,11 +35,7 @@ pub async fn prepare(args: &ScanArgs) -> Result<Prepared, UsageError> {
     }
     // A shard splits fleets; elsewhere every shard would do the same work, and store it N times.
     if args.shard.is_some_and(|s| s.count > 1) {
-        let aws_fleet = args.aws
-            && (args.aws_organization
-                || args.aws_accounts.is_some()
-                || args.aws_regions.len() > 1
-                || args.aws_regions.iter().any(|r| r == "all"));
+        let aws_fleet = providers::aws_section(args).is_some_and(|aws| aws.account && aws.is_fleet());
         let clusters = args.k8s_all_contexts || args.k8s_context.len() > 1;
         if !aws_fleet && !clusters {
             return Err(UsageError(

@@ -78,6 +78,21 @@ impl Target {
     }
 }
 
+impl Target {
+    /// The target an id names (`aws:<account>`, `aws:<account>:<region>`,
+    /// `k8s:<context>`), without name or tags; `None` for another shape.
+    pub fn from_id(id: &str) -> Option<Self> {
+        match id.split_once(':')? {
+            ("k8s", context) => Some(Self::k8s_cluster(context)),
+            ("aws", rest) => Some(match rest.split_once(':') {
+                Some((account, region)) => Self::aws_region(account, region),
+                None => Self::aws_account(rest),
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// `aws:<account>`.
 pub fn aws_account_id(account: &str) -> String {
     format!("aws:{account}")
@@ -212,5 +227,10 @@ mod tests {
         assert_eq!(target_of(&account).as_deref(), Some("aws:111122223333"));
         let regional = aws.with_account_region(Some("111122223333".into()), Some("eu-west-1".into()));
         assert_eq!(target_of(&regional).as_deref(), Some("aws:111122223333:eu-west-1"));
+        for id in ["aws:111122223333", "aws:111122223333:eu-west-1", "k8s:prod:east"] {
+            assert_eq!(Target::from_id(id).map(|t| t.id).as_deref(), Some(id), "ids read back");
+        }
+        assert_eq!(Target::from_id("aws:1:eu-west-1").map(|t| t.kind), Some(TargetKind::AwsRegion));
+        assert!(Target::from_id("gcp:project").is_none());
     }
 }

@@ -140,7 +140,6 @@ impl Delta {
             } else if now.status == Status::Error && was.is_none_or(|e| e.status != Status::Error) {
                 (|c| c.new_gaps += 1, &mut d.new_gaps)
             } else {
-                d.by_check.entry(k.0.clone()).or_default();
                 continue;
             };
             list.push(change);

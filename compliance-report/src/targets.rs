@@ -86,13 +86,7 @@ pub fn target_results(
         }
     }
     // A target only a gap names (a context that could not be set up) is listed too.
-    for id in gaps.iter().filter_map(|g| g.target.as_deref()) {
-        let target = match id.split(':').collect::<Vec<_>>().as_slice() {
-            ["aws", account] => Target::aws_account(account),
-            ["aws", account, region] => Target::aws_region(account, region),
-            ["k8s", context @ ..] => Target::k8s_cluster(&context.join(":")),
-            _ => continue,
-        };
+    for target in gaps.iter().filter_map(|g| g.target.as_deref()).filter_map(Target::from_id) {
         targets.entry(key_of(target.kind, &target.id)).or_insert(target);
     }
     let mut results: Vec<TargetResult> = targets

@@ -157,6 +157,11 @@ impl Moto {
         self.control("/_compliance/refuse-roles", &serde_json::json!({ "roles": roles }))
     }
 
+    /// Makes AssumeRole's credentials expire this many seconds after they are issued (patch 14).
+    pub fn credential_lifetime(&self, seconds: u64) -> Result<(), String> {
+        self.control("/_compliance/credential-lifetime", &serde_json::json!({ "seconds": seconds }))
+    }
+
     /// Sets the regions enabled for an account (patch 11).
     pub fn enable_regions(&self, account: &str, regions: &[&str]) -> Result<(), String> {
         self.control("/_compliance/regions", &serde_json::json!({ "account": account, "enabled": regions }))

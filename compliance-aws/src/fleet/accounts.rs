@@ -177,4 +177,19 @@ mod tests {
                 .contains("not both")
         );
     }
+
+    #[test]
+    fn a_file_larger_than_the_bound_is_refused_before_it_is_read() -> Result<(), String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let path = dir.path().join("accounts.yaml");
+        let line = "- {id: '111122223333'}\n";
+        let size = usize::try_from(MAX_ACCOUNTS_FILE_BYTES).map_err(|e| e.to_string())? + line.len();
+        std::fs::write(&path, line.repeat(size / line.len() + 1)).map_err(|e| e.to_string())?;
+        let error = read_accounts_file(&path).err().unwrap_or_default();
+        assert!(error.contains("more than the 4194304 an accounts file may have"), "{error}");
+        // Deep nesting is refused by the YAML reader, naming the file.
+        let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(parse_accounts(&deep, "deep.yaml").err().is_some_and(|e| e.contains("deep.yaml")));
+        Ok(())
+    }
 }

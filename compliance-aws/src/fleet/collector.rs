@@ -28,24 +28,14 @@ pub struct FleetCollector {
     base: aws_config::SdkConfig,
     config: FleetConfig,
     collectors: Arc<dyn AccountCollectors>,
-    org: Arc<dyn OrgApi>,
-    regions_of: RegionsOf,
+    org: SdkOrg,
 }
-
-/// How the regions API of one account is made (the SDK's, or a test's).
-type RegionsOf = Arc<dyn Fn(&aws_config::SdkConfig) -> Arc<dyn RegionsApi> + Send + Sync>;
 
 impl FleetCollector {
     /// Through the SDK: `base` holds the calling account's credentials
     /// (the organization's management account, or a delegated administrator).
     pub fn new(base: &aws_config::SdkConfig, config: FleetConfig, collectors: Arc<dyn AccountCollectors>) -> Self {
-        Self {
-            base: base.clone(),
-            config,
-            collectors,
-            org: Arc::new(SdkOrg::new(base)),
-            regions_of: Arc::new(|sdk| Arc::new(SdkRegions::new(sdk)) as Arc<dyn RegionsApi>),
-        }
+        Self { base: base.clone(), config, collectors, org: SdkOrg::new(base) }
     }
 
     /// The accounts to scan, before sharding.
@@ -55,12 +45,9 @@ impl FleetCollector {
             Accounts::Caller => vec![AccountSpec::new(caller)],
             Accounts::File(path) => read_accounts_file(path).map_err(collect)?,
             Accounts::Organization { units, role_name, external_id } => {
-                let listed = if units.is_empty() {
-                    self.org.accounts().await
-                } else {
-                    accounts_under(self.org.as_ref(), units).await
-                }
-                .map_err(|e| e.into_collect_error("aws-fleet"))?;
+                let listed =
+                    if units.is_empty() { self.org.accounts().await } else { accounts_under(&self.org, units).await }
+                        .map_err(|e| e.into_collect_error("aws-fleet"))?;
                 listed
                     .into_iter()
                     .filter(|a| a.state == "ACTIVE")
@@ -146,7 +133,7 @@ impl FleetCollector {
             regions.extend(self.base.region().map(|r| r.to_string()));
         }
         if regions.iter().any(|r| r == "all") {
-            match (self.regions_of)(&sdk).enabled_regions().await {
+            match SdkRegions::new(&sdk).enabled_regions().await {
                 Ok(enabled) if enabled.is_empty() => {
                     let reason = "account:ListRegions answered no enabled region: only global services were read";
                     let gap = Gap::source(format!("aws account {}", spec.label()), GapKind::Unreadable, reason);
@@ -341,23 +328,5 @@ impl Collector for FleetCollector {
             }
         }
         Ok(all)
-    }
-}
-
-/// Test hooks: any [`OrgApi`] and [`RegionsApi`].
-impl FleetCollector {
-    /// Uses this Organizations API instead of the SDK's.
-    pub fn with_org(mut self, org: Arc<dyn OrgApi>) -> Self {
-        self.org = org;
-        self
-    }
-
-    /// Learns enabled regions through this instead of `account:ListRegions`.
-    pub fn with_regions(
-        mut self,
-        regions: impl Fn(&aws_config::SdkConfig) -> Arc<dyn RegionsApi> + Send + Sync + 'static,
-    ) -> Self {
-        self.regions_of = Arc::new(regions);
-        self
     }
 }

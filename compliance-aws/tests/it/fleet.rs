@@ -37,22 +37,45 @@ async fn as_account(base: &SdkConfig, account: &str, region: &str) -> Result<Sdk
         .build())
 }
 
+/// An organization of the management account and `members` accounts named
+/// `team-01`, ...: every account id with its name, the management account first.
+async fn organization(base: &SdkConfig, members: usize) -> Result<Vec<(String, String)>, Box<dyn std::error::Error>> {
+    let org = aws_sdk_organizations::Client::new(base);
+    org.create_organization().feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All).send().await?;
+    let mut accounts = vec![("123456789012".to_owned(), "management".to_owned())];
+    for n in 1..=members {
+        let name = format!("team-{n:02}");
+        let created = org.create_account().account_name(&name).email(format!("{name}@example.com")).send().await?;
+        let id = created.create_account_status().and_then(|s| s.account_id()).ok_or("no account id")?.to_owned();
+        accounts.push((id, name));
+    }
+    Ok(accounts)
+}
+
+/// The provider's settings for the organization through the audit role, in these regions.
+fn org_config(moto: &compliance_test_support::moto::Moto, regions: &[&str]) -> AwsConfig {
+    let mut config = AwsConfig::default();
+    config.account = true;
+    config.organization = true;
+    config.role_name = Some(ROLE.into());
+    config.regions = regions.iter().map(|r| (*r).to_owned()).collect();
+    config.endpoint_url = Some(moto.endpoint());
+    config
+}
+
+/// One run of the fleet these settings describe.
+async fn scan_fleet(base: &SdkConfig, config: &AwsConfig) -> Result<compliance_core::Run, Box<dyn std::error::Error>> {
+    let fleet = FleetCollector::new(base, config.fleet()?, compliance_aws::account_collectors(config));
+    Ok(Engine::new().with_collector(std::sync::Arc::new(fleet)).run(&Scope::all()).await)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs moto server: scripts/test installs it"]
 async fn an_organization_of_20_accounts_and_3_regions_is_one_collection_with_one_gap_for_a_refused_role() -> TestResult
 {
     let moto = moto()?;
     let base = sdk(&moto, "us-east-1").await;
-    let org = aws_sdk_organizations::Client::new(&base);
-    org.create_organization().feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All).send().await?;
-    let mut names = BTreeMap::new();
-    names.insert("123456789012".to_owned(), "management".to_owned());
-    for n in 1..20 {
-        let name = format!("team-{n:02}");
-        let created = org.create_account().account_name(&name).email(format!("{name}@example.com")).send().await?;
-        let id = created.create_account_status().and_then(|s| s.account_id()).ok_or("no account id")?.to_owned();
-        names.insert(id, name);
-    }
+    let names: BTreeMap<String, String> = organization(&base, 19).await?.into_iter().collect();
     assert_eq!(names.len(), 20);
     let refused = names.iter().find(|(_, n)| *n == "team-07").map(|(id, _)| id.clone()).ok_or("no team-07")?;
 
@@ -79,15 +102,7 @@ async fn an_organization_of_20_accounts_and_3_regions_is_one_collection_with_one
     moto.page_sizes(&json!({ "ListAccounts": 8 }))?;
     moto.reset_calls()?;
 
-    let mut config = AwsConfig::default();
-    config.account = true;
-    config.organization = true;
-    config.role_name = Some(ROLE.into());
-    config.regions = REGIONS.iter().map(|r| (*r).to_owned()).collect();
-    config.endpoint_url = Some(moto.endpoint());
-    let fleet = FleetCollector::new(&base, config.fleet()?, compliance_aws::account_collectors(&config));
-    let engine = Engine::new().with_collector(std::sync::Arc::new(fleet));
-    let run = engine.run(&Scope::all()).await;
+    let run = scan_fleet(&base, &org_config(&moto, &REGIONS)).await?;
 
     // The refused account is exactly one gap, naming it; nothing else is missing.
     assert_eq!(run.gaps.len(), 1, "{:#?}", run.gaps);
@@ -196,14 +211,7 @@ async fn an_aggregator_gives_every_accounts_results_by_identifier_without_callin
 
     let moto = moto()?;
     let base = sdk(&moto, "us-east-1").await;
-    let org = aws_sdk_organizations::Client::new(&base);
-    org.create_organization().feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All).send().await?;
-    let mut ids = vec!["123456789012".to_owned()];
-    for n in 1..3 {
-        let created =
-            org.create_account().account_name(format!("team-{n}")).email(format!("t{n}@example.com")).send().await?;
-        ids.push(created.create_account_status().and_then(|s| s.account_id()).ok_or("no id")?.to_owned());
-    }
+    let ids: Vec<String> = organization(&base, 2).await?.into_iter().map(|(id, _)| id).collect();
     // In each account and region, Security Hub's copy of a managed rule with 3 results.
     for id in &ids {
         for region in ["eu-west-1", "us-east-1"] {
@@ -264,28 +272,13 @@ async fn an_aggregator_gives_every_accounts_results_by_identifier_without_callin
 async fn throttling_across_the_fleet_is_retried_and_loses_nothing() -> TestResult {
     let moto = moto()?;
     let base = sdk(&moto, "us-east-1").await;
-    let org = aws_sdk_organizations::Client::new(&base);
-    org.create_organization().feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All).send().await?;
-    for n in 1..4 {
-        org.create_account().account_name(format!("team-{n}")).email(format!("t{n}@example.com")).send().await?;
-    }
-    let mut config = AwsConfig::default();
-    config.account = true;
-    config.organization = true;
-    config.role_name = Some(ROLE.into());
-    config.regions = vec!["eu-west-1".into(), "us-east-1".into()];
-    config.endpoint_url = Some(moto.endpoint());
-    let scan = || async {
-        let fleet = FleetCollector::new(&base, config.fleet()?, compliance_aws::account_collectors(&config));
-        Ok::<_, Box<dyn std::error::Error>>(
-            Engine::new().with_collector(std::sync::Arc::new(fleet)).run(&Scope::all()).await,
-        )
-    };
-    let calm = scan().await?;
+    organization(&base, 3).await?;
+    let config = org_config(&moto, &["eu-west-1", "us-east-1"]);
+    let calm = scan_fleet(&base, &config).await?;
     assert!(calm.gaps.is_empty(), "{:?}", calm.gaps);
     // Every 5th call throttled, as organization-wide API limits do: the SDK's backoff absorbs it.
     moto.faults(&json!({ "every": 5, "status": 429 }))?;
-    let throttled = scan().await?;
+    let throttled = scan_fleet(&base, &config).await?;
     assert!(moto.faults_injected()? > 10, "throttling happened");
     assert!(throttled.gaps.is_empty(), "{:?}", throttled.gaps);
     assert_eq!(throttled.evidence.len(), calm.evidence.len());
@@ -298,29 +291,16 @@ async fn throttling_across_the_fleet_is_retried_and_loses_nothing() -> TestResul
 async fn assumed_credentials_about_to_expire_are_renewed_during_the_scan() -> TestResult {
     let moto = moto()?;
     let base = sdk(&moto, "us-east-1").await;
-    let org = aws_sdk_organizations::Client::new(&base);
-    org.create_organization().feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All).send().await?;
-    org.create_account().account_name("team-1").email("t1@example.com").send().await?;
-    let mut config = AwsConfig::default();
-    config.account = true;
-    config.organization = true;
-    config.role_name = Some(ROLE.into());
-    config.regions = vec!["eu-west-1".into(), "us-east-1".into()];
-    config.endpoint_url = Some(moto.endpoint());
-    let scan = || async {
-        let fleet = FleetCollector::new(&base, config.fleet()?, compliance_aws::account_collectors(&config));
-        Ok::<_, Box<dyn std::error::Error>>(
-            Engine::new().with_collector(std::sync::Arc::new(fleet)).run(&Scope::all()).await,
-        )
-    };
+    organization(&base, 1).await?;
+    let config = org_config(&moto, &["eu-west-1", "us-east-1"]);
     moto.reset_calls()?;
-    let lasting = scan().await?;
+    let lasting = scan_fleet(&base, &config).await?;
     let assumed_once = moto.calls()?["sts:AssumeRole"].as_u64().unwrap_or(0);
     assert_eq!(assumed_once, 1, "one member account, its role assumed once");
     // Credentials that expire within the SDK's renewal margin are assumed again before use.
-    moto.request("POST", "/_compliance/credential-lifetime", Some(&json!({ "seconds": 2 })))?;
+    moto.credential_lifetime(2)?;
     moto.reset_calls()?;
-    let renewed = scan().await?;
+    let renewed = scan_fleet(&base, &config).await?;
     let assumed = moto.calls()?["sts:AssumeRole"].as_u64().unwrap_or(0);
     assert!(assumed > 1, "renewed during the scan: {assumed} AssumeRole calls");
     assert!(renewed.gaps.is_empty(), "{:?}", renewed.gaps);
