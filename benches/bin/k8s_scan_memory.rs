@@ -6,6 +6,10 @@
 
 use std::time::Instant;
 
+// The allocator the `compliance` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use compliance_core::Scope;
 use compliance_k8s::{CheckConfig, scan_text};
 

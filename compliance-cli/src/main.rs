@@ -29,6 +29,13 @@ use clap::Parser;
 
 use args::{ChecksCommand, Cli, Command, FrameworksCommand, ListFormat, MonitoringCommand};
 
+/// mimalloc instead of the system allocator: a scan makes millions of
+/// small allocations from several threads, and glibc's allocator with its
+/// page faults took about a quarter of the samples of a 10,000-workload
+/// scan under `perf record`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A usage or configuration error: exit code 2.
 #[derive(Debug)]
 pub struct UsageError(pub String);

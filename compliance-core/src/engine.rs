@@ -439,15 +439,24 @@ impl Engine {
             handles.push(tokio::spawn(task));
         }
 
-        let mut evidence = Vec::new();
+        // Every result first, so that the run's evidence list is allocated
+        // once and each evidence is moved once (measured in the engine
+        // benchmark: growing it collector by collector copied it again and
+        // again).
+        let mut results = Vec::with_capacity(handles.len());
+        for handle in handles {
+            results.push(handle.await);
+        }
+        let total = results.iter().map(|r| r.as_ref().map_or(0, |(c, _, _)| c.evidence.len())).sum();
+        let mut evidence = Vec::with_capacity(total);
         let mut gaps = Vec::new();
         let mut discovered = Vec::new();
         let mut declared_controls = Vec::new();
         let mut targets: Vec<crate::Target> = Vec::new();
-        let mut timings = Vec::with_capacity(handles.len());
-        for (collector, handle) in self.collectors.iter().zip(handles) {
+        let mut timings = Vec::with_capacity(results.len());
+        for (collector, result) in self.collectors.iter().zip(results) {
             let name = collector.name().to_owned();
-            match handle.await {
+            match result {
                 Ok((mut collection, mut gap, timing)) => {
                     // A collector bound to one target (a cluster) names it on its gaps and in the run.
                     if let Some(target) = collector.target() {

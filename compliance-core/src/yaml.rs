@@ -83,10 +83,87 @@ pub fn parse_documents(text: &str, source_name: &str) -> YamlStream {
 pub fn for_each_document(
     text: &str,
     source_name: &str,
+    visit: impl FnMut(YamlDocument),
+) -> (Option<Error>, Vec<String>) {
+    for_each_document_of(Piece { text, lines_before: 0 }, source_name, visit)
+}
+
+/// A part of a YAML stream made of whole documents (see [`split_stream`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Piece<'a> {
+    /// Its text.
+    pub text: &'a str,
+    /// Lines of the stream before it: added to every line reported, so that
+    /// lines are the stream's.
+    pub lines_before: usize,
+}
+
+/// Splits a stream into pieces of about `target_bytes` each, cut only where
+/// a line starts a new document (`---` at the start of a line), so that
+/// each piece can be parsed on its own, on its own core: the YAML
+/// specification lets no anchor, alias or tag reach across documents, and
+/// forbids a document marker inside a scalar. A stream with directives
+/// (`%YAML`, `%TAG` lines, which belong to the document after them) is one
+/// piece.
+///
+/// Parsing the pieces in order with [`for_each_document_of`] reads the
+/// same documents as [`for_each_document`] reads from the whole stream,
+/// with the same lines; each piece counts its documents from 0.
+///
+/// ```
+/// use compliance_core::yaml::{for_each_document_of, split_stream};
+/// let text = "kind: Pod\n---\nkind: Service\n---\nkind: Job\n";
+/// let pieces = split_stream(text, 10);
+/// assert_eq!(pieces.len(), 3);
+/// assert_eq!(pieces[2].lines_before, 3); // "kind: Job" is on line 5
+/// let mut lines = Vec::new();
+/// for piece in pieces {
+///     for_each_document_of(piece, "s.yaml", |doc| lines.push(doc.line));
+/// }
+/// assert_eq!(lines, [1, 3, 5]);
+/// ```
+pub fn split_stream(text: &str, target_bytes: usize) -> Vec<Piece<'_>> {
+    let bytes = text.as_bytes();
+    let directive = bytes.first() == Some(&b'%') || line_starts(bytes).any(|start| bytes.get(start) == Some(&b'%'));
+    if directive || text.len() <= target_bytes {
+        return vec![Piece { text, lines_before: 0 }];
+    }
+    let mut pieces = Vec::new();
+    let (mut start, mut lines_before, mut lines_seen, mut seen_at) = (0usize, 0usize, 0usize, 0usize);
+    for line_start in line_starts(bytes) {
+        if line_start - start < target_bytes || !starts_document(&bytes[line_start..]) {
+            continue;
+        }
+        // Lines up to this cut, counted from the last one.
+        lines_seen += memchr::memchr_iter(b'\n', &bytes[seen_at..line_start]).count();
+        seen_at = line_start;
+        pieces.push(Piece { text: &text[start..line_start], lines_before });
+        lines_before = lines_seen;
+        start = line_start;
+    }
+    pieces.push(Piece { text: &text[start..], lines_before });
+    pieces
+}
+
+/// Where each line after the first starts.
+fn line_starts(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    memchr::memchr_iter(b'\n', bytes).map(|i| i + 1).filter(move |i| *i < bytes.len())
+}
+
+/// `---` followed by a space, a tab, a line end or the end of the text.
+fn starts_document(line: &[u8]) -> bool {
+    line.starts_with(b"---") && matches!(line.get(3), None | Some(b' ' | b'\t' | b'\r' | b'\n'))
+}
+
+/// [`for_each_document`] over one piece of a stream: lines are the
+/// stream's, document indexes the piece's own.
+pub fn for_each_document_of(
+    piece: Piece<'_>,
+    source_name: &str,
     mut visit: impl FnMut(YamlDocument),
 ) -> (Option<Error>, Vec<String>) {
-    let mut parser = Parser::new_from_str(text);
-    let mut builder = Builder::default();
+    let mut parser = Parser::new_from_str(piece.text);
+    let mut builder = Builder { lines_before: piece.lines_before, ..Builder::default() };
     let mut index = 0;
     let parse_error =
         |line, message| Some(Error::Parse { source_name: source_name.to_owned(), line: Some(line), message });
@@ -94,7 +171,8 @@ pub fn for_each_document(
         let (event, mark) = match parser.next_token() {
             Ok(next) => next,
             Err(e) => {
-                let error = parse_error(e.marker().line(), format!("invalid YAML: {}", e.info()));
+                let line = e.marker().line() + piece.lines_before;
+                let error = parse_error(line, format!("invalid YAML: {}", e.info()));
                 return (error, builder.warnings);
             }
         };
@@ -132,13 +210,15 @@ struct Builder {
     doc_line: Option<usize>,
     root: Option<Value>,
     warnings: Vec<String>,
+    /// Lines of the stream before the piece being read.
+    lines_before: usize,
 }
 
 const MERGE_KEY: &str = "<<";
 
 impl Builder {
     fn on_event(&mut self, event: Event, mark: Marker) -> Result<Step, (usize, String)> {
-        let line = mark.line();
+        let line = mark.line() + self.lines_before;
         match event {
             Event::StreamStart | Event::Nothing => Ok(Step::Continue),
             Event::StreamEnd => Ok(Step::End),
@@ -508,5 +588,68 @@ mod tests {
         // As deep as a real object gets is fine.
         let ok = format!("{}x\n", "- ".repeat(100));
         assert!(parse_documents(&ok, "ok.yaml").error.is_none());
+    }
+
+    /// Everything `for_each_document` gives, piece by piece, with indexes
+    /// made the stream's.
+    fn by_pieces(text: &str, target: usize) -> (Vec<YamlDocument>, Option<String>, Vec<String>) {
+        let (mut documents, mut warnings, mut before) = (Vec::new(), Vec::new(), 0);
+        for piece in split_stream(text, target) {
+            let mut local = Vec::new();
+            let (error, w) = for_each_document_of(piece, "s.yaml", |doc| local.push(doc));
+            warnings.extend(w);
+            let count = local.len();
+            documents.extend(local.into_iter().map(|d| YamlDocument { index: d.index + before, ..d }));
+            before += count;
+            if let Some(error) = error {
+                return (documents, Some(error.to_string()), warnings);
+            }
+        }
+        (documents, None, warnings)
+    }
+
+    #[test]
+    fn pieces_read_what_the_whole_stream_reads() {
+        let streams = [
+            // Anchors, merge keys, empty documents, a duplicate key, comments, CRLF, a `...` end.
+            "a: &x {k: 1}\nb: *x\n---\n---\nc: {<<: {m: 1}, n: 2}\nc: 3\n--- # comment\nd: 0400\r\n...\n---\ne: |\n  ---\n  text\n",
+            // `----` and `---x` start no document; a later syntax error ends the stream.
+            "a: 1\n----: 2\n---\nb: ---x\n---\nc: [1, 2\n---\nd: 4\n",
+            // An alias to an anchor of an earlier document is an error in both.
+            "a: &x 1\n---\nb: *x\n",
+            // Directives keep the stream whole.
+            "%YAML 1.1\n---\na: 1\n---\nb: 2\n",
+        ];
+        for text in streams {
+            let mut whole = Vec::new();
+            let (error, warnings) = for_each_document(text, "s.yaml", |doc| whole.push(doc));
+            for target in [1, 5, 20, 1_000] {
+                let (documents, piece_error, piece_warnings) = by_pieces(text, target);
+                assert_eq!(documents, whole, "{text:?} in pieces of {target}");
+                // The same error at the same line; an alias to another document's anchor is worded by
+                // the parser in a piece, by the builder in the whole stream.
+                let whole_error = error.as_ref().map(ToString::to_string);
+                let place =
+                    |e: &Option<String>| e.as_deref().map(|e| e.split(": invalid YAML").next().map(str::to_owned));
+                assert_eq!(place(&piece_error), place(&whole_error), "{text:?} in pieces of {target}");
+                if !text.contains("*x") {
+                    assert_eq!(piece_error, whole_error, "{text:?} in pieces of {target}");
+                }
+                assert_eq!(piece_warnings, warnings, "{text:?} in pieces of {target}");
+            }
+        }
+    }
+
+    #[test]
+    fn streams_are_cut_only_at_document_starts() {
+        let text = "a: 1\n---\nb: 2\n----\n--- c\n---\td\n%x\n";
+        // A directive-looking line (`%x` at the start of a line) keeps it whole.
+        assert_eq!(split_stream(text, 1).len(), 1);
+        let text = "a: 1\n---\nb: 2\n----\n--- c\n---\td\n";
+        let starts: Vec<&str> = split_stream(text, 1).iter().map(|p| p.text).collect();
+        assert_eq!(starts, ["a: 1\n", "---\nb: 2\n----\n", "--- c\n", "---\td\n"]);
+        let lines: Vec<usize> = split_stream(text, 1).iter().map(|p| p.lines_before).collect();
+        assert_eq!(lines, [0, 1, 4, 5]);
+        assert_eq!(split_stream(text, 1_000).len(), 1);
     }
 }

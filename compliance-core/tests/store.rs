@@ -114,3 +114,30 @@ fn canonical_json_does_not_depend_on_key_order() {
     let b = serde_json::json!({"a": {"c": null, "d": [1, {"y": 1, "z": 0}]}, "b": 1});
     assert_eq!(compliance_core::store::canonical_json(&a), compliance_core::store::canonical_json(&b));
 }
+
+/// Stored chains were sealed over the bytes of a sorted copy serialised by
+/// serde_json; the canonical writer must give those bytes exactly, escapes
+/// and numbers included, or old chains stop verifying.
+#[test]
+fn canonical_json_is_byte_for_byte_what_stored_chains_were_sealed_with() {
+    fn sorted_copy(value: &serde_json::Value) -> serde_json::Value {
+        match value {
+            serde_json::Value::Object(map) => {
+                let ordered: std::collections::BTreeMap<&String, serde_json::Value> =
+                    map.iter().map(|(k, v)| (k, sorted_copy(v))).collect();
+                serde_json::Value::Object(ordered.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+            }
+            serde_json::Value::Array(items) => serde_json::Value::Array(items.iter().map(sorted_copy).collect()),
+            other => other.clone(),
+        }
+    }
+    let value = serde_json::json!({
+        "zeta": "quote \" backslash \\ newline \n tab \t control \u{1} é 漢 😀",
+        "Alpha": [1.5, -0.0, 1e300, 12345678901234567890u64, -9223372036854775808i64, true, null, {}, []],
+        "alpha": {"b\u{7f}": {"y": [{"k": "v", "a": 1}]}, "a": "", "": 0},
+        "_": {"nested": {"deeper": {"z": 1, "Z": 2, "0": 3}}}
+    });
+    assert_eq!(compliance_core::store::canonical_json(&value), sorted_copy(&value).to_string());
+    let text = compliance_core::store::canonical_json(&value);
+    assert!(text.starts_with(r#"{"Alpha":[1.5,-0.0,1e+300,"#), "{text}");
+}

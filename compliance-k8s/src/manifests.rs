@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use compliance_core::files::files_under;
-use compliance_core::yaml::for_each_document;
-use compliance_core::{Check, Collection, Collector, Error, Gap, GapKind, ResourceRef, Scope};
+use compliance_core::yaml::{Piece, YamlDocument, for_each_document_of, split_stream};
+use compliance_core::{Check, Collection, Collector, Error, Evidence, Gap, GapKind, ResourceRef, Scope};
+use rayon::prelude::*;
 use serde_json::Value;
 use tracing::{debug, info, warn};
 
@@ -71,16 +72,29 @@ impl Collector for ManifestCollector {
     }
 }
 
-/// Judges every manifest under `paths`.
+/// Judges every manifest under `paths`: files on every core, results in
+/// file order.
 pub fn scan_paths(paths: &[PathBuf], config: &CheckConfig, scope: &Scope) -> Collection {
     let mut collection = Collection::default();
     let files = files_under(paths, is_manifest, &mut collection.gaps);
-    for file in &files {
-        let name = file.display().to_string();
-        match std::fs::read_to_string(file) {
-            Ok(text) => scan_text_into(&text, &name, config, scope, &mut collection),
-            Err(e) => collection.gaps.push(Gap::source(name, GapKind::Unreadable, format!("cannot read: {e}"))),
-        }
+    let per_file: Vec<Collection> = files
+        .par_iter()
+        .map(|file| {
+            let name = file.display().to_string();
+            match std::fs::read_to_string(file) {
+                Ok(text) => scan_text(&text, &name, config, scope),
+                Err(e) => Collection::new(
+                    Vec::new(),
+                    vec![Gap::source(name, GapKind::Unreadable, format!("cannot read: {e}"))],
+                ),
+            }
+        })
+        .collect();
+    // Reserved once, so that moving every file's evidence in never holds two copies of the list.
+    collection.evidence.reserve_exact(per_file.iter().map(|c| c.evidence.len()).sum());
+    for one in per_file {
+        collection.evidence.extend(one.evidence);
+        collection.gaps.extend(one.gaps);
     }
     info!(files = files.len(), evidence = collection.evidence.len(), gaps = collection.gaps.len(), "manifests judged");
     collection
@@ -129,6 +143,14 @@ fn scan_text_into(text: &str, source_name: &str, config: &CheckConfig, scope: &S
     }
 }
 
+/// Bytes of YAML per piece parsed on one core: large enough that a piece
+/// holds many documents, small enough that a 4 MB file keeps both cores busy.
+const PIECE_BYTES: usize = 64 * 1024;
+
+/// Pieces parsed, then judged, per round: the parsed documents of one round
+/// are all that is held, so memory does not grow with the file.
+const PIECES_PER_ROUND: usize = 16;
+
 fn scan_text_within(
     text: &str,
     source_name: &str,
@@ -137,31 +159,85 @@ fn scan_text_within(
     out: &mut Collection,
     budget: &mut Budget,
 ) {
+    let mut workloads = Vec::new();
     if source_name.ends_with(".json") {
         match serde_json::from_str::<Value>(text) {
-            Ok(value) => judge_document(value, source_name, &format!("{source_name}#0"), 1, config, scope, out, budget),
+            Ok(value) => {
+                select(value, source_name, &format!("{source_name}#0"), 1, config, out, budget, &mut workloads)
+            }
             Err(e) => out.gaps.push(Gap::source(
                 format!("{source_name}:{}", e.line()),
                 GapKind::Unreadable,
                 format!("invalid JSON at line {}, column {}: {}", e.line(), e.column(), redact_json_error(&e)),
             )),
         }
+        judge_all(workloads, source_name, config, scope, out);
         return;
     }
-    let (error, warnings) = for_each_document(text, source_name, |doc| {
-        let id = format!("{source_name}#{}", doc.index);
-        judge_document(doc.value, source_name, &id, doc.line, config, scope, out, budget);
-    });
-    for warning in &warnings {
-        warn!(file = source_name, "{warning}");
+    // Documents never share anchors or tags, so pieces of whole documents
+    // are parsed on every core; they are then taken in order, so indexes,
+    // the per-file budget and a syntax error (which ends the file) are
+    // what one pass over the file gives.
+    let pieces = split_stream(text, PIECE_BYTES);
+    let mut documents_before = 0;
+    for round in pieces.chunks(PIECES_PER_ROUND) {
+        let parsed: Vec<ParsedPiece> = round.par_iter().map(|piece| parse_piece(*piece, source_name)).collect();
+        let mut error = None;
+        for piece in parsed {
+            for warning in &piece.warnings {
+                warn!(file = source_name, "{warning}");
+            }
+            for doc in piece.documents {
+                let id = format!("{source_name}#{}", documents_before + doc.index);
+                select(doc.value, source_name, &id, doc.line, config, out, budget, &mut workloads);
+            }
+            documents_before += piece.count;
+            if piece.error.is_some() {
+                error = piece.error;
+                break;
+            }
+        }
+        judge_all(std::mem::take(&mut workloads), source_name, config, scope, out);
+        if let Some(error) = error {
+            // The source already names file and line; the reason says what is wrong.
+            let (source, reason) = match error {
+                Error::Parse { line: Some(line), message, .. } => (format!("{source_name}:{line}"), message),
+                other => (source_name.to_owned(), other.to_string()),
+            };
+            out.gaps.push(Gap::source(source, GapKind::Unreadable, reason));
+            return;
+        }
     }
-    if let Some(error) = error {
-        // The source already names file and line; the reason says what is wrong.
-        let (source, reason) = match error {
-            Error::Parse { line: Some(line), message, .. } => (format!("{source_name}:{line}"), message),
-            other => (source_name.to_owned(), other.to_string()),
-        };
-        out.gaps.push(Gap::source(source, GapKind::Unreadable, reason));
+}
+
+/// The documents of one piece, parsed.
+struct ParsedPiece {
+    documents: Vec<YamlDocument>,
+    count: usize,
+    error: Option<Error>,
+    warnings: Vec<String>,
+}
+
+fn parse_piece(piece: Piece<'_>, source_name: &str) -> ParsedPiece {
+    let mut documents = Vec::new();
+    let (error, warnings) = for_each_document_of(piece, source_name, |doc| documents.push(doc));
+    ParsedPiece { count: documents.len(), documents, error, warnings }
+}
+
+/// A workload chosen for judging: its object, its id in the file, its line.
+struct Workload {
+    object: Value,
+    id: String,
+    line: usize,
+}
+
+/// Judges workloads on every core; evidence comes out in their order.
+fn judge_all(workloads: Vec<Workload>, file: &str, config: &CheckConfig, scope: &Scope, out: &mut Collection) {
+    let judged: Vec<Vec<Evidence>> = workloads.par_iter().map(|w| judge_workload(w, file, config, scope)).collect();
+    drop(workloads);
+    out.evidence.reserve(judged.iter().map(Vec::len).sum());
+    for evidence in judged {
+        out.evidence.extend(evidence);
     }
 }
 
@@ -171,18 +247,20 @@ fn redact_json_error(e: &serde_json::Error) -> String {
     text.split(" at line ").next().unwrap_or_default().to_owned()
 }
 
+/// Chooses the workloads of one document (the items of a `List`), within
+/// the file's budget; a document that is not a mapping is a gap.
 #[allow(clippy::too_many_arguments)] // one recursion over Lists; the arguments are the walk's state
-fn judge_document(
+fn select(
     value: Value,
     file: &str,
     id: &str,
     line: usize,
     config: &CheckConfig,
-    scope: &Scope,
     out: &mut Collection,
     budget: &mut Budget,
+    workloads: &mut Vec<Workload>,
 ) {
-    let Value::Object(map) = value else {
+    let Value::Object(mut map) = value else {
         out.gaps.push(Gap::source(
             format!("{file}:{line}"),
             GapKind::Unreadable,
@@ -192,10 +270,11 @@ fn judge_document(
     };
     let kind = map.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
     if kind.ends_with("List")
-        && let Some(Value::Array(items)) = map.get("items")
+        && matches!(map.get("items"), Some(Value::Array(_)))
+        && let Some(Value::Array(items)) = map.remove("items")
     {
-        for (i, item) in items.iter().enumerate() {
-            judge_document(item.clone(), file, &format!("{id}/items[{i}]"), line, config, scope, out, budget);
+        for (i, item) in items.into_iter().enumerate() {
+            select(item, file, &format!("{id}/items[{i}]"), line, config, out, budget, workloads);
         }
         return;
     }
@@ -209,26 +288,28 @@ fn judge_document(
         return;
     }
     budget.left -= 1;
-    let object = Value::Object(map);
+    workloads.push(Workload { object: Value::Object(map), id: id.to_owned(), line });
+}
+
+/// The evidence of one workload.
+fn judge_workload(workload: &Workload, file: &str, config: &CheckConfig, scope: &Scope) -> Vec<Evidence> {
+    let Workload { object, id, line } = workload;
+    let kind = object.get("kind").and_then(Value::as_str).unwrap_or_default();
     let meta = |key: &str| object.get("metadata").and_then(|m| m.get(key)).and_then(Value::as_str);
     let (name, namespace) = (meta("name").unwrap_or("<unnamed>"), meta("namespace"));
     let resource_id = match namespace {
         Some(ns) => format!("{id}/{ns}/{kind}/{name}"),
         None => format!("{id}/{kind}/{name}"),
     };
-    let mut resource = ResourceRef::new("k8s", kind.as_str(), resource_id, name).with_file(file, Some(line));
+    let mut resource = ResourceRef::new("k8s", kind, resource_id, name).with_file(file, Some(*line));
     if let Some(ns) = namespace {
         resource = resource.with_namespace(ns);
     }
-    let object = KubeObject::new(&object, resource);
+    let object = KubeObject::new(object, resource);
     let judged = judge_object(&object, config, scope);
-    out.evidence.extend(judged.evidence);
+    let mut evidence = judged.evidence;
     if let Some((kind, reason)) = judged.unreadable {
-        out.evidence.extend(unreadable(
-            kind,
-            Arc::clone(object.resource()),
-            &format!("{file}:{line}: {reason}"),
-            scope,
-        ));
+        evidence.extend(unreadable(kind, Arc::clone(object.resource()), &format!("{file}:{line}: {reason}"), scope));
     }
+    evidence
 }

@@ -148,9 +148,8 @@ impl EvidenceStore for SqlStore {
     }
 
     async fn records_after(&self, after_seq: i64, limit: usize) -> Result<Vec<Record>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM records WHERE seq > $1 ORDER BY seq LIMIT $2");
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.records(&sql, vec![Bind::Int(after_seq), Bind::Int(limit)]).await
+        self.records_page(after_seq, limit).await
     }
 
     async fn verify(&self) -> Result<ChainReport, StoreError> {

@@ -6,7 +6,8 @@ use compliance_core::store::{ChainHead, Record, RecordIndex, RecordKind, evidenc
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{SqlStore, query_error};
+use crate::schema::COLUMNS;
+use crate::{Backend, SqlStore, query_error};
 
 pub(crate) fn record_of(row: &AnyRow) -> Result<Record, StoreError> {
     let seq: i64 = row.try_get("seq").map_err(query_error)?;
@@ -37,6 +38,57 @@ impl SqlStore {
             };
         }
         q.fetch_all(&self.pool).await.map_err(query_error)?.iter().map(record_of).collect()
+    }
+
+    /// Up to `limit` records after `after`, in order. From SQLite they come
+    /// as one JSON array the database builds, one row back instead of one
+    /// per record: its driver hands every row over from its worker thread on
+    /// its own, which cost more than checking the record (17 s instead of
+    /// 35 s for a million records, README.md). PostgreSQL's rows come
+    /// faster as they are (building the array made it slower).
+    pub(crate) async fn records_page(&self, after: i64, limit: i64) -> Result<Vec<Record>, StoreError> {
+        if self.backend == Backend::Postgres {
+            let sql = format!("SELECT {COLUMNS} FROM records WHERE seq > $1 ORDER BY seq LIMIT $2");
+            return self.records(&sql, vec![Bind::Int(after), Bind::Int(limit)]).await;
+        }
+        const PAGE: &str = "(SELECT seq, kind, run_id, check_id, subject, status, at_us, body, prev_hash, hash \
+             FROM records WHERE seq > $1 ORDER BY seq LIMIT $2) p";
+        let sql = format!(
+            "SELECT json_group_array(json_array(seq, kind, run_id, check_id, subject, status, at_us, body, prev_hash, hash)) AS page FROM {PAGE}"
+        );
+        let row = sqlx::query(&sql).bind(after).bind(limit).fetch_one(&self.pool).await.map_err(query_error)?;
+        let page: String = row.try_get("page").map_err(query_error)?;
+        type Row = (
+            i64,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            String,
+            String,
+            String,
+        );
+        let rows: Vec<Row> =
+            serde_json::from_str(&page).map_err(|e| StoreError::corrupt(after.saturating_add(1), e))?;
+        let mut records = rows
+            .into_iter()
+            .map(|(seq, kind, run_id, check_id, subject, status, at_us, body, prev_hash, hash)| {
+                Ok(Record {
+                    seq,
+                    kind: RecordKind::parse(&kind)
+                        .ok_or_else(|| StoreError::corrupt(seq, format!("unknown kind {kind:?}")))?,
+                    index: RecordIndex { run_id, check_id, subject, status, at_us },
+                    body,
+                    prev_hash,
+                    hash,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        // The order of an aggregate is the database's; the chain's is by position.
+        records.sort_unstable_by_key(|r| r.seq);
+        Ok(records)
     }
 
     pub(crate) async fn head(&self) -> Result<ChainHead, StoreError> {

@@ -1,11 +1,12 @@
 //! Verification: the chain, page by page, and the derived latest-status
 //! index against it.
 
+use std::collections::HashMap;
+
 use compliance_core::StoreError;
-use compliance_core::store::{ChainProblem, ChainReport, ChainVerifier};
+use compliance_core::store::{ChainProblem, ChainReport, ChainVerifier, RecordKind};
 use sqlx::Row;
 
-use crate::read::Bind;
 use crate::schema::COLUMNS;
 use crate::{SqlStore, query_error};
 
@@ -20,16 +21,24 @@ impl SqlStore {
             .await?;
         let head = self.head().await?;
         let mut verifier = ChainVerifier::new(&prunes);
-        let mut after = i64::MIN;
-        // Page by page: a million records are checked without holding them all.
-        loop {
-            let sql = format!("SELECT {COLUMNS} FROM records WHERE seq > $1 ORDER BY seq LIMIT $2");
-            let page = self.records(&sql, vec![Bind::Int(after), Bind::Int(PAGE)]).await?;
-            let Some(last) = page.last().map(|r| r.seq) else { break };
-            if !page.iter().all(|r| verifier.push(r)) {
+        // The newest evidence record of each check and resource, seen on the
+        // way, for the latest-status index.
+        let mut newest: HashMap<(String, String), i64> = HashMap::new();
+        // Page by page, a million records are checked without holding them
+        // all; the next page is read while this one is checked.
+        let mut page = self.records_page(i64::MIN, PAGE).await?;
+        while let Some(last) = page.last().map(|r| r.seq) {
+            // The read is sent first, so the database works on it while the page is checked.
+            let (next, intact) = futures::join!(self.records_page(last, PAGE), async { verifier.push_all(&page) });
+            if !intact {
                 break;
             }
-            after = last;
+            for r in page.into_iter().filter(|r| r.kind == RecordKind::Evidence) {
+                if let (Some(check), Some(subject)) = (r.index.check_id, r.index.subject) {
+                    newest.insert((check, subject), r.seq);
+                }
+            }
+            page = next?;
         }
         let mut report = verifier.finish(&head);
         // Then what the chain does not cover by itself: the database's own
@@ -38,7 +47,7 @@ impl SqlStore {
             report.problem = self.check_integrity().await?;
         }
         if report.is_intact() {
-            report.problem = self.check_latest_index().await?;
+            report.problem = self.check_latest_index(newest).await?;
         }
         if report.is_intact() {
             report.problem = self.check_run_controls().await?;
@@ -116,40 +125,39 @@ impl SqlStore {
     }
 
     /// The `latest` table is derived from the chain: every row must point
-    /// at the newest evidence record of its check and resource, and every
-    /// check and resource must have a row.
-    async fn check_latest_index(&self) -> Result<Option<ChainProblem>, StoreError> {
-        const NEWEST: &str =
-            "SELECT check_id, subject, MAX(seq) AS seq FROM records WHERE kind = 'evidence' GROUP BY check_id, subject";
-        let wrong = sqlx::query(&format!(
-            "SELECT l.seq AS indexed, n.seq AS newest FROM latest l LEFT JOIN ({NEWEST}) n \
-             ON n.check_id = l.check_id AND n.subject = l.subject WHERE n.seq IS NULL OR n.seq <> l.seq LIMIT 1"
-        ))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(query_error)?;
-        if let Some(row) = wrong {
-            let indexed: i64 = row.try_get("indexed").map_err(query_error)?;
-            let newest: Option<i64> = row.try_get("newest").map_err(query_error)?;
-            let detail = match newest {
+    /// at the newest evidence record of its check and resource (`newest`,
+    /// gathered while walking the chain), and every check and resource must
+    /// have a row.
+    async fn check_latest_index(
+        &self,
+        mut newest: HashMap<(String, String), i64>,
+    ) -> Result<Option<ChainProblem>, StoreError> {
+        let rows = sqlx::query("SELECT check_id, subject, seq FROM latest ORDER BY seq")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(query_error)?;
+        for row in rows {
+            let key: (String, String) =
+                (row.try_get("check_id").map_err(query_error)?, row.try_get("subject").map_err(query_error)?);
+            let indexed: i64 = row.try_get("seq").map_err(query_error)?;
+            match newest.remove(&key) {
+                Some(n) if n == indexed => {}
                 Some(n) => {
-                    format!("the latest-status index points to record {indexed}, but the newest evidence is record {n}")
+                    let detail = format!(
+                        "the latest-status index points to record {indexed}, but the newest evidence is record {n}"
+                    );
+                    return Ok(Some(ChainProblem::Changed { seq: indexed, detail }));
                 }
-                None => format!("the latest-status index points to record {indexed}, which is not an evidence record"),
-            };
-            return Ok(Some(ChainProblem::Changed { seq: indexed, detail }));
+                None => {
+                    let detail =
+                        format!("the latest-status index points to record {indexed}, which is not an evidence record");
+                    return Ok(Some(ChainProblem::Changed { seq: indexed, detail }));
+                }
+            }
         }
-        let missing = sqlx::query(&format!(
-            "SELECT n.seq AS newest FROM ({NEWEST}) n LEFT JOIN latest l \
-             ON n.check_id = l.check_id AND n.subject = l.subject WHERE l.seq IS NULL LIMIT 1"
-        ))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(query_error)?;
-        if let Some(row) = missing {
-            let newest: i64 = row.try_get("newest").map_err(query_error)?;
-            let detail = format!("record {newest} is missing from the latest-status index");
-            return Ok(Some(ChainProblem::Changed { seq: newest, detail }));
+        if let Some(missing) = newest.into_values().min() {
+            let detail = format!("record {missing} is missing from the latest-status index");
+            return Ok(Some(ChainProblem::Changed { seq: missing, detail }));
         }
         Ok(None)
     }
